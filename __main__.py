@@ -1,0 +1,5 @@
+"""Pulumi entry point: the program lives in stacks/."""
+
+from stacks.program import main
+
+main()

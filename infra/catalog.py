@@ -1,0 +1,204 @@
+"""The region catalog (stacks/catalog.yaml), loaded and validated once.
+
+Everything that needs to know which regions, models or hosts belong to a geography asks this
+module. A catalog that contradicts itself (a profile destination outside its geography, a wildcard
+host, an option without its section) is refused at load time, so no rule ever reasons over it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "stacks" / "catalog.yaml"
+OPTIONS = ("zmo", "zm_plus", "federated")
+MODEL_ACCESS = ("in_region", "inference_profile")
+PROCESSING = ("in_geography", "global")
+# Bedrock geographic inference-profile prefixes; `global.` routes to any commercial region.
+GLOBAL_PROFILE_PREFIX = "global"
+
+
+class CatalogError(ValueError):
+    """The catalog file is malformed or contradicts itself."""
+
+
+@dataclass(frozen=True)
+class BedrockModel:
+    key: str
+    model_id: str
+    access: str  # in_region | inference_profile
+    destinations: tuple[str, ...]  # regions a profile may route to from the home region
+
+    def profile_id(self, prefix: str) -> str | None:
+        return f"{prefix}.{self.model_id}" if self.access == "inference_profile" else None
+
+
+@dataclass(frozen=True)
+class ZmPlus:
+    profile_prefix: str
+    checked: str
+    source: str
+    models: dict[str, BedrockModel]
+
+
+@dataclass(frozen=True)
+class Connector:
+    key: str
+    provider: str
+    hosts: tuple[str, ...]
+    processing: str  # in_geography | global
+
+
+@dataclass(frozen=True)
+class Federated:
+    checked: str
+    source: str
+    connectors: dict[str, Connector]
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        return frozenset(h for c in self.connectors.values() for h in c.hosts)
+
+
+@dataclass(frozen=True)
+class Geography:
+    code: str
+    stack: str
+    name: str
+    partition: str
+    home_region: str
+    regions: tuple[str, ...]
+    availability_zones: tuple[str, ...]
+    options: tuple[str, ...]
+    zm_plus: ZmPlus | None = None
+    federated: Federated | None = None
+
+    def contains(self, region: str) -> bool:
+        return region in self.regions
+
+
+@dataclass(frozen=True)
+class Catalog:
+    options: dict[str, str]
+    partitions: dict[str, str]
+    geographies: dict[str, Geography]
+    path: Path = field(default=CATALOG_PATH)
+
+    def geography(self, code: str) -> Geography:
+        return self.geographies[code]
+
+    def by_stack(self, stack: str) -> Geography:
+        for geo in self.geographies.values():
+            if geo.stack == stack:
+                return geo
+        raise KeyError(stack)
+
+    @property
+    def all_regions(self) -> frozenset[str]:
+        return frozenset(r for g in self.geographies.values() for r in g.regions)
+
+    def geography_of_profile_prefix(self, prefix: str) -> Geography | None:
+        for geo in self.geographies.values():
+            if geo.zm_plus and geo.zm_plus.profile_prefix == prefix:
+                return geo
+        return None
+
+
+def _require(mapping: dict, key: str, where: str):
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise CatalogError(f"{where}: missing required key '{key}'")
+    return mapping[key]
+
+
+def _parse_zm_plus(code: str, geo: Geography, raw: dict) -> ZmPlus:
+    where = f"geographies.{code}.zm_plus"
+    prefix = _require(raw, "profile_prefix", where)
+    if prefix == GLOBAL_PROFILE_PREFIX:
+        raise CatalogError(f"{where}.profile_prefix: 'global.' profiles are never allowed")
+    models = {}
+    for key, m in (_require(raw, "models", where) or {}).items():
+        mwhere = f"{where}.models.{key}"
+        access = _require(m, "access", mwhere)
+        if access not in MODEL_ACCESS:
+            raise CatalogError(f"{mwhere}.access: '{access}' is not one of {', '.join(MODEL_ACCESS)}")
+        destinations = tuple(m.get("destinations") or ())
+        if access == "inference_profile" and not destinations:
+            raise CatalogError(f"{mwhere}.destinations: a profile needs its destination regions")
+        outside = [r for r in destinations if r not in geo.regions]
+        if outside:
+            raise CatalogError(
+                f"{mwhere}.destinations: {', '.join(outside)} outside {code} ({', '.join(geo.regions)})"
+            )
+        models[key] = BedrockModel(key, _require(m, "model_id", mwhere), access, destinations)
+    return ZmPlus(prefix, str(_require(raw, "checked", where)), raw.get("source", ""), models)
+
+
+def _parse_federated(code: str, raw: dict) -> Federated:
+    where = f"geographies.{code}.federated"
+    connectors = {}
+    for key, c in (_require(raw, "connectors", where) or {}).items():
+        cwhere = f"{where}.connectors.{key}"
+        hosts = tuple(_require(c, "hosts", cwhere))
+        bad = [h for h in hosts if "*" in h or h.startswith(".") or not h or "/" in h]
+        if bad:
+            raise CatalogError(f"{cwhere}.hosts: exact hostnames only, got {', '.join(bad)}")
+        processing = _require(c, "processing", cwhere)
+        if processing not in PROCESSING:
+            raise CatalogError(f"{cwhere}.processing: '{processing}' is not one of {', '.join(PROCESSING)}")
+        connectors[key] = Connector(key, _require(c, "provider", cwhere), hosts, processing)
+    return Federated(str(_require(raw, "checked", where)), raw.get("source", ""), connectors)
+
+
+def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
+    if not isinstance(raw, dict) or raw.get("schema_version") != 1:
+        raise CatalogError(f"{path}: expected schema_version: 1")
+    options = _require(raw, "options", str(path))
+    if tuple(options) != OPTIONS:
+        raise CatalogError(f"options: expected exactly {', '.join(OPTIONS)}")
+    partitions = _require(raw, "partitions", str(path))
+    geographies = {}
+    stacks = set()
+    for code, g in _require(raw, "geographies", str(path)).items():
+        where = f"geographies.{code}"
+        regions = tuple(_require(g, "regions", where))
+        home = _require(g, "home_region", where)
+        if home not in regions:
+            raise CatalogError(f"{where}.home_region: '{home}' is not one of its regions {', '.join(regions)}")
+        azs = tuple(_require(g, "availability_zones", where))
+        if len(azs) < 2 or any(not az.startswith(home) for az in azs):
+            raise CatalogError(f"{where}.availability_zones: need 2+ zones of {home}, got {', '.join(azs)}")
+        geo_options = tuple(_require(g, "options", where))
+        unknown = [o for o in geo_options if o not in OPTIONS]
+        if unknown or "zmo" not in geo_options:
+            raise CatalogError(f"{where}.options: must include zmo and only {', '.join(OPTIONS)}")
+        partition = _require(g, "partition", where)
+        if partition not in partitions:
+            raise CatalogError(f"{where}.partition: '{partition}' is not one of {', '.join(partitions)}")
+        stack = _require(g, "stack", where)
+        if stack in stacks:
+            raise CatalogError(f"{where}.stack: '{stack}' is used twice")
+        stacks.add(stack)
+        geo = Geography(code, stack, g.get("name", code), partition, home, regions, azs, geo_options)
+        for option in ("zm_plus", "federated"):
+            if (option in geo_options) != (option in g):
+                raise CatalogError(f"{where}: a '{option}' section is required exactly when options include it")
+        geo = Geography(
+            code, stack, geo.name, partition, home, regions, azs, geo_options,
+            zm_plus=_parse_zm_plus(code, geo, g["zm_plus"]) if "zm_plus" in g else None,
+            federated=_parse_federated(code, g["federated"]) if "federated" in g else None,
+        )
+        geographies[code] = geo
+    return Catalog(dict(options), dict(partitions), geographies, path)
+
+
+@functools.cache
+def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
+    """Load and validate the catalog; cached so every caller shares one parsed copy."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
+    return parse_catalog(raw, Path(path))

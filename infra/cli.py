@@ -1,0 +1,52 @@
+"""`residency` (also `python -m infra`): plan, audit and guard the per-geography stacks.
+
+Each subcommand lives in its own module exposing `HELP`, `add_arguments(parser)` and
+`run(args) -> int`. Exit codes (documented in the README):
+  0  ok / no findings
+  1  findings (plan, audit) or drift (models)
+  2  bad input or config: unknown stack, bad key, unreadable file
+  3  incomplete live scan (audit --live): some service/region was not checked
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from infra.catalog import CatalogError
+from infra.config import ConfigError
+from infra.loaders import InputError
+
+COMMANDS = {
+    "plan": "infra.plan",
+    "audit": "infra.audit",
+    "scp": "infra.scp",
+    "models": "infra.bedrock_drift",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="residency", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+        sub.choices[name].set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args._run(args)
+    except (ConfigError, InputError, CatalogError) as exc:
+        print(f"residency {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

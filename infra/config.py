@@ -1,0 +1,268 @@
+"""Typed, validated stack configuration.
+
+`parse_config` turns the flat `namespace:key -> string` map that Pulumi hands a program into a
+`StackConfig`, or raises `ConfigError` naming every bad key, its value and what is allowed. The
+program calls it before it creates a single resource, so bad config never registers anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pulumi
+
+from infra.catalog import OPTIONS, Catalog, Connector, BedrockModel, Geography, load_catalog
+
+PROJECT = "ai-companion"
+
+# Every key the program reads in its own namespace, with a one-line description for errors/docs.
+KNOWN_KEYS = {
+    "geography": "residency geography code from stacks/catalog.yaml",
+    "options": "list drawn from zmo, zm_plus, federated",
+    "vpcCidr": "IPv4 CIDR of the stack's VPC (/16 to /20)",
+    "gpuInstanceType": "EC2 instance type of the GPU node group",
+    "gpuMinSize": "minimum GPU nodes (0 allowed)",
+    "gpuMaxSize": "maximum GPU nodes (>= 1, >= gpuMinSize)",
+    "servedModel": "model directory under the weights bucket that vLLM serves",
+    "zmPlus": "{models: [catalog model keys]} for the zm_plus option",
+    "federated": "{connectors: [catalog connector keys], allowGlobalProcessing: bool}",
+}
+REQUIRED = ("aws:region", f"{PROJECT}:geography", f"{PROJECT}:options")
+DEFAULTS = {
+    "vpcCidr": "10.40.0.0/16",
+    "gpuInstanceType": "g6e.xlarge",
+    "gpuMinSize": "0",
+    "gpuMaxSize": "2",
+    "servedModel": "llama-3.1-8b-instruct",
+}
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. `pulumi.RunError` makes `pulumi up` print it without a traceback."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class GpuNodeGroup:
+    instance_type: str
+    min_size: int
+    max_size: int
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    geography: Geography
+    region: str
+    options: tuple[str, ...]
+    vpc_cidr: str
+    gpu: GpuNodeGroup
+    served_model: str
+    bedrock_models: tuple[BedrockModel, ...] = ()
+    connectors: tuple[Connector, ...] = ()
+    allow_global_processing: bool = False
+
+    def has(self, option: str) -> bool:
+        return option in self.options
+
+    @property
+    def tag_options(self) -> str:
+        # AWS tag values may not contain commas everywhere; `+` is allowed by every service.
+        return "+".join(self.options)
+
+
+def _json(key: str, raw: str, problems: list[str]) -> Any:
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        problems.append(f"{key}: '{raw}' is not valid JSON/YAML structured config")
+        return None
+
+
+def _int(key: str, raw: str, problems: list[str]) -> int | None:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        problems.append(f"{key}: '{raw}' is not an integer")
+        return None
+
+
+def _parse_models(geo: Geography, raw: Any, catalog: Catalog, problems: list[str]) -> tuple[BedrockModel, ...]:
+    key = f"{PROJECT}:zmPlus"
+    if not isinstance(raw, dict) or not isinstance(raw.get("models"), list) or not raw["models"]:
+        problems.append(f"{key}: expected {{models: [...]}} with at least one model")
+        return ()
+    unknown = set(raw) - {"models"}
+    if unknown:
+        problems.append(f"{key}: unknown field(s) {', '.join(sorted(unknown))}; allowed: models")
+    allowed = geo.zm_plus.models if geo.zm_plus else {}
+    models = []
+    for name in raw["models"]:
+        prefix = str(name).split(".", 1)[0] if "." in str(name) else None
+        if prefix == "global":
+            problems.append(f"{key}.models: '{name}' is a global. profile; global profiles are never allowed")
+            continue
+        owner = catalog.geography_of_profile_prefix(prefix) if prefix else None
+        if owner and owner.code != geo.code:
+            problems.append(
+                f"{key}.models: '{name}' uses the '{prefix}.' profile of {owner.code}, not {geo.code}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+            continue
+        match = allowed.get(name) or next(
+            (m for m in allowed.values() if name in (m.model_id, m.profile_id(geo.zm_plus.profile_prefix))), None
+        )
+        if match is None:
+            problems.append(f"{key}.models: '{name}' is not in the {geo.code} catalog; allowed: {', '.join(allowed)}")
+        elif match not in models:
+            models.append(match)
+    return tuple(models)
+
+
+def _parse_federated(geo: Geography, raw: Any, problems: list[str]) -> tuple[tuple[Connector, ...], bool]:
+    key = f"{PROJECT}:federated"
+    if not isinstance(raw, dict) or not isinstance(raw.get("connectors"), list) or not raw["connectors"]:
+        problems.append(f"{key}: expected {{connectors: [...], allowGlobalProcessing: bool}} with a connector")
+        return (), False
+    unknown = set(raw) - {"connectors", "allowGlobalProcessing"}
+    if unknown:
+        problems.append(f"{key}: unknown field(s) {', '.join(sorted(unknown))}; allowed: connectors, allowGlobalProcessing")
+    allow_global = raw.get("allowGlobalProcessing", False)
+    if not isinstance(allow_global, bool):
+        problems.append(f"{key}.allowGlobalProcessing: '{allow_global}' is not true or false")
+        allow_global = False
+    catalog_connectors = geo.federated.connectors if geo.federated else {}
+    by_host = {h: c for c in catalog_connectors.values() for h in c.hosts}
+    connectors = []
+    for name in raw["connectors"]:
+        name = str(name)
+        if "*" in name or name.startswith("."):
+            problems.append(f"{key}.connectors: '{name}' is a wildcard; only exact catalog connectors are allowed")
+            continue
+        connector = catalog_connectors.get(name) or by_host.get(name)
+        if connector is None:
+            problems.append(
+                f"{key}.connectors: '{name}' is not in the {geo.code} connector catalog "
+                f"(global or out-of-geography hosts are refused); allowed: {', '.join(catalog_connectors)}"
+            )
+            continue
+        if connector.processing == "global" and not allow_global:
+            problems.append(
+                f"{key}.connectors: '{name}' ({', '.join(connector.hosts)}) processes data globally; "
+                f"set {key}.allowGlobalProcessing: true to accept that, or remove it"
+            )
+            continue
+        if connector not in connectors:
+            connectors.append(connector)
+    return tuple(connectors), allow_global
+
+
+def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None = None) -> StackConfig:
+    """Validate the flat config map (`ns:key -> str`, as Pulumi stores it) into a StackConfig."""
+    catalog = catalog or load_catalog()
+    problems: list[str] = []
+    for key in REQUIRED:
+        if values.get(key) in (None, ""):
+            problems.append(f"{key}: required key is missing")
+    for key in sorted(values):
+        ns, _, name = key.partition(":")
+        if ns == PROJECT and name not in KNOWN_KEYS:
+            problems.append(f"{key}: unknown key; allowed: {', '.join(KNOWN_KEYS)}")
+    if problems and any("required" in p for p in problems):
+        raise ConfigError(problems)
+
+    def get(name: str) -> str:
+        return values.get(f"{PROJECT}:{name}", DEFAULTS.get(name))
+
+    code = get("geography")
+    if code not in catalog.geographies:
+        raise ConfigError(problems + [f"{PROJECT}:geography: '{code}' is unknown; allowed: {', '.join(catalog.geographies)}"])
+    geo = catalog.geography(code)
+
+    region = values["aws:region"]
+    if not geo.contains(region):
+        problems.append(f"aws:region: '{region}' is outside geography {code}; allowed: {', '.join(geo.regions)}")
+    elif region != geo.home_region:
+        problems.append(f"aws:region: '{region}' is not {code}'s catalogued home region; allowed: {geo.home_region}")
+
+    options = _json(f"{PROJECT}:options", get("options"), problems)
+    if options is not None:
+        if not isinstance(options, list) or not options:
+            problems.append(f"{PROJECT}:options: '{get('options')}' must be a non-empty list drawn from {', '.join(OPTIONS)}")
+            options = []
+        for option in options:
+            if option not in OPTIONS:
+                problems.append(f"{PROJECT}:options: '{option}' is not an option; allowed: {', '.join(OPTIONS)}")
+            elif option not in geo.options:
+                problems.append(f"{PROJECT}:options: '{option}' is not offered in {code}; allowed: {', '.join(geo.options)}")
+        if options and "zmo" not in options:
+            problems.append(f"{PROJECT}:options: every stack includes 'zmo' (the base the others build on)")
+    options = tuple(o for o in OPTIONS if o in (options or []))
+
+    cidr = get("vpcCidr")
+    try:
+        net = ipaddress.ip_network(cidr)
+        if net.version != 4 or not 16 <= net.prefixlen <= 20 or not net.is_private:
+            raise ValueError
+    except ValueError:
+        problems.append(f"{PROJECT}:vpcCidr: '{cidr}' must be a private IPv4 CIDR from /16 to /20")
+
+    gpu_min = _int(f"{PROJECT}:gpuMinSize", get("gpuMinSize"), problems)
+    gpu_max = _int(f"{PROJECT}:gpuMaxSize", get("gpuMaxSize"), problems)
+    if gpu_min is not None and gpu_min < 0:
+        problems.append(f"{PROJECT}:gpuMinSize: '{gpu_min}' must be 0 or more")
+    if gpu_max is not None and (gpu_max < 1 or (gpu_min is not None and gpu_max < gpu_min)):
+        problems.append(f"{PROJECT}:gpuMaxSize: '{gpu_max}' must be at least 1 and at least gpuMinSize")
+    instance_type = get("gpuInstanceType")
+    if not isinstance(instance_type, str) or instance_type.split(".")[0][:1] not in ("g", "p"):
+        problems.append(f"{PROJECT}:gpuInstanceType: '{instance_type}' is not a GPU instance type (g*/p* families)")
+
+    models: tuple[BedrockModel, ...] = ()
+    raw_zm = values.get(f"{PROJECT}:zmPlus")
+    if "zm_plus" in options:
+        models = _parse_models(geo, _json(f"{PROJECT}:zmPlus", raw_zm or "null", problems), catalog, problems)
+    elif raw_zm is not None:
+        problems.append(f"{PROJECT}:zmPlus: set, but options do not include zm_plus")
+
+    connectors: tuple[Connector, ...] = ()
+    allow_global = False
+    raw_fed = values.get(f"{PROJECT}:federated")
+    if "federated" in options:
+        connectors, allow_global = _parse_federated(geo, _json(f"{PROJECT}:federated", raw_fed or "null", problems), problems)
+    elif raw_fed is not None:
+        problems.append(f"{PROJECT}:federated: set, but options do not include federated")
+
+    if problems:
+        raise ConfigError(problems)
+    return StackConfig(
+        stack=stack,
+        geography=geo,
+        region=region,
+        options=options,
+        vpc_cidr=cidr,
+        gpu=GpuNodeGroup(instance_type, gpu_min, gpu_max),
+        served_model=get("servedModel"),
+        bedrock_models=models,
+        connectors=connectors,
+        allow_global_processing=allow_global,
+    )
+
+
+def current_config_values() -> dict[str, str]:
+    """Every config value visible to the running program (explicit map plus PULUMI_CONFIG)."""
+    from pulumi.runtime import config as rc
+
+    values = dict(rc.get_config_env())
+    values.update(rc.CONFIG.get())
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def from_pulumi() -> StackConfig:
+    """Read the running program's config through Pulumi and validate it."""
+    return parse_config(current_config_values(), pulumi.get_stack())

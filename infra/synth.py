@@ -1,0 +1,266 @@
+"""The offline plan: run the real Pulumi program in-process under Pulumi's mocks.
+
+No CLI, no credentials, no network. A `GraphMonitor` records every registration (type, name,
+parent, provider, protect, dependencies, inputs); `RealisticMocks` answers each with outputs shaped
+like the real provider's (ids, ARNs carrying the right region and account), so rules that read
+outputs see what a deployment would. The captured graph is rewritten with engine-style URNs and
+written as a `pulumi stack export` (version 3) document, which is then read back through the same
+loader the audit uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+from infra.config import PROJECT, StackConfig, parse_config
+from infra.loaders import snapshot_from_document
+from infra.model import STACK_TYPE, Snapshot
+from infra.stackfiles import load_stack_values
+
+MOCK_ACCOUNT = "123456789012"
+
+
+def _hex(*parts: str, n: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+def _uuid(*parts: str) -> str:
+    h = _hex(*parts, n=32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# Per-type outputs, stelvio-style: placeholders {region} {account} {partition} {name} {id} {hex}
+# {in[key]}. Types not listed get a generic id and, for regional services, a generic ARN.
+OUTPUT_TEMPLATES: dict[str, dict[str, str]] = {
+    "aws:kms/key:Key": {"id": "{uuid}", "keyId": "{uuid}", "arn": "arn:{partition}:kms:{region}:{account}:key/{uuid}"},
+    "aws:kms/alias:Alias": {"arn": "arn:{partition}:kms:{region}:{account}:{in[name]}", "targetKeyArn": "arn:{partition}:kms:{region}:{account}:key/{uuid}"},
+    "aws:ec2/vpc:Vpc": {"id": "vpc-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:vpc/{id}", "defaultSecurityGroupId": "sg-d{hex}"},
+    "aws:ec2/subnet:Subnet": {"id": "subnet-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:subnet/{id}"},
+    "aws:ec2/routeTable:RouteTable": {"id": "rtb-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:route-table/{id}"},
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": {"id": "rtbassoc-{hex}"},
+    "aws:ec2/securityGroup:SecurityGroup": {"id": "sg-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:security-group/{id}"},
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": {"id": "sg-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:security-group/{id}"},
+    "aws:ec2/vpcEndpoint:VpcEndpoint": {"id": "vpce-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:vpc-endpoint/{id}"},
+    "aws:ec2/flowLog:FlowLog": {"id": "fl-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:vpc-flow-log/{id}"},
+    "aws:ec2/internetGateway:InternetGateway": {"id": "igw-{hex}", "arn": "arn:{partition}:ec2:{region}:{account}:internet-gateway/{id}"},
+    "aws:ec2/natGateway:NatGateway": {"id": "nat-{hex}"},
+    "aws:ec2/eip:Eip": {"id": "eipalloc-{hex}", "allocationId": "eipalloc-{hex}", "publicIp": "198.51.100.10"},
+    "aws:ec2/route:Route": {"id": "r-{hex}"},
+    "aws:cloudwatch/logGroup:LogGroup": {"id": "{in[name]}", "arn": "arn:{partition}:logs:{region}:{account}:log-group:{in[name]}"},
+    "aws:iam/role:Role": {"id": "{name}", "name": "{name}", "arn": "arn:{partition}:iam::{account}:role/{name}", "uniqueId": "AROA{HEX}"},
+    "aws:iam/policy:Policy": {"id": "arn:{partition}:iam::{account}:policy/{name}", "arn": "arn:{partition}:iam::{account}:policy/{name}"},
+    "aws:eks/cluster:Cluster": {
+        "id": "{in[name]}", "arn": "arn:{partition}:eks:{region}:{account}:cluster/{in[name]}",
+        "endpoint": "https://{HEX}.gr7.{region}.eks.amazonaws.com", "status": "ACTIVE",
+    },
+    "aws:eks/nodeGroup:NodeGroup": {"arn": "arn:{partition}:eks:{region}:{account}:nodegroup/{in[clusterName]}/{name}/{uuid}"},
+    "aws:eks/addon:Addon": {"arn": "arn:{partition}:eks:{region}:{account}:addon/{in[clusterName]}/{in[addonName]}/{uuid}"},
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": {
+        "associationId": "a-{hex}", "associationArn": "arn:{partition}:eks:{region}:{account}:podidentityassociation/{in[clusterName]}/a-{hex}"},
+    "aws:ecr/repository:Repository": {
+        "id": "{in[name]}", "arn": "arn:{partition}:ecr:{region}:{account}:repository/{in[name]}",
+        "repositoryUrl": "{account}.dkr.ecr.{region}.amazonaws.com/{in[name]}", "registryId": "{account}"},
+    "aws:s3/bucket:Bucket": {
+        "id": "{name}", "bucket": "{name}", "arn": "arn:{partition}:s3:::{name}", "region": "{region}",
+        "bucketDomainName": "{name}.s3.amazonaws.com", "bucketRegionalDomainName": "{name}.s3.{region}.amazonaws.com"},
+    "aws:secretsmanager/secret:Secret": {"id": "{arn}", "arn": "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-{HEX6}"},
+}
+# Services whose ARNs carry no region (global services).
+GLOBAL_SERVICES = {"iam", "route53", "cloudfront", "organizations"}
+# Resources that autoname from their logical name when no explicit name is given.
+NAME_KEYS = ("name", "bucket", "clusterName")
+
+
+class _Fmt(dict):
+    def __missing__(self, key):
+        return ""
+
+
+class RealisticMocks(pulumi.runtime.Mocks):
+    """Return outputs shaped like the real provider's, in the resource's effective region."""
+
+    def __init__(self, region: str, partition: str = "aws", account: str = MOCK_ACCOUNT):
+        self.region, self.partition, self.account = region, partition, account
+        self.provider_regions: dict[str, str] = {}  # "<urn>::<id>" -> region, filled by GraphMonitor
+
+    def region_for(self, args: pulumi.runtime.MockResourceArgs) -> str:
+        return args.inputs.get("region") or self.provider_regions.get(args.provider) or self.region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if args.typ.startswith("pulumi:providers:"):
+            return _uuid(args.typ, args.name), dict(args.inputs)
+        region = self.region_for(args)
+        hx = _hex(region, args.typ, args.name)
+        autoname = f"{args.name}-{hx[:7]}"
+        name = next((args.inputs[k] for k in NAME_KEYS if isinstance(args.inputs.get(k), str)), autoname)
+        values = _Fmt(region=region, account=self.account, partition=self.partition, name=name,
+                      hex=hx, HEX=hx.upper(), HEX6=hx[:6], uuid=_uuid(args.typ, args.name))
+        values["in"] = _Fmt({k: v for k, v in args.inputs.items() if isinstance(v, (str, int))})
+        template = OUTPUT_TEMPLATES.get(args.typ, {})
+        values["id"] = template.get("id", f"{autoname}").format_map(values)
+        if "arn" in template and "{arn}" in template.get("id", ""):
+            values["arn"] = template["arn"].format_map(values)
+            values["id"] = values["arn"]
+        outputs = {**args.inputs, **{k: v.format_map(values) for k, v in template.items() if k != "id"}}
+        if args.typ.startswith("aws:") and "arn" not in outputs and args.custom:
+            service, _, resource = args.typ.split(":")[1].partition("/")
+            where = "" if service in GLOBAL_SERVICES else region
+            outputs["arn"] = f"arn:{self.partition}:{service}:{where}:{self.account}:{resource.lower()}/{values['id']}"
+        if args.typ == "aws:eks/cluster:Cluster":
+            outputs["certificateAuthority"] = {"data": base64.b64encode(b"mock-ca").decode()}
+            outputs["vpcConfig"] = {**(args.inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-c{hx[:16]}"}
+            outputs["identities"] = [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{hx.upper()}"}]}]
+        if args.typ.startswith("aws:") and args.custom and "region" not in outputs:
+            outputs["region"] = region  # pulumi-aws v7 fills the effective region in state
+        return values["id"], outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": self.account, "arn": f"arn:{self.partition}:iam::{self.account}:user/mock", "userId": "AIDAMOCK", "id": self.account}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}
+        return {}
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    protect: bool
+    dependencies: list[str]
+    inputs: dict
+    id: str = ""
+
+
+class GraphMonitor(MockMonitor):
+    """A MockMonitor that keeps every registration request, in order."""
+
+    def __init__(self, mocks: RealisticMocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.stack_outputs: dict = {}
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        inputs = rpc.deserialize_properties(request.object) if request.type != STACK_TYPE else {}
+        reg = Registration(
+            urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
+            parent=request.parent, provider=request.provider,
+            protect=request.HasField("protect") and request.protect,
+            dependencies=list(request.dependencies), inputs=inputs, id=response.id)
+        with self._lock:
+            self.registrations.append(reg)
+            if request.type == "pulumi:providers:aws":
+                self.mocks.provider_regions[f"{response.urn}::{response.id}"] = inputs.get("region")
+        return response
+
+
+@dataclass
+class Plan:
+    stack: str
+    config: StackConfig
+    export: dict
+    snapshot: Snapshot
+
+
+def to_export(monitor: GraphMonitor, stack: str) -> dict:
+    """Rewrite the mock graph with engine-style URNs and emit a v3 `pulumi stack export`."""
+    states = monitor.get_registered_resources()
+    chains: dict[str, str] = {}  # mock urn -> engine type chain
+    urns: dict[str, str] = {}  # mock urn -> engine urn
+    for reg in monitor.registrations:
+        if reg.type == STACK_TYPE or not reg.parent or chains.get(reg.parent) is None:
+            chain = reg.type
+        else:
+            chain = f"{chains[reg.parent]}${reg.type}"
+        chains[reg.urn] = None if reg.type == STACK_TYPE else chain
+        urns[reg.urn] = f"urn:pulumi:{stack}::{PROJECT}::{chain}::{reg.name}"
+
+    def ref(provider: str) -> str | None:
+        if not provider:
+            return None
+        urn, _, pid = provider.rpartition("::")
+        return f"{urns.get(urn, urn)}::{pid}"
+
+    resources = []
+    for reg in monitor.registrations:
+        state = states.get(reg.urn)
+        entry = {"urn": urns[reg.urn], "custom": reg.custom, "type": reg.type}
+        if reg.custom:
+            entry["id"] = reg.id
+        if reg.type == STACK_TYPE:
+            entry["outputs"] = monitor.stack_outputs
+        else:
+            entry["inputs"] = reg.inputs
+            entry["outputs"] = dict(state.state) if state else {}
+        if reg.parent:
+            entry["parent"] = urns.get(reg.parent, reg.parent)
+        if ref(reg.provider):
+            entry["provider"] = ref(reg.provider)
+        if reg.protect:
+            entry["protect"] = True
+        if reg.dependencies:
+            entry["dependencies"] = [urns.get(d, d) for d in reg.dependencies]
+        resources.append(entry)
+    manifest = {"time": "1970-01-01T00:00:00Z", "magic": "", "version": "offline-plan"}
+    return {"version": 3, "deployment": {"manifest": manifest, "resources": resources}}
+
+
+def _annotate_options(snapshot: Snapshot) -> None:
+    """Record which option owns each resource: the nearest `ai-companion:<option>:*` ancestor."""
+    by_urn = snapshot.by_urn
+    for r in snapshot.resources:
+        node = r
+        while node is not None:
+            parts = node.type.split(":")
+            if parts[0] == PROJECT and len(parts) == 3:
+                r.option = parts[1]
+                break
+            node = by_urn.get(node.parent) if node.parent else None
+
+
+def synthesize(stack: str, values: dict[str, str] | None = None,
+               program: Callable[[StackConfig], object] | None = None) -> Plan:
+    """Run the program for `stack` under mocks. Config is validated before anything registers;
+    `values` overrides the stack file (tests); `program` defaults to stacks.program.build."""
+    from stacks.program import build
+
+    secret_keys: list[str] = []
+    if values is None:
+        values, secret_keys = load_stack_values(stack)
+    cfg = parse_config(values, stack)  # raises ConfigError: nothing is registered on bad config
+
+    pulumi.runtime.reset_options()
+    pulumi.runtime.set_all_config(dict(values), secret_keys)
+    mocks = RealisticMocks(cfg.region, cfg.geography.partition)
+    monitor = GraphMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    run = program or build
+
+    def program_under_test():
+        # Stack outputs are only registered by the engine's run loop, not under `test`, so
+        # resolve what the program exported here.
+        outputs = pulumi.Output.from_input(run(cfg) or {})
+        return outputs.apply(monitor.stack_outputs.update)
+
+    try:
+        pulumi.runtime.test(program_under_test)()
+    finally:
+        pulumi.runtime.reset_options()
+    export = to_export(monitor, stack)
+    snapshot = snapshot_from_document(export, stack=stack, default_region=cfg.region, source="plan")
+    _annotate_options(snapshot)
+    return Plan(stack, cfg, export, snapshot)

@@ -1,0 +1,67 @@
+"""The deployable composition: one stack per geography, options switched on from config.
+
+`main()` is what `pulumi up` runs (via the root `__main__.py`): it validates config first and
+raises `ConfigError` before any resource exists. `build(cfg)` composes the components under one
+explicit provider for the home region, whose default tags record geography, options and stack.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.cluster import ServingCluster, ServingClusterArgs
+from infra.components.encryption import StackKey, StackKeyArgs
+from infra.components.model_server import ModelServer, ModelServerArgs
+from infra.components.network import Network, NetworkArgs
+from infra.config import StackConfig, from_pulumi
+
+
+def build(cfg: StackConfig) -> dict:
+    geo = cfg.geography
+    provider = aws.Provider(
+        f"aws-{cfg.region}",
+        region=cfg.region,
+        default_tags={"tags": {
+            "ai-companion:geography": geo.code,
+            "ai-companion:options": cfg.tag_options,
+            "ai-companion:stack": cfg.stack,
+        }},
+    )
+    on_provider = pulumi.ResourceOptions(providers={"aws": provider})
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
+
+    key = StackKey("data", StackKeyArgs(cfg.region, geo.partition, account_id), opts=on_provider)
+    network = Network("net", NetworkArgs(
+        region=cfg.region, partition=geo.partition, cidr=cfg.vpc_cidr,
+        availability_zones=geo.availability_zones, kms_key_arn=key.key.arn), opts=on_provider)
+    cluster = ServingCluster("serving", ServingClusterArgs(
+        stack=cfg.stack, region=cfg.region, partition=geo.partition,
+        subnet_ids=[s.id for s in network.private_subnets], vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
+        kms_key_arn=key.key.arn, gpu=cfg.gpu), opts=on_provider)
+    model_server = ModelServer("model", ModelServerArgs(
+        region=cfg.region, cluster_name=cluster.cluster.name, cluster_endpoint=cluster.cluster.endpoint,
+        cluster_ca=cluster.cluster.certificate_authority.data, repository_url=cluster.repository.repository_url,
+        weights_bucket=cluster.weights_bucket.bucket, served_model=cfg.served_model, vpc_cidr=cfg.vpc_cidr,
+        max_replicas=cfg.gpu.max_size, depends_on=[cluster.gpu_nodes, cluster.system_nodes]))
+
+    declared_paths: list = []
+    # --- zm_plus: BedrockAccess (issue #3) ---
+    # --- federated: EgressConnectors (issue #4) ---
+
+    outputs = {
+        "geography": geo.code,
+        "region": cfg.region,
+        "options": list(cfg.options),
+        "vpcId": network.vpc.id,
+        "clusterName": cluster.cluster.name,
+        "weightsBucket": cluster.weights_bucket.bucket,
+        "declaredDataPaths": declared_paths,
+    }
+    for name, value in outputs.items():
+        pulumi.export(name, value)
+    return outputs
+
+
+def main() -> None:
+    build(from_pulumi())
