@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from infra.catalog import CatalogError
 from infra.config import ConfigError
 from infra.loaders import InputError
+from infra.stackfiles import PROJECT_DIR_ENV
 
 COMMANDS = {
     "plan": "infra.plan",
@@ -28,6 +30,8 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="residency", description=__doc__.split("\n")[0])
+    parser.add_argument("--project-dir", metavar="DIR",
+                        help="project checkout holding Pulumi.yaml and the stack files (default: this one)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -39,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.project_dir:
+        os.environ[PROJECT_DIR_ENV] = args.project_dir
     try:
         return args._run(args)
     except (ConfigError, InputError, CatalogError) as exc:

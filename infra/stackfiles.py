@@ -8,6 +8,8 @@ flattened to Pulumi's `namespace:key -> string` config map.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import yaml
@@ -17,10 +19,18 @@ from infra.loaders import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_PLACEHOLDER = "[secret]"
+# `residency --project-dir DIR` (or this variable) points the CLI at another checkout.
+PROJECT_DIR_ENV = "RESIDENCY_PROJECT_DIR"
+STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-def list_stacks(root: Path = ROOT) -> list[str]:
+def project_root() -> Path:
+    return Path(os.environ.get(PROJECT_DIR_ENV) or ROOT)
+
+
+def list_stacks(root: Path | None = None) -> list[str]:
     """Stacks that have a `Pulumi.<stack>.yaml` file, sorted."""
+    root = root or project_root()
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
@@ -40,8 +50,11 @@ def _flat(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def load_stack_values(stack: str, root: Path = ROOT) -> tuple[dict[str, str], list[str]]:
+def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """The flat config map of a stack and its secret keys (secure values become a placeholder)."""
+    root = root or project_root()
+    if not STACK_NAME.fullmatch(stack or ""):
+        raise InputError(f"invalid stack name '{stack}': use letters, digits, '-' and '_'")
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise InputError(f"unknown stack '{stack}': no {path.name}; stacks: {', '.join(list_stacks(root)) or 'none'}")
@@ -62,6 +75,6 @@ def load_stack_values(stack: str, root: Path = ROOT) -> tuple[dict[str, str], li
     return values, secret_keys
 
 
-def load_stack_config(stack: str, root: Path = ROOT) -> StackConfig:
+def load_stack_config(stack: str, root: Path | None = None) -> StackConfig:
     values, _ = load_stack_values(stack, root)
     return parse_config(values, stack)

@@ -1,0 +1,35 @@
+"""Synthesized stacks shared by the tests: each stack file is planned once per test session.
+
+Plans are read-only for tests; a test that needs a variant calls `synthesize(stack, values)`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from infra.stackfiles import list_stacks, load_stack_values
+from infra.synth import Plan, synthesize
+
+STACKS = list_stacks()
+ZMO_ONLY = [s for s in STACKS if s not in ("us", "eu")]
+
+
+@functools.cache
+def planned(stack: str) -> Plan:
+    return synthesize(stack)
+
+
+def values_with(stack: str, **overrides: str) -> dict[str, str]:
+    """The stack file's config map with `key=value` overrides (keys without namespace are ours)."""
+    values, _ = load_stack_values(stack)
+    for key, value in overrides.items():
+        full = key.replace("__", ":") if "__" in key else f"ai-companion:{key}"
+        if value is None:
+            values.pop(full, None)
+        else:
+            values[full] = value
+    return values
+
+
+def of_type(plan: Plan, type_: str):
+    return [r for r in plan.snapshot.resources if r.type == type_]
