@@ -8,6 +8,7 @@ host, an option without its section) is refused at load time, so no rule ever re
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,11 +82,26 @@ class Geography:
 
 
 @dataclass(frozen=True)
+class RegionDenyExemptions:
+    """Actions a region-deny SCP exempts (global services); `not_action` is the NotAction list."""
+
+    checked: str
+    source: str
+    services: tuple[str, ...]
+    actions: tuple[str, ...]
+
+    @property
+    def not_action(self) -> list[str]:
+        return [f"{s}:*" for s in self.services] + list(self.actions)
+
+
+@dataclass(frozen=True)
 class Catalog:
     options: dict[str, str]
     partitions: dict[str, str]
     geographies: dict[str, Geography]
     path: Path = field(default=CATALOG_PATH)
+    region_deny_exemptions: RegionDenyExemptions | None = None
 
     def geography(self, code: str) -> Geography:
         return self.geographies[code]
@@ -152,6 +168,20 @@ def _parse_federated(code: str, raw: dict) -> Federated:
     return Federated(str(_require(raw, "checked", where)), raw.get("source", ""), connectors)
 
 
+def _parse_exemptions(raw: dict) -> RegionDenyExemptions:
+    where = "region_deny_exemptions"
+    services = tuple(_require(raw, "services", where) or ())
+    actions = tuple(raw.get("actions") or ())
+    bad = [s for s in services if not re.fullmatch(r"[a-z0-9-]+", str(s))]
+    bad += [a for a in actions if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", str(a))]
+    if bad:
+        raise CatalogError(f"{where}: expected service prefixes and service:Action names, got {', '.join(map(str, bad))}")
+    # Exempting Bedrock from the region deny would let any model run anywhere.
+    if "bedrock" in services or any(a.startswith("bedrock") for a in actions):
+        raise CatalogError(f"{where}: bedrock must not be exempt from the region deny")
+    return RegionDenyExemptions(str(_require(raw, "checked", where)), raw.get("source", ""), services, actions)
+
+
 def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
     if not isinstance(raw, dict) or raw.get("schema_version") != 1:
         raise CatalogError(f"{path}: expected schema_version: 1")
@@ -191,7 +221,8 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
             federated=_parse_federated(code, g["federated"]) if "federated" in g else None,
         )
         geographies[code] = geo
-    return Catalog(dict(options), dict(partitions), geographies, path)
+    exemptions = _parse_exemptions(raw["region_deny_exemptions"]) if "region_deny_exemptions" in raw else None
+    return Catalog(dict(options), dict(partitions), geographies, path, exemptions)
 
 
 @functools.cache

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = os.environ.get(PROJECT_DIR_ENV)
     if args.project_dir:
         os.environ[PROJECT_DIR_ENV] = args.project_dir
     try:
@@ -52,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `residency plan | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        return 0
+    finally:
+        if args.project_dir:
+            # main() is also called in-process (tests, benchmarks): leave the environment as found.
+            if previous is None:
+                os.environ.pop(PROJECT_DIR_ENV, None)
+            else:
+                os.environ[PROJECT_DIR_ENV] = previous
 
 
 if __name__ == "__main__":

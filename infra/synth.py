@@ -72,6 +72,29 @@ OUTPUT_TEMPLATES: dict[str, dict[str, str]] = {
         "id": "{name}", "bucket": "{name}", "arn": "arn:{partition}:s3:::{name}", "region": "{region}",
         "bucketDomainName": "{name}.s3.amazonaws.com", "bucketRegionalDomainName": "{name}.s3.{region}.amazonaws.com"},
     "aws:secretsmanager/secret:Secret": {"id": "{arn}", "arn": "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-{HEX6}"},
+    # ZM+ (issue #3). A guardrail's `version` is DRAFT until a GuardrailVersion publishes "1".
+    "aws:bedrock/guardrail:Guardrail": {
+        "id": "{hex}", "guardrailId": "{hex}", "guardrailArn": "arn:{partition}:bedrock:{region}:{account}:guardrail/{hex}",
+        "version": "DRAFT", "status": "READY"},
+    "aws:bedrock/guardrailVersion:GuardrailVersion": {"id": "{in[guardrailArn]},1", "version": "1"},
+    "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration": {"id": "{region}"},
+    # Federated egress (issue #4). `firewallStatuses` is added in RealisticMocks.new_resource.
+    "aws:networkfirewall/firewall:Firewall": {
+        "id": "{arn}", "arn": "arn:{partition}:network-firewall:{region}:{account}:firewall/{in[name]}", "updateToken": "{uuid}"},
+    "aws:networkfirewall/firewallPolicy:FirewallPolicy": {
+        "id": "{arn}", "arn": "arn:{partition}:network-firewall:{region}:{account}:firewall-policy/{in[name]}", "updateToken": "{uuid}"},
+    "aws:networkfirewall/ruleGroup:RuleGroup": {
+        "id": "{arn}", "arn": "arn:{partition}:network-firewall:{region}:{account}:stateful-rulegroup/{in[name]}", "updateToken": "{uuid}"},
+    "aws:networkfirewall/loggingConfiguration:LoggingConfiguration": {"id": "{in[firewallArn]}"},
+    "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList": {
+        "id": "rslvr-fdl-{hex}", "arn": "arn:{partition}:route53resolver:{region}:{account}:firewall-domain-list/{id}"},
+    "aws:route53/resolverFirewallRuleGroup:ResolverFirewallRuleGroup": {
+        "id": "rslvr-frg-{hex}", "arn": "arn:{partition}:route53resolver:{region}:{account}:firewall-rule-group/{id}",
+        "ownerId": "{account}", "shareStatus": "NOT_SHARED"},
+    "aws:route53/resolverFirewallRule:ResolverFirewallRule": {"id": "{in[firewallRuleGroupId]}:{in[firewallDomainListId]}"},
+    "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation": {
+        "id": "rslvr-frgassoc-{hex}", "arn": "arn:{partition}:route53resolver:{region}:{account}:firewall-rule-group-association/{id}"},
+    "aws:route53/resolverFirewallConfig:ResolverFirewallConfig": {"id": "rslvr-fc-{hex}", "ownerId": "{account}"},
 }
 # Services whose ARNs carry no region (global services).
 GLOBAL_SERVICES = {"iam", "route53", "cloudfront", "organizations"}
@@ -90,6 +113,7 @@ class RealisticMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str, partition: str = "aws", account: str = MOCK_ACCOUNT):
         self.region, self.partition, self.account = region, partition, account
         self.provider_regions: dict[str, str] = {}  # "<urn>::<id>" -> region, filled by GraphMonitor
+        self.subnet_azs: dict[str, str] = {}  # subnet id -> AZ, for Network Firewall sync states
 
     def region_for(self, args: pulumi.runtime.MockResourceArgs) -> str:
         return args.inputs.get("region") or self.provider_regions.get(args.provider) or self.region
@@ -118,6 +142,18 @@ class RealisticMocks(pulumi.runtime.Mocks):
             outputs["certificateAuthority"] = {"data": base64.b64encode(b"mock-ca").decode()}
             outputs["vpcConfig"] = {**(args.inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-c{hx[:16]}"}
             outputs["identities"] = [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{hx.upper()}"}]}]
+        if args.typ == "aws:ec2/subnet:Subnet":
+            self.subnet_azs[values["id"]] = args.inputs.get("availabilityZone", "")
+        if args.typ == "aws:networkfirewall/firewall:Firewall":
+            # One sync state per subnet mapping, each with the firewall's endpoint in that AZ.
+            states = []
+            for mapping in args.inputs.get("subnetMappings") or []:
+                subnet_id = mapping.get("subnetId", "")
+                az = self.subnet_azs.get(subnet_id, "")
+                states.append({"availabilityZone": az, "attachments": [
+                    {"endpointId": f"vpce-{_hex(region, args.name, az)}", "subnetId": subnet_id, "status": "READY"}]})
+            outputs["firewallStatuses"] = [{"status": "READY", "configurationSyncStateSummary": "IN_SYNC",
+                                            "syncStates": states, "transitGatewayAttachmentSyncStates": []}]
         if args.typ.startswith("aws:") and args.custom and "region" not in outputs:
             outputs["region"] = region  # pulumi-aws v7 fills the effective region in state
         return values["id"], outputs

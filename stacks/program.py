@@ -31,7 +31,8 @@ def build(cfg: StackConfig) -> dict:
     on_provider = pulumi.ResourceOptions(providers={"aws": provider})
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
 
-    key = StackKey("data", StackKeyArgs(cfg.region, geo.partition, account_id), opts=on_provider)
+    key = StackKey("data", StackKeyArgs(cfg.region, geo.partition, account_id,
+                                        bedrock_invocation_logs=cfg.has("zm_plus")), opts=on_provider)
     network = Network("net", NetworkArgs(
         region=cfg.region, partition=geo.partition, cidr=cfg.vpc_cidr,
         availability_zones=geo.availability_zones, kms_key_arn=key.key.arn), opts=on_provider)
@@ -47,7 +48,29 @@ def build(cfg: StackConfig) -> dict:
 
     declared_paths: list = []
     # --- zm_plus: BedrockAccess (issue #3) ---
+    zm_plus_outputs: dict = {}
+    if cfg.has("zm_plus"):
+        from infra.components.bedrock import BedrockAccess, BedrockAccessArgs
+
+        bedrock = BedrockAccess("bedrock", BedrockAccessArgs(
+            stack=cfg.stack, geography=geo, account_id=account_id, models=cfg.bedrock_models,
+            vpc_id=network.vpc.id, subnet_ids=[s.id for s in network.private_subnets],
+            endpoint_security_group_id=network.endpoint_security_group.id,
+            cluster_name=cluster.cluster.name, kms_key_arn=key.key.arn), opts=on_provider)
+        zm_plus_outputs = {"bedrock": {
+            "roleArn": bedrock.role.arn, "endpointId": bedrock.endpoint.id,
+            "guardrailArn": bedrock.guardrail.guardrail_arn, "guardrailVersion": bedrock.guardrail_version.version,
+            "allowedArns": bedrock.allowed_arns}}
     # --- federated: EgressConnectors (issue #4) ---
+    if cfg.has("federated"):
+        from infra.components.egress import EgressConnectors, EgressConnectorsArgs
+
+        egress = EgressConnectors("egress", EgressConnectorsArgs(
+            stack=cfg.stack, geography=geo.code, region=cfg.region, partition=geo.partition,
+            account_id=account_id, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
+            availability_zones=geo.availability_zones, kms_key_arn=key.key.arn,
+            connectors=cfg.connectors, cluster_name=cluster.cluster.name), opts=on_provider)
+        declared_paths.extend(egress.declared_paths)
 
     outputs = {
         "geography": geo.code,
@@ -57,6 +80,7 @@ def build(cfg: StackConfig) -> dict:
         "clusterName": cluster.cluster.name,
         "weightsBucket": cluster.weights_bucket.bucket,
         "declaredDataPaths": declared_paths,
+        **zm_plus_outputs,
     }
     for name, value in outputs.items():
         pulumi.export(name, value)

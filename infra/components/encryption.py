@@ -18,6 +18,8 @@ class StackKeyArgs:
     region: str
     partition: str
     account_id: pulumi.Input[str]
+    # ZM+: Bedrock writes invocation logs to an SSE-KMS bucket as its own service principal.
+    bedrock_invocation_logs: bool = False
 
 
 class StackKey(pulumi.ComponentResource):
@@ -42,7 +44,14 @@ class StackKey(pulumi.ComponentResource):
                      "Resource": "*",
                      "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                                f"arn:{args.partition}:logs:{args.region}:{account_id}:*"}}},
-                ],
+                ] + ([
+                    # Only this account's Bedrock in this region (confused-deputy guard).
+                    {"Sid": "BedrockInvocationLogs", "Effect": "Allow",
+                     "Principal": {"Service": "bedrock.amazonaws.com"},
+                     "Action": "kms:GenerateDataKey", "Resource": "*",
+                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id},
+                                   "ArnLike": {"aws:SourceArn": f"arn:{args.partition}:bedrock:{args.region}:{account_id}:*"}}},
+                ] if args.bedrock_invocation_logs else []),
             })
 
         # A key is stateful: deleting it destroys every piece of data it encrypts.

@@ -1,0 +1,143 @@
+"""`residency scp`: the organization guardrail, evaluated with infra/iam_eval.py.
+
+An SCP only filters: the account's effective permissions are the SCP's Allow (FullAWSAccess, added
+here) minus its Denies. "Allowed" below means "not denied by the SCP".
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import cli
+from infra.stackfiles import PROJECT_DIR_ENV
+from infra.catalog import load_catalog
+from infra.iam_eval import ALLOW, DENY, evaluate, matching, Request
+from infra.scp import SCP_MAX_CHARS, build_scp, scp_for_stack
+
+FULL_ACCESS = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+ACCOUNT = "123456789012"
+SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+EU_PROFILE = f"arn:aws:bedrock:eu-central-1:{ACCOUNT}:inference-profile/eu.{SONNET}"
+GLOBAL_PROFILE = f"arn:aws:bedrock:eu-central-1:{ACCOUNT}:inference-profile/global.{SONNET}"
+
+@pytest.fixture(autouse=True)
+def repo_stack_files(monkeypatch):
+    # These tests read the repo's own stack files, whatever an earlier test left in the environment.
+    monkeypatch.delenv(PROJECT_DIR_ENV, raising=False)
+
+
+def decide(scp, action, resource="*", **context):
+    ctx = {k.replace("__", ":"): v for k, v in context.items()}
+    return evaluate([scp, {"Statement": [FULL_ACCESS]}], action, resource, ctx)
+
+
+@pytest.fixture
+def eu():
+    return scp_for_stack("eu")
+
+
+def run_cli(argv, monkeypatch):
+    # Only this command: the CLI imports every subcommand module, some owned by other work.
+    monkeypatch.setattr(cli, "COMMANDS", {"scp": "infra.scp"})
+    return cli.main(argv)
+
+
+def test_eu_profile_invoke_is_allowed_in_every_destination(eu):
+    geo = load_catalog().by_stack("eu")
+    assert decide(eu, "bedrock:InvokeModel", EU_PROFILE, aws__RequestedRegion="eu-central-1") == ALLOW
+    for region in geo.zm_plus.models["claude-sonnet-4-5"].destinations:
+        fm = f"arn:aws:bedrock:{region}::foundation-model/{SONNET}"
+        assert decide(eu, "bedrock:InvokeModel", fm, aws__RequestedRegion=region,
+                      bedrock__InferenceProfileArn=EU_PROFILE) == ALLOW, region
+    assert decide(eu, "bedrock:InvokeModelWithResponseStream", f"arn:aws:bedrock:eu-west-3::foundation-model/{SONNET}",
+                  aws__RequestedRegion="eu-west-3", bedrock__InferenceProfileArn=EU_PROFILE) == ALLOW
+
+
+def test_global_profile_is_denied(eu):
+    # The call on the profile itself, in the source region ...
+    assert decide(eu, "bedrock:InvokeModel", GLOBAL_PROFILE, aws__RequestedRegion="eu-central-1") == DENY
+    # ... the routed call on the region-less model ARN ...
+    regionless = f"arn:aws:bedrock:::foundation-model/{SONNET}"
+    assert decide(eu, "bedrock:InvokeModel", regionless, aws__RequestedRegion="unspecified",
+                  bedrock__InferenceProfileArn=GLOBAL_PROFILE) == DENY
+    # ... and a routed call that lands in an EU region is still refused by its profile.
+    assert decide(eu, "bedrock:InvokeModel", f"arn:aws:bedrock:eu-west-1::foundation-model/{SONNET}",
+                  aws__RequestedRegion="eu-west-1", bedrock__InferenceProfileArn=GLOBAL_PROFILE) == DENY
+    # `unspecified` alone (no profile key) is denied by its own statement.
+    hits = {s["Sid"] for s in matching([eu], Request("bedrock:InvokeModel", "*", {"aws:RequestedRegion": "unspecified"}))}
+    assert "DenyUnspecifiedRegion" in hits
+
+
+def test_other_geography_and_foreign_region_bedrock_calls_are_denied(eu):
+    us_profile = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.{SONNET}"
+    assert decide(eu, "bedrock:InvokeModel", us_profile, aws__RequestedRegion="us-east-1") == DENY
+    assert decide(eu, "bedrock:InvokeModel", f"arn:aws:bedrock:us-east-2::foundation-model/{SONNET}",
+                  aws__RequestedRegion="us-east-2", bedrock__InferenceProfileArn=us_profile) == DENY
+    # The EU profile called from London (a non-EU source region) is not the geography's profile.
+    london = EU_PROFILE.replace("eu-central-1", "eu-west-2")
+    assert decide(eu, "bedrock:InvokeModel", london, aws__RequestedRegion="eu-west-2",
+                  bedrock__InferenceProfileArn=london) == DENY
+    # Direct in-region invoke inside the EU is fine, outside it is not.
+    assert decide(eu, "bedrock:InvokeModel", f"arn:aws:bedrock:eu-west-1::foundation-model/{SONNET}",
+                  aws__RequestedRegion="eu-west-1") == ALLOW
+    assert decide(eu, "bedrock:InvokeModel", f"arn:aws:bedrock:eu-west-2::foundation-model/{SONNET}",
+                  aws__RequestedRegion="eu-west-2") == DENY
+
+
+def test_region_deny_exempts_global_services_only(eu):
+    assert decide(eu, "ec2:RunInstances", aws__RequestedRegion="us-east-1") == DENY
+    assert decide(eu, "s3:PutObject", "arn:aws:s3:::b/k", aws__RequestedRegion="eu-west-2") == DENY
+    assert decide(eu, "ec2:RunInstances", aws__RequestedRegion="eu-west-3") == ALLOW
+    assert decide(eu, "iam:CreateRole", aws__RequestedRegion="us-east-1") == ALLOW
+    assert decide(eu, "sts:AssumeRole", aws__RequestedRegion="us-east-1") == ALLOW
+    assert decide(eu, "route53:ChangeResourceRecordSets", aws__RequestedRegion="us-east-1") == ALLOW
+    assert decide(eu, "ec2:DescribeRegions", aws__RequestedRegion="us-east-1") == ALLOW
+    not_action = eu["Statement"][0]["NotAction"]
+    assert not any(a.startswith("bedrock:") and a not in ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream",
+                                                           "bedrock:CreateModelInvocationJob") for a in not_action)
+    assert "*" not in not_action
+
+
+def test_data_retention_can_only_be_set_to_none(eu):
+    assert decide(eu, "bedrock:PutAccountDataRetention", aws__RequestedRegion="eu-central-1",
+                  bedrock__DataRetentionMode="default") == DENY
+    assert decide(eu, "bedrock:PutAccountDataRetention", aws__RequestedRegion="eu-central-1",
+                  bedrock__DataRetentionMode="none") == ALLOW
+
+
+def test_stack_without_zm_plus_gets_the_region_deny_only():
+    sg = scp_for_stack("sg")
+    assert [s["Sid"] for s in sg["Statement"]] == ["DenyOutsideGeography"]
+    assert sg["Statement"][0]["Condition"] == {"StringNotEquals": {"aws:RequestedRegion": ["ap-southeast-1"]}}
+    # No Bedrock exemption: any Bedrock call outside Singapore, `global.` included, is denied.
+    assert decide(sg, "bedrock:InvokeModel", GLOBAL_PROFILE, aws__RequestedRegion="unspecified",
+                  bedrock__InferenceProfileArn=GLOBAL_PROFILE) == DENY
+    assert decide(sg, "bedrock:InvokeModel", f"arn:aws:bedrock:ap-southeast-1::foundation-model/{SONNET}",
+                  aws__RequestedRegion="ap-southeast-1") == ALLOW
+
+
+def test_us_scp_uses_the_us_profile():
+    us = scp_for_stack("us")
+    us_profile = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.{SONNET}"
+    assert decide(us, "bedrock:InvokeModel", f"arn:aws:bedrock:us-west-2::foundation-model/{SONNET}",
+                  aws__RequestedRegion="us-west-2", bedrock__InferenceProfileArn=us_profile) == ALLOW
+    assert decide(us, "bedrock:InvokeModel", EU_PROFILE, aws__RequestedRegion="eu-central-1") == DENY
+    assert decide(us, "ec2:RunInstances", aws__RequestedRegion="eu-central-1") == DENY
+
+
+@pytest.mark.parametrize("stack", ["us", "eu", "sg", "ksa", "au", "in", "ca"])
+def test_every_scp_fits_the_quota(stack):
+    assert len(json.dumps(scp_for_stack(stack), separators=(",", ":"))) <= SCP_MAX_CHARS
+
+
+def test_cli_prints_the_policy_and_exits_0(capsys, monkeypatch):
+    assert run_cli(["scp", "--stack", "eu", "--compact"], monkeypatch) == 0
+    assert json.loads(capsys.readouterr().out) == build_scp(load_catalog().by_stack("eu"), True)
+
+
+def test_cli_unknown_stack_exits_2_without_traceback(capsys, monkeypatch):
+    assert run_cli(["scp", "--stack", "atlantis"], monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert "unknown stack 'atlantis'" in err and "Traceback" not in err
