@@ -1,0 +1,297 @@
+"""Plumbing shared by every service scanner: clients, the read-only guard, faults and paging.
+
+The scan must never pass by accident, so every AWS error (botocore's ClientError/BotoCoreError) is
+turned into a "not checked" entry for its service and region (exit 3) instead of being read as
+"nothing there". `ReadOnlyViolation` is never caught: it is a bug in this package, not an account
+condition.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, NamedTuple
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.config import StackConfig
+from infra.model import Resource
+
+# Every operation the scanner may send, per botocore service name. The guard refuses anything
+# else before the request is even built, so a modifying call cannot reach the account whatever a
+# scanner does. All are List/Describe/Get/Head reads; tests/test_live_readonly.py checks that, and
+# that nothing that returns secret material (GetSecretValue, GetPasswordData, ...) is in here.
+ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
+    "ec2": frozenset({
+        "DescribeRegions", "DescribeVpcPeeringConnections", "DescribeTransitGatewayPeeringAttachments",
+        "DescribeVpnConnections", "DescribeInternetGateways", "DescribeEgressOnlyInternetGateways",
+        "DescribeNatGateways", "DescribeAddresses", "DescribeInstances", "DescribeSubnets",
+        "DescribeRouteTables", "DescribeSecurityGroups", "DescribeVpcEndpoints",
+    }),
+    "s3": frozenset({"ListBuckets", "GetBucketLocation", "GetBucketReplication", "HeadBucket"}),
+    "kms": frozenset({"ListKeys", "DescribeKey"}),
+    "iam": frozenset({"GetAccountAuthorizationDetails", "GetPolicy", "GetPolicyVersion"}),
+    "bedrock": frozenset({
+        "GetModelInvocationLoggingConfiguration", "ListInferenceProfiles", "GetInferenceProfile",
+        "ListGuardrails", "GetGuardrail",
+    }),
+    "cloudwatch": frozenset({"ListMetrics"}),
+    "network-firewall": frozenset({"ListRuleGroups", "DescribeRuleGroup"}),
+    "route53resolver": frozenset({
+        "ListFirewallDomainLists", "ListFirewallDomains", "ListFirewallRuleGroups", "ListFirewallRules",
+    }),
+    "logs": frozenset({"DescribeLogGroups", "DescribeSubscriptionFilters"}),
+    "ecr": frozenset({"DescribeRegistry"}),
+    "secretsmanager": frozenset({"ListSecrets", "DescribeSecret"}),
+    "dynamodb": frozenset({"ListTables", "DescribeTable", "DescribeGlobalTable"}),
+}
+
+# Error codes by meaning (botocore/AWS service docs). Anything else is still "not checked".
+ACCESS_DENIED = {
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException",
+    "Forbidden", "AuthorizationError", "NotAuthorized", "AllAccessDisabled",
+}
+REGION_DISABLED = {
+    "OptInRequired", "UnrecognizedClientException", "AuthFailure", "InvalidClientTokenId",
+    "SubscriptionRequiredException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+}
+THROTTLED = {
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "SlowDown",
+    "RequestThrottled", "RequestThrottledException", "LimitExceededException", "EC2ThrottledException",
+}
+RETRIES = {"mode": "standard"}
+_XML_ERROR_RE = re.compile(r"<Code>([^<]+)</Code>\s*<Message>([^<]*)</Message>")
+
+
+class ReadOnlyViolation(RuntimeError):
+    """The scanner tried an operation outside ALLOWED_OPERATIONS (a bug; never swallowed)."""
+
+
+class NotChecked(NamedTuple):
+    service: str
+    region: str  # an AWS region, or "global" for IAM
+    reason: str
+
+    def __str__(self) -> str:
+        return f"not checked: {self.service} in {self.region}: {self.reason}"
+
+
+def _guard(service: str) -> Callable[..., None]:
+    allowed = ALLOWED_OPERATIONS.get(service, frozenset())
+
+    def before_parameter_build(model, **_: Any) -> None:
+        if model.name not in allowed:
+            raise ReadOnlyViolation(f"refusing {service}:{model.name}: the live scan only reads")
+
+    return before_parameter_build
+
+
+def fault(exc: Exception) -> str:
+    """A one-line reason for a failed call, naming the error code and what it means."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?"))
+        message = " ".join(str(err.get("Message") or "").split())
+        embedded = _XML_ERROR_RE.search(message) if code.isdigit() else None
+        if embedded:  # an error body in another protocol than the client expected: read it anyway
+            code, message = embedded.group(1), embedded.group(2)
+        if code in ACCESS_DENIED or code == "403":
+            kind = "access denied"
+        elif code in REGION_DISABLED:
+            kind = "region not enabled for this account (opt-in) or credentials not valid there"
+        elif code in THROTTLED:
+            kind = "throttled beyond the standard retries"
+        else:
+            kind = "error"
+        return f"{code} on {exc.operation_name} ({kind})" + (f": {message[:200]}" if message else "")
+    if isinstance(exc, BotoCoreError):
+        kind = "unknown or unreachable endpoint" if "Endpoint" in type(exc).__name__ else "client error"
+        return f"{type(exc).__name__} ({kind}): {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def bucket_location(s3, bucket: str) -> str:
+    loc = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    # Legacy values: None/"" is us-east-1, "EU" is eu-west-1.
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(loc, loc)
+
+
+def endpoint_configured(endpoint_url: str | None) -> bool:
+    return bool(endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"))
+
+
+class Clients:
+    """One guarded client per (service, region), created on first use."""
+
+    def __init__(self, session, endpoint_url: str | None = None):
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self._cache: dict[tuple[str, str], Any] = {}
+        s3 = {"addressing_style": "path"} if endpoint_configured(endpoint_url) else None
+        self.config = Config(retries=dict(RETRIES), s3=s3, user_agent_extra="ai-companion-residency-audit")
+
+    def __call__(self, service: str, region: str):
+        key = (service, region)
+        if key not in self._cache:
+            kwargs = {"region_name": region, "config": self.config}
+            if self.endpoint_url:  # else botocore honours AWS_ENDPOINT_URL itself
+                kwargs["endpoint_url"] = self.endpoint_url
+            client = self.session.client(service, **kwargs)
+            client.meta.events.register("before-parameter-build", _guard(service))
+            self._cache[key] = client
+        return self._cache[key]
+
+
+def pages(client, operation: str, **params) -> Iterator[dict]:
+    """Every page of a list call: botocore's paginator when it has one, else NextToken loops."""
+    if client.can_paginate(operation):
+        yield from client.get_paginator(operation).paginate(**params)
+        return
+    method = getattr(client, operation)
+    while True:
+        page = method(**params)
+        yield page
+        token_key = next((k for k in ("NextToken", "nextToken") if page.get(k)), None)
+        if token_key is None:
+            return
+        params = {**params, token_key: page[token_key]}
+
+
+def tags_dict(tags: Any) -> dict:
+    """AWS tag lists ([{Key, Value}] or [{key, value}]) or maps, as a plain dict."""
+    if isinstance(tags, dict):
+        return dict(tags)
+    out = {}
+    for t in tags or []:
+        key = t.get("Key", t.get("key"))
+        if key is not None:
+            out[key] = t.get("Value", t.get("value", ""))
+    return out
+
+
+def prune(value: Any) -> Any:
+    """Drop None members (Pulumi state omits unset inputs)."""
+    if isinstance(value, dict):
+        return {k: prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune(v) for v in value]
+    return value
+
+
+@dataclass
+class Scan:
+    """State of one account scan: what was found and what could not be checked."""
+
+    cfg: StackConfig
+    clients: Clients
+    regions: tuple[str, ...]
+    progress: Callable[[str], None] = lambda _msg: None
+    resources: dict[str, Resource] = field(default_factory=dict)
+    not_checked: list[NotChecked] = field(default_factory=list)
+    _bucket_regions: dict[str, str | None] = field(default_factory=dict)
+
+    def for_region(self, service: str, region: str) -> "Unit":
+        return Unit(self, service, region)
+
+
+@dataclass
+class Unit:
+    """One service in one region ("global" for IAM): what each scanner function receives."""
+
+    scan: Scan
+    service: str
+    region: str
+
+    @property
+    def cfg(self) -> StackConfig:
+        return self.scan.cfg
+
+    def client(self, service: str | None = None, region: str | None = None):
+        region = region or (self.region if self.region != "global" else self.cfg.region)
+        return self.scan.clients(service or self.service, region)
+
+    def skip(self, what: str, exc: Exception) -> None:
+        entry = NotChecked(self.service, self.region, f"{what}: {fault(exc)}")
+        self.scan.not_checked.append(entry)
+        self.scan.progress(str(entry))
+
+    def step(self, what: str) -> "_Step":
+        """`with unit.step("VPN connections"):` records an AWS failure inside and carries on."""
+        return _Step(self, what)
+
+    def add(self, type_: str, rid: str, inputs: dict, *, outputs: dict | None = None, arn: str | None = None,
+            name: str | None = None, region: str | None | bool = True) -> Resource:
+        """Record a resource. `region=True` means the region it was found in; None for global ones."""
+        where = self.region if region is True else region
+        inputs = prune(inputs)
+        if where:
+            inputs["region"] = where
+        urn = arn or f"live:{where or 'global'}:{type_}:{rid}"
+        outputs = prune({**(outputs or {}), "id": rid, **({"arn": arn} if arn else {})})
+        name = name or tags_dict(inputs.get("tags")).get("Name") or rid
+        existing = self.scan.resources.get(urn)
+        resource = Resource(urn=urn, type=type_, name=name, custom=True, id=rid, inputs=inputs, outputs=outputs)
+        if existing is not None:  # the same thing seen from two regions (peering, replicas): merge
+            existing.inputs = {**resource.inputs, **existing.inputs}
+            existing.outputs = {**resource.outputs, **existing.outputs}
+            return existing
+        self.scan.resources[urn] = resource
+        return resource
+
+    def bucket_region(self, bucket: str) -> str | None:
+        """A bucket's region by GetBucketLocation (cached); None when it cannot be resolved."""
+        cache = self.scan._bucket_regions
+        if bucket not in cache:
+            try:
+                cache[bucket] = bucket_location(self.client("s3"), bucket)
+            except (ClientError, BotoCoreError) as exc:
+                cache[bucket] = None
+                self.scan.progress(f"{self.service} {self.region}: bucket {bucket}: region unknown ({fault(exc)})")
+        return cache[bucket]
+
+    def add_bucket(self, bucket: str) -> Resource | None:
+        """Record a referenced bucket with its resolved region, so rules can place a destination.
+
+        An unresolvable bucket is not recorded: the rules then cannot prove where the data goes
+        and report it (fail closed).
+        """
+        region = self.bucket_region(bucket)
+        if region is None:
+            return None
+        return self.add("aws:s3/bucket:Bucket", bucket, {"bucket": bucket}, arn=f"arn:{self.partition}:s3:::{bucket}",
+                        region=region)
+
+    @property
+    def partition(self) -> str:
+        return self.cfg.geography.partition
+
+
+class _Step:
+    def __init__(self, unit: Unit, what: str):
+        self.unit, self.what = unit, what
+
+    def __enter__(self) -> "_Step":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, (ClientError, BotoCoreError)):
+            self.unit.skip(self.what, exc)
+            return True
+        return False
+
+
+def camel(value: Any) -> Any:
+    """AWS PascalCase members as pulumi-aws camelCase (RulesSourceList -> rulesSourceList, ID -> id)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            key = k[:-2] + "Id" if k.endswith("ID") and len(k) > 2 else k
+            key = "id" if key == "ID" else key[:1].lower() + key[1:]
+            out[key] = camel(v)
+        return out
+    if isinstance(value, list):
+        return [camel(v) for v in value]
+    return value

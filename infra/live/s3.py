@@ -1,0 +1,51 @@
+"""S3: bucket replication rules, with each destination bucket's region resolved."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.live.core import Unit, bucket_location, camel, pages
+
+NO_REPLICATION = {"ReplicationConfigurationNotFoundError", "NoSuchReplicationConfiguration"}
+
+
+def scan(unit: Unit) -> None:
+    """ListBuckets is account-wide: buckets in the scanned regions are checked, once."""
+    regions = unit.scan.regions
+    try:
+        buckets = [b for page in pages(unit.client("s3", unit.cfg.region), "list_buckets") for b in page["Buckets"]]
+    except (ClientError, BotoCoreError) as exc:
+        for region in regions:
+            unit.scan.for_region("s3", region).skip("ListBuckets", exc)
+        return
+    for b in buckets:
+        name = b["Name"]
+        region = b.get("BucketRegion")
+        if region is None:
+            try:
+                region = bucket_location(unit.client("s3", unit.cfg.region), name)
+            except (ClientError, BotoCoreError) as exc:
+                for r in regions:  # it could be in any scanned region: fail closed for all
+                    unit.scan.for_region("s3", r).skip(f"bucket {name}", exc)
+                continue
+        unit.scan._bucket_regions.setdefault(name, region)
+        if region not in regions:
+            continue
+        here = unit.scan.for_region("s3", region)
+        try:
+            config = here.client("s3").get_bucket_replication(Bucket=name)["ReplicationConfiguration"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NO_REPLICATION:
+                continue
+            here.skip(f"bucket {name}", exc)
+            continue
+        except BotoCoreError as exc:
+            here.skip(f"bucket {name}", exc)
+            continue
+        rules = camel(config.get("Rules") or [])
+        for rule in rules:
+            dest = (rule.get("destination") or {}).get("bucket") or ""
+            here.add_bucket(dest.split(":::", 1)[-1] if dest.startswith("arn:") else dest)
+        here.add("aws:s3/bucketReplicationConfig:BucketReplicationConfig", name,
+                 {"bucket": name, "role": config.get("Role"), "rules": rules},
+                 name=name)

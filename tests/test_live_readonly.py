@@ -1,0 +1,129 @@
+"""The live scan only reads: the guard refuses anything else before it is sent, and the moto
+server's own record of a full scan of a populated account holds read operations only."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from infra.live import ALLOWED_OPERATIONS, ReadOnlyViolation, scan_account
+from infra.live.core import Clients
+from infra.stackfiles import load_stack_config
+from live_fixtures import HOME, aws_env, moto, shared_session  # noqa: F401  (fixtures)
+
+READ_PREFIXES = ("List", "Describe", "Get", "Head")
+# Reads that return secret material or credentials: a residency scan never needs them.
+SENSITIVE = {"GetSecretValue", "BatchGetSecretValue", "GetPasswordData", "GetParameter", "GetParameters",
+             "GetParametersByPath", "GetObject", "GetAuthorizationToken", "GetSessionToken", "GetFederationToken",
+             "GetConsoleOutput", "GetConsoleScreenshot", "GetLaunchTemplateData", "GetKeyPairs", "GetDataKey"}
+# moto's signing names for the botocore services the scanner uses.
+SIGNING_NAME = {"cloudwatch": "monitoring"}
+
+
+def test_allow_list_holds_existing_read_operations_only():
+    session = boto3.Session(region_name=HOME)
+    for service, operations in ALLOWED_OPERATIONS.items():
+        model = session.client(service, aws_access_key_id="x", aws_secret_access_key="x").meta.service_model
+        for op in operations:
+            assert op in model.operation_names, f"{service}:{op} does not exist"
+            assert op.startswith(READ_PREFIXES), f"{service}:{op} is not a read"
+            assert op not in SENSITIVE, f"{service}:{op} returns secret material"
+
+
+def test_every_mapped_type_token_exists_in_pulumi_aws():
+    """The scanner's type tokens are pulumi-aws 7.x's, so the rules treat live resources like state."""
+    import re
+    from pathlib import Path
+
+    import pulumi_aws
+
+    live = Path(__file__).resolve().parent.parent / "infra" / "live"
+    tokens = {t for f in live.glob("*.py") for t in re.findall(r'"(aws:[a-z0-9]+/[A-Za-z0-9]+:[A-Za-z0-9]+)"', f.read_text())}
+    assert len(tokens) >= 25
+    package = Path(pulumi_aws.__file__).parent
+    declared = {m for f in package.glob("*/*.py") for m in re.findall(r"'(aws:[a-z0-9]+/[A-Za-z0-9]+:[A-Za-z0-9]+)'",
+                                                                         f.read_text())}
+    assert tokens - declared == set()
+
+
+def test_guard_refuses_writes_and_unlisted_reads_before_sending(moto):
+    clients = Clients(shared_session(), moto.url)
+    with moto.recording() as calls:
+        with pytest.raises(ReadOnlyViolation, match="refusing ec2:CreateVpc"):
+            clients("ec2", HOME).create_vpc(CidrBlock="10.0.0.0/16")
+        with pytest.raises(ReadOnlyViolation, match="refusing s3:PutBucketReplication"):
+            clients("s3", HOME).put_bucket_replication(Bucket="b", ReplicationConfiguration={"Role": "r", "Rules": []})
+        with pytest.raises(ReadOnlyViolation, match="refusing secretsmanager:GetSecretValue"):
+            clients("secretsmanager", HOME).get_secret_value(SecretId="s")
+        with pytest.raises(ReadOnlyViolation, match="refusing sts:GetCallerIdentity"):
+            clients("sts", HOME).get_caller_identity()
+        clients("ec2", HOME).describe_regions()  # a listed read goes through
+    assert [(c.service, c.operation) for c in calls] == [("ec2", "DescribeRegions")]
+
+
+def test_the_recorder_sees_writes(moto):
+    """The read-only check below can fail: a write made outside the scanner is recorded as one."""
+    with moto.recording() as calls:
+        moto.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")
+        moto.client("s3").create_bucket(Bucket="written", CreateBucketConfiguration={"LocationConstraint": HOME})
+    assert [c.read_only for c in calls] == [False, False]
+
+
+def populate(server):
+    ec2 = server.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    peer = server.client("ec2", "eu-west-1").create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer, PeerRegion="eu-west-1")
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.allocate_address(Domain="vpc")
+    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{HOME}.s3", VpcEndpointType="Gateway")
+    kms = server.client("kms")
+    key = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    kms.replicate_key(KeyId=key, ReplicaRegion="eu-west-1")
+    iam = server.client("iam")
+    iam.create_user(UserName="u")
+    iam.put_user_policy(UserName="u", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "bedrock:InvokeModel", "Resource": "*"}]}))
+    s3 = server.client("s3")
+    for name, region in (("src", HOME), ("dst", "eu-west-1")):
+        server.client("s3", region).create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_bucket_versioning(Bucket="src", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_replication(Bucket="src", ReplicationConfiguration={"Role": "arn:aws:iam::123456789012:role/r", "Rules": [
+        {"ID": "r", "Priority": 1, "Status": "Enabled", "Filter": {"Prefix": ""},
+         "DeleteMarkerReplication": {"Status": "Disabled"}, "Destination": {"Bucket": "arn:aws:s3:::dst"}}]})
+    logs = server.client("logs")
+    logs.create_log_group(logGroupName="a")
+    logs.create_log_group(logGroupName="b")
+    logs.put_subscription_filter(logGroupName="a", filterName="f", filterPattern="",
+                                 destinationArn=f"arn:aws:logs:{HOME}:123456789012:log-group:b:*")
+    server.client("secretsmanager").create_secret(Name="s", SecretString="x", AddReplicaRegions=[{"Region": "eu-west-1"}])
+    server.client("ecr").put_replication_configuration(replicationConfiguration={
+        "rules": [{"destinations": [{"region": "eu-west-1", "registryId": "123456789012"}]}]})
+    server.client("dynamodb").create_table(
+        TableName="t", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    server.client("bedrock").put_model_invocation_logging_configuration(
+        loggingConfig={"s3Config": {"bucketName": "src"}, "textDataDeliveryEnabled": True})
+    server.client("cloudwatch").put_metric_data(Namespace="AWS/Bedrock", MetricData=[{
+        "MetricName": "Invocations", "Value": 1,
+        "Dimensions": [{"Name": "ModelId", "Value": "anthropic.claude-haiku-4-5-20251001-v1:0"}]}])
+
+
+def test_a_full_scan_of_a_populated_account_only_reads(moto):
+    populate(moto)
+    with moto.recording() as calls:
+        result = scan_account(load_stack_config("eu"), regions=[HOME, "eu-west-1"], endpoint_url=moto.url,
+                              session=shared_session())
+    assert result.not_checked == []
+    assert len(result.snapshot.resources) > 20
+    writes = [c for c in calls if not c.read_only]
+    assert writes == []
+    allowed = {SIGNING_NAME.get(s, s): ops for s, ops in ALLOWED_OPERATIONS.items()}
+    assert all(c.operation in allowed[c.service] for c in calls if c.operation), \
+        {(c.service, c.operation) for c in calls if c.operation and c.operation not in allowed[c.service]}
+    # The record covers every service, in both regions.
+    assert {c.service for c in calls} == set(allowed)
+    assert {c.region for c in calls if c.service == "ec2"} == {HOME, "eu-west-1"}
