@@ -1,0 +1,226 @@
+"""Rule class 5: Amazon Bedrock (ZM+), driven by the catalog's zm_plus section.
+
+Profiles are `<geo>.<model>`; a geography's own prefix comes from stacks/catalog.yaml
+(`zm_plus.profile_prefix`). `global.` profiles and region-less foundation-model ARNs route to any
+commercial region and are never allowed (residency-facts.md §2, §2.2).
+"""
+
+from __future__ import annotations
+
+import re
+
+from infra.model import Resource
+from infra.rules import patterns as P
+from infra.rules.engine import Scope, get_path, is_secret, region_verdict, rule
+from infra.rules.patterns import as_list
+
+BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws:bedrockagentcore/")
+# One C-speed scan decides whether a resource can involve Bedrock at all.
+_HINT_RE = re.compile(r"bedrock|Bedrock|\.(?:" + "|".join(P.BEDROCK_VENDORS) + r")\.")
+_MANAGED_RE = re.compile(r"arn:aws[a-z-]*:iam::aws:policy/(?:service-role/)?AmazonBedrock\w*")
+_ENDPOINT_RE = re.compile(r"^com\.amazonaws\.[a-z0-9-]+\.bedrock")
+
+
+def _is_bedrock_type(type_: str) -> bool:
+    return type_.startswith(BEDROCK_TYPES)
+
+
+def _hinted(res: Resource, scope: Scope) -> bool:
+    return _is_bedrock_type(res.type) or _HINT_RE.search(scope.facts(res).text) is not None
+
+
+# Policies that can grant Bedrock actions: identity policies and Bedrock's own resources and
+# endpoints. Other services' resource policies (an S3 endpoint's default `"Action": "*"`, a bucket
+# or key policy) only govern their own service.
+_GRANTING_TYPES = ("aws:iam/", "aws:ssoadmin/") + BEDROCK_TYPES
+
+
+def _can_grant_bedrock(res: Resource, props) -> bool:
+    if res.type.startswith(_GRANTING_TYPES):
+        return True
+    if res.type == "aws:ec2/vpcEndpoint:VpcEndpoint":
+        service = props.get("serviceName")
+        return not isinstance(service, str) or bool(_ENDPOINT_RE.match(service))
+    return False
+
+
+def _allow_statements(res: Resource, props):
+    if not _can_grant_bedrock(res, props):
+        return
+    for doc in P.policy_fields(props):
+        for st in P.statements(doc):
+            if str(st.get("Effect", "Allow")) == "Allow":
+                yield st
+
+
+def _grants_invoke(st: dict) -> bool:
+    if "NotAction" in st:
+        return not any(P.action_grants(a, P.BEDROCK_INVOKE_ACTIONS) for a in as_list(st["NotAction"]))
+    return any(P.action_grants(a, P.BEDROCK_INVOKE_ACTIONS) for a in as_list(st.get("Action")))
+
+
+def _uses(res: Resource, scope: Scope) -> list[str]:
+    """What makes this resource Bedrock use (empty: none)."""
+    if not _hinted(res, scope):
+        return []
+    props = scope.facts(res).props
+    uses = []
+    if _is_bedrock_type(res.type):
+        uses.append(f"is a Bedrock resource ({res.type})")
+    if any(_grants_invoke(st) and "bedrock" in str(st.get("Action", st.get("NotAction", ""))).lower()
+           for st in _allow_statements(res, props)):
+        uses.append("grants Bedrock invoke permissions")
+    text = scope.facts(res).text
+    managed = _MANAGED_RE.findall(text)
+    if managed:
+        uses.append(f"attaches {', '.join(sorted(set(managed)))}")
+    service = props.get("serviceName")
+    if isinstance(service, str) and _ENDPOINT_RE.match(service):
+        uses.append(f"is a Bedrock VPC endpoint ({service})")
+    ids = sorted({f"{m.group(1)}.{m.group(2)}" for m in P.PROFILE_ID_RE.finditer(text)})
+    if ids:
+        uses.append(f"references Bedrock model profile(s) {', '.join(ids[:3])}")
+    return uses
+
+
+@rule("RSD-040", "bedrock_requires_zm_plus", "Bedrock use in a stack without the zm_plus option", "CRITICAL",
+      rationale="""Only ZM+ stacks may send prompts to Amazon Bedrock. In a ZMO-only or Federated
+      stack, any Bedrock resource, invoke permission, managed Bedrock policy, Bedrock VPC endpoint
+      or model reference opens a processing path the stack's options do not declare.""",
+      remediation="Remove the Bedrock resource/permission, or enable zm_plus for this stack (where the catalog offers it).",
+      category="bedrock", types=("*",), gates=("bedrock",), when=lambda ctx: not ctx.has("zm_plus"))
+def bedrock_requires_zm_plus(res: Resource, scope: Scope):
+    if scope.ctx.has("zm_plus"):
+        return
+    for use in _uses(res, scope):
+        yield f"{use}, but the stack's options ({', '.join(scope.ctx.options)}) do not include zm_plus"
+
+
+def _wildcard_resource(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    if value == "*":
+        return "Resource '*'"
+    m = P.BEDROCK_ARN_RE.match(value)
+    if m and ("*" in m.group(2) or "?" in m.group(2)):
+        return f"wildcard region in {value}"
+    return None
+
+
+@rule("RSD-041", "bedrock_invoke_scoped", "Bedrock invoke permission on '*' or a wildcard region", "HIGH",
+      rationale="""`bedrock:InvokeModel*` (and Converse) on Resource "*" or on
+      `arn:aws:bedrock:*:...` lets the principal call any model or profile in any region,
+      including global. and other geographies' profiles.""",
+      remediation="""Grant invoke on the geography's profile ARN in the home region and on the
+      foundation-model ARNs of its catalogued destination regions only, conditioned on
+      bedrock:InferenceProfileArn.""",
+      category="bedrock", types=("*",), gates=("policy", "bedrock"))
+def bedrock_invoke_scoped(res: Resource, scope: Scope):
+    props = scope.facts(res).props
+    for st in _allow_statements(res, props):
+        if not _grants_invoke(st):
+            continue
+        sid = f" (Sid {st['Sid']})" if st.get("Sid") else ""
+        if "NotResource" in st:
+            yield f"Allow with NotResource grants Bedrock invoke on everything else{sid}"
+            continue
+        for value in as_list(st.get("Resource")):
+            why = _wildcard_resource(value)
+            if why:
+                yield f"grants Bedrock invoke on {why}{sid}"
+    for arn in sorted(set(_MANAGED_RE.findall(scope.facts(res).text))):
+        yield f"{arn} grants Bedrock actions on Resource '*'"
+
+
+def _profile_verdict(prefix: str, model: str, scope: Scope) -> str | None:
+    geo = scope.ctx.geography
+    own = geo.zm_plus.profile_prefix if geo.zm_plus else None
+    pid = f"{prefix}.{model}"
+    if prefix == "global":
+        return f"{pid} is a global. profile: it routes to any commercial region"
+    if prefix != own:
+        owner = scope.ctx.get_catalog().geography_of_profile_prefix(prefix)
+        where = f"the {owner.code} geography" if owner else f"the '{prefix}.' geography"
+        return f"{pid} is a profile of {where}, not {geo.code}" + ("" if own else f" ({geo.code} has no Bedrock geography)")
+    return None
+
+
+@rule("RSD-042", "bedrock_model_in_geography", "Bedrock model or inference profile outside the geography",
+      "CRITICAL",
+      rationale="""A geographic profile (`eu.`, `us.` …) routes within its geography only; another
+      geography's profile, a `global.` profile or a region-less foundation-model ARN
+      (`arn:aws:bedrock:::foundation-model/…`, used by global profiles) processes prompts
+      elsewhere.""",
+      remediation="Use the catalog's profile ids for this geography (`residency models --stack S` lists them).",
+      category="bedrock", types=("*",), gates=("bedrock",))
+def bedrock_model_in_geography(res: Resource, scope: Scope):
+    if not _hinted(res, scope):
+        return
+    for path, value in P.leaves(scope.facts(res).props):
+        if not isinstance(value, str):
+            continue
+        for m in P.PROFILE_ID_RE.finditer(value):
+            verdict = _profile_verdict(m.group(1), m.group(2), scope)
+            if verdict:
+                yield f"{path}: {verdict}"
+        for m in P.BEDROCK_ARN_RE.finditer(value):
+            if m.group(2) == "" and m.group(4).startswith("foundation-model/"):
+                yield f"{path}: region-less foundation-model ARN {m.group(0)} (global routing)"
+
+
+@rule("RSD-043", "bedrock_application_profile_in_geography",
+      "Application inference profile copied from a profile outside the geography", "CRITICAL",
+      rationale="""An application inference profile inherits the routing of the model or profile
+      it is copied from (`modelSource.copyFrom`; a live scan sees its destination `models`
+      instead); copying another geography's or a global profile routes outside. An unknown or
+      secret source cannot be proven inside.""",
+      remediation="Copy from the geography's own system profile (home region ARN) or an in-region foundation model.",
+      category="bedrock", types=("aws:bedrock/inferenceProfile:InferenceProfile",))
+def bedrock_application_profile_in_geography(res: Resource, scope: Scope):
+    props = res.props
+    source = get_path(props, "modelSource", "copyFrom")
+    if source in (None, "") and not is_secret(source):
+        # The Bedrock API does not return what an application profile was copied from; its
+        # `models` (one foundation-model ARN per destination region) say where it routes.
+        models = [m.get("modelArn") if isinstance(m, dict) else m for m in as_list(props.get("models"))]
+        if models:
+            for i, arn in enumerate(models):
+                yield from _source_verdicts(arn, f"models[{i}].modelArn", scope)
+            return
+    yield from _source_verdicts(source, "modelSource.copyFrom", scope)
+
+
+def _source_verdicts(source, where: str, scope: Scope):
+    if is_secret(source) or source in (None, ""):
+        yield f"{where} is " + ("a secret" if is_secret(source) else "not known") + ": cannot be verified"
+        return
+    arn = P.parse_arn(source)
+    if arn is None:
+        yield f"{where} {source!r} is not an ARN whose region can be checked"
+        return
+    _, _, region, _, resource = arn
+    if not region:
+        yield f"{where} {source} has no region (global routing)"
+    else:
+        verdict = region_verdict(region, scope)
+        if verdict:
+            yield f"{where} {source}: {verdict}"
+    m = P.PROFILE_ID_RE.search(resource)
+    if m:
+        verdict = _profile_verdict(m.group(1), m.group(2), scope)
+        if verdict:
+            yield f"{where}: {verdict}"
+
+
+@rule("RSD-044", "bedrock_guardrail_no_cross_region", "Guardrail with a cross-Region guardrail profile", "HIGH",
+      rationale="""A guardrail profile (`crossRegionConfig`, e.g. `us.guardrail.v1:0`) evaluates
+      prompts in other regions of its geography set; the catalog does not record its destinations,
+      so it cannot be proven inside.""",
+      remediation="Leave crossRegionConfig unset.",
+      category="bedrock", types=("aws:bedrock/guardrail:Guardrail",))
+def bedrock_guardrail_no_cross_region(res: Resource, scope: Scope):
+    conf = res.props.get("crossRegionConfig")
+    if conf:
+        profile = conf.get("guardrailProfileIdentifier") if isinstance(conf, dict) else conf
+        yield f"crossRegionConfig is set ({profile})"
+

@@ -1,0 +1,199 @@
+"""CrossGuard policies: a thin adapter over the one residency rule set (infra/rules).
+
+- One `ResourceValidationPolicy` per rule (named like the rule, dashes for underscores), run on
+  each resource as the engine registers it: the resource plus its provider are turned into a
+  model snapshot and judged by that rule alone.
+- One `StackValidationPolicy` (`residency-stack-graph`) for the rules that need the whole stack
+  (RSD-030 S3 replication destinations, RSD-054 DNS Firewall rule targets).
+
+All policies are MANDATORY. Each needs the stack's residency config, passed as pack config:
+
+    pulumi preview --policy-pack policy --policy-pack-config policy/config.<stack>.json
+
+`config.<stack>.json` gives every policy `{"stack": ..., "config": {...}}`, the stack's config
+map as in `Pulumi.<stack>.yaml` (generated: `python policy/policies.py --write-config`; a test
+keeps the files in step with the stack files). It is validated by infra/config.parse_config, the
+same validation the program runs. When a policy has no config, the pack falls back to the stack
+files of this repository for `PULUMI_STACK` (set by recent CLIs for analyzers); when neither
+exists, every resource is reported (fail closed).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the CLI runs the pack from policy/; the rules live in infra/
+    sys.path.insert(0, str(ROOT))
+
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy,  # noqa: E402
+                           Severity, StackValidationPolicy)
+
+from infra.config import ConfigError, parse_config  # noqa: E402
+from infra.loaders import InputError, snapshot_from_policy_resources  # noqa: E402
+from infra.rules import RULES, Context, Rule, evaluate  # noqa: E402
+
+PACK_NAME = "ai-companion-residency"
+STACK_POLICY_NAME = "residency-stack-graph"
+CONFIG_SCHEMA = PolicyConfigSchema(
+    properties={
+        "stack": {"type": "string", "description": "stack name (Pulumi.<stack>.yaml)"},
+        "config": {"type": "object", "description": "the stack's config map, as in Pulumi.<stack>.yaml"},
+    },
+    required=["stack", "config"],
+)
+
+
+class PackConfigError(ValueError):
+    pass
+
+
+def policy_name(rule: Rule) -> str:
+    return rule.name.replace("_", "-")
+
+
+def _flat(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@functools.lru_cache(maxsize=16)
+def _context(config_json: str) -> tuple[Context, str]:
+    config = json.loads(config_json)
+    stack = config.get("stack")
+    values = config.get("config")
+    if not isinstance(stack, str) or not isinstance(values, dict):
+        raise PackConfigError("policy config needs 'stack' (string) and 'config' (the stack's config map)")
+    try:
+        cfg = parse_config({k: _flat(v) for k, v in values.items()}, stack)
+    except ConfigError as exc:
+        raise PackConfigError(str(exc)) from exc
+    return Context.from_config(cfg), cfg.region
+
+
+def context_for(config) -> tuple[Context, str]:
+    """(Context, aws:region) from a policy's config, else from this repo's stack files."""
+    if config:
+        ctx, region = _context(json.dumps(dict(config), sort_keys=True, default=str))
+        running = os.environ.get("PULUMI_STACK")
+        if running and ctx.stack and running.rsplit("/", 1)[-1] != ctx.stack:
+            raise PackConfigError(f"policy config is for stack '{ctx.stack}' but the engine runs stack '{running}'; "
+                                  f"pass --policy-pack-config policy/config.{running.rsplit('/', 1)[-1]}.json")
+        return ctx, region
+    running = os.environ.get("PULUMI_STACK")
+    if not running:
+        raise PackConfigError("no residency config: pass --policy-pack-config policy/config.<stack>.json")
+    from infra.stackfiles import load_stack_config
+
+    try:
+        cfg = load_stack_config(running.rsplit("/", 1)[-1])
+    except (ConfigError, InputError) as exc:
+        raise PackConfigError(str(exc)) from exc
+    return Context.from_config(cfg), cfg.region
+
+
+def _report_findings(report, violations, rule_prefix: bool = True) -> None:
+    for f in report.findings:
+        violations(f"[{f.rule}] {f.title}: {f.message}" if rule_prefix else f.message, f.urn)
+
+
+def _resource_validator(rule: Rule):
+    def validate(args, report_violation) -> None:
+        try:
+            ctx, region = context_for(args.get_config())
+        except PackConfigError as exc:
+            report_violation(f"[{rule.id}] residency policy config: {exc}", args.urn)
+            return
+        snapshot = snapshot_from_policy_resources([args], default_region=region, stack=ctx.stack)
+        report = evaluate(snapshot, ctx, rules=[rule], targets={args.urn}, complete=False)
+        _report_findings(report, report_violation)
+
+    return validate
+
+
+def _stack_validator(rules: list[Rule]):
+    def validate(args, report_violation) -> None:
+        try:
+            ctx, region = context_for(args.get_config())
+        except PackConfigError as exc:
+            report_violation(f"residency policy config: {exc}", None)
+            return
+        snapshot = snapshot_from_policy_resources(list(args.resources), default_region=region, stack=ctx.stack)
+        _report_findings(evaluate(snapshot, ctx, rules=rules, complete=True), report_violation)
+
+    return validate
+
+
+def _severity(rule: Rule) -> Severity:
+    return getattr(Severity, rule.severity)
+
+
+RESOURCE_POLICIES = [
+    ResourceValidationPolicy(
+        name=policy_name(rule),
+        display_name=f"{rule.id} {rule.title}",
+        description=f"{rule.id}: {rule.title}. {rule.rationale}",
+        validate=_resource_validator(rule),
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=CONFIG_SCHEMA,
+        severity=_severity(rule),
+        remediation_steps=rule.remediation,
+        tags=["residency", rule.category],
+    )
+    for rule in RULES if not rule.graph
+]
+GRAPH_RULES = [rule for rule in RULES if rule.graph]
+STACK_POLICY = StackValidationPolicy(
+    name=STACK_POLICY_NAME,
+    display_name="Residency rules that need the whole stack",
+    description="Runs " + ", ".join(f"{r.id} {r.name}" for r in GRAPH_RULES)
+                + " over every resource of the stack (destinations resolved across resources).",
+    validate=_stack_validator(GRAPH_RULES),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=CONFIG_SCHEMA,
+    severity=Severity.CRITICAL,
+    tags=["residency"],
+)
+POLICIES = RESOURCE_POLICIES + [STACK_POLICY]
+POLICY_NAMES = [p.name for p in POLICIES]
+
+
+def pack_config(stack: str) -> dict:
+    """The `--policy-pack-config` document for a stack, from its stack files."""
+    from infra.stackfiles import ROOT as REPO, _read_yaml
+
+    raw = _read_yaml(REPO / f"Pulumi.{stack}.yaml").get("config") or {}
+    values = {(k if ":" in k else f"ai-companion:{k}"): v for k, v in raw.items()}
+    block = {"stack": stack, "config": values}
+    return {"all": {"enforcementLevel": "mandatory"}, **{name: block for name in POLICY_NAMES}}
+
+
+def config_path(stack: str) -> Path:
+    return Path(__file__).resolve().parent / f"config.{stack}.json"
+
+
+def render_pack_config(stack: str) -> str:
+    return json.dumps(pack_config(stack), indent=2, sort_keys=False) + "\n"
+
+
+def write_configs() -> list[Path]:
+    from infra.stackfiles import list_stacks
+
+    written = []
+    for stack in list_stacks():
+        path = config_path(stack)
+        path.write_text(render_pack_config(stack))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--write-config"]:
+        for p in write_configs():
+            print(p)
+    else:
+        print("usage: python policy/policies.py --write-config", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,91 @@
+"""Report rendering: text, JSON and SARIF 2.1.0 (GitHub code scanning)."""
+
+import json
+
+import pytest
+
+from infra.model import Finding
+from infra.report import render, render_sarif, sarif_rules, to_dict
+from infra.rules import RULES
+from infra.rules.engine import Report
+
+
+def report(findings=(), not_checked=(), unplaced=()):
+    return Report(stack="eu", geography="EU", resources_checked=3, findings=list(findings),
+                  unplaced=list(unplaced),
+                  declared_paths=[{"connector": "openai", "provider": "openai", "host": "eu.api.openai.com",
+                                   "processing": "in_geography"}],
+                  regions=["eu-central-1"], source="export", not_checked=list(not_checked))
+
+
+F = Finding("RSD-021", "CRITICAL", "urn:pulumi:eu::ai-companion::aws:ec2/natGateway:NatGateway::nat",
+            "aws:ec2/natGateway:NatGateway", "public NAT gateway, and ...", "NAT gateway outside the Federated egress path")
+
+
+def test_json_has_the_documented_keys():
+    d = json.loads(render(report([F], unplaced=[{"urn": "u", "type": "t"}]), "json"))
+    assert list(d)[:6] == ["stack", "geography", "regions", "source", "resources_checked", "findings"]
+    assert {"unplaced", "declared_paths", "notes", "not_checked"} <= set(d)
+    assert d["findings"][0] == {"rule": "RSD-021", "name": "no_nat_gateway", "severity": "CRITICAL", "urn": F.urn,
+                                "type": F.type, "message": F.message, "title": F.title}
+    assert d["unplaced"] == [{"urn": "u", "type": "t"}]
+
+
+def test_text_lists_findings_unplaced_paths_and_not_checked():
+    text = render(report([F], not_checked=[{"service": "ec2", "region": "eu-west-1", "reason": "AccessDenied"}],
+                         unplaced=[{"urn": "u1", "type": "aws:s3/bucket:Bucket"}]), "text")
+    assert "CRITICAL RSD-021 no_nat_gateway" in text
+    assert "unplaced (no provable region):" in text and "u1" in text
+    assert "eu.api.openai.com" in text
+    assert "not checked: ec2 in eu-west-1: AccessDenied" in text
+    assert text.rstrip().endswith("result: INCOMPLETE (some services/regions were not checked)")
+
+
+def test_clean_text_says_ok():
+    assert render(report(), "text").rstrip().endswith("result: OK")
+
+
+def test_sarif_driver_lists_every_rule_with_help():
+    rules = sarif_rules()
+    assert [r["id"] for r in rules] == [r.id for r in RULES]
+    for r, rule in zip(rules, RULES):
+        assert r["name"] == rule.name and r["shortDescription"]["text"] == rule.title
+        assert rule.remediation in r["help"]["text"] and r["helpUri"].endswith(f"#{rule.id.lower()}")
+        assert r["properties"]["security-severity"] and "security" in r["properties"]["tags"]
+
+
+def test_sarif_result_location_and_level():
+    sarif = render_sarif(report([F]))
+    assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
+    run = sarif["runs"][0]
+    [res] = run["results"]
+    assert res["ruleId"] == "RSD-021" and res["level"] == "error"
+    assert run["tool"]["driver"]["rules"][res["ruleIndex"]]["id"] == "RSD-021"
+    loc = res["locations"][0]
+    assert loc["physicalLocation"]["artifactLocation"]["uri"] == "Pulumi.eu.yaml"
+    assert loc["physicalLocation"]["region"]["startLine"] == 1
+    assert loc["logicalLocations"][0] == {"fullyQualifiedName": F.urn, "name": "nat", "kind": "resource"}
+    assert res["partialFingerprints"]["residencyFinding/v1"]
+    assert run["invocations"] == [{"executionSuccessful": True}]
+
+
+def test_sarif_marks_an_incomplete_scan():
+    run = render_sarif(report(not_checked=[{"service": "iam", "region": "global", "reason": "denied"}]))["runs"][0]
+    assert run["invocations"][0]["executionSuccessful"] is False
+
+
+def test_help_uri_is_absolute_in_github_actions(monkeypatch):
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/ai-companion")
+    monkeypatch.setenv("GITHUB_SHA", "abc123")
+    uri = sarif_rules()[0]["helpUri"]
+    assert uri == "https://github.com/acme/ai-companion/blob/abc123/docs/rules.md#rsd-001"
+
+
+def test_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="allowed: text, json, sarif"):
+        render(report(), "xml")
+
+
+def test_to_dict_is_json_serialisable_with_every_rule():
+    findings = [Finding(r.id, r.severity, "urn:x", "t", "m", r.title) for r in RULES]
+    assert json.loads(json.dumps(to_dict(report(findings))))["findings"][-1]["rule"] == RULES[-1].id
