@@ -10,7 +10,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.bedrock import BedrockAccess, BedrockAccessArgs
 from infra.components.cluster import ServingCluster, ServingClusterArgs
+from infra.components.egress import EgressConnectors, EgressConnectorsArgs
 from infra.components.encryption import StackKey, StackKeyArgs
 from infra.components.model_server import ModelServer, ModelServerArgs
 from infra.components.network import Network, NetworkArgs
@@ -40,37 +42,11 @@ def build(cfg: StackConfig) -> dict:
         stack=cfg.stack, region=cfg.region, partition=geo.partition,
         subnet_ids=[s.id for s in network.private_subnets], vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
         kms_key_arn=key.key.arn, gpu=cfg.gpu), opts=on_provider)
-    model_server = ModelServer("model", ModelServerArgs(
+    ModelServer("model", ModelServerArgs(
         region=cfg.region, cluster_name=cluster.cluster.name, cluster_endpoint=cluster.cluster.endpoint,
         cluster_ca=cluster.cluster.certificate_authority.data, repository_url=cluster.repository.repository_url,
         weights_bucket=cluster.weights_bucket.bucket, served_model=cfg.served_model, vpc_cidr=cfg.vpc_cidr,
         max_replicas=cfg.gpu.max_size, depends_on=[cluster.gpu_nodes, cluster.system_nodes]))
-
-    declared_paths: list = []
-    # --- zm_plus: BedrockAccess (issue #3) ---
-    zm_plus_outputs: dict = {}
-    if cfg.has("zm_plus"):
-        from infra.components.bedrock import BedrockAccess, BedrockAccessArgs
-
-        bedrock = BedrockAccess("bedrock", BedrockAccessArgs(
-            stack=cfg.stack, geography=geo, account_id=account_id, models=cfg.bedrock_models,
-            vpc_id=network.vpc.id, subnet_ids=[s.id for s in network.private_subnets],
-            endpoint_security_group_id=network.endpoint_security_group.id,
-            cluster_name=cluster.cluster.name, kms_key_arn=key.key.arn), opts=on_provider)
-        zm_plus_outputs = {"bedrock": {
-            "roleArn": bedrock.role.arn, "endpointId": bedrock.endpoint.id,
-            "guardrailArn": bedrock.guardrail.guardrail_arn, "guardrailVersion": bedrock.guardrail_version.version,
-            "allowedArns": bedrock.allowed_arns}}
-    # --- federated: EgressConnectors (issue #4) ---
-    if cfg.has("federated"):
-        from infra.components.egress import EgressConnectors, EgressConnectorsArgs
-
-        egress = EgressConnectors("egress", EgressConnectorsArgs(
-            stack=cfg.stack, geography=geo.code, region=cfg.region, partition=geo.partition,
-            account_id=account_id, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
-            availability_zones=geo.availability_zones, kms_key_arn=key.key.arn,
-            connectors=cfg.connectors, cluster_name=cluster.cluster.name), opts=on_provider)
-        declared_paths.extend(egress.declared_paths)
 
     outputs = {
         "geography": geo.code,
@@ -79,9 +55,27 @@ def build(cfg: StackConfig) -> dict:
         "vpcId": network.vpc.id,
         "clusterName": cluster.cluster.name,
         "weightsBucket": cluster.weights_bucket.bucket,
-        "declaredDataPaths": declared_paths,
-        **zm_plus_outputs,
+        # Paths that leave the VPC by design (Federated connectors); reviewed, never silent.
+        "declaredDataPaths": [],
     }
+    if cfg.has("zm_plus"):
+        bedrock = BedrockAccess("bedrock", BedrockAccessArgs(
+            stack=cfg.stack, geography=geo, account_id=account_id, models=cfg.bedrock_models,
+            vpc_id=network.vpc.id, subnet_ids=[s.id for s in network.private_subnets],
+            endpoint_security_group_id=network.endpoint_security_group.id,
+            cluster_name=cluster.cluster.name, kms_key_arn=key.key.arn), opts=on_provider)
+        outputs["bedrock"] = {
+            "roleArn": bedrock.role.arn, "endpointId": bedrock.endpoint.id,
+            "guardrailArn": bedrock.guardrail.guardrail_arn, "guardrailVersion": bedrock.guardrail_version.version,
+            "allowedArns": bedrock.allowed_arns}
+    if cfg.has("federated"):
+        egress = EgressConnectors("egress", EgressConnectorsArgs(
+            stack=cfg.stack, geography=geo.code, region=cfg.region, partition=geo.partition,
+            account_id=account_id, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
+            availability_zones=geo.availability_zones, kms_key_arn=key.key.arn,
+            connectors=cfg.connectors, cluster_name=cluster.cluster.name), opts=on_provider)
+        outputs["declaredDataPaths"] = egress.declared_paths
+
     for name, value in outputs.items():
         pulumi.export(name, value)
     return outputs
