@@ -12,7 +12,8 @@ def _container(plan):
 
 def test_vllm_loads_weights_from_the_in_region_bucket_and_never_from_a_hub():
     plan = planned("eu")
-    bucket = of_type(plan, "aws:s3/bucket:Bucket")[0].outputs["bucket"]
+    # eu has two buckets (weights, Bedrock invocation logs); registration order is not fixed.
+    bucket = next(b for b in of_type(plan, "aws:s3/bucket:Bucket") if b.name == "serving-weights").outputs["bucket"]
     _, container = _container(plan)
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
