@@ -179,7 +179,7 @@ def test_ecr_repository_is_in_region_and_kms_encrypted():
 
 def test_workload_identity_reads_only_the_weights_bucket():
     plan = planned("au")
-    (bucket,) = of_type(plan, "aws:s3/bucket:Bucket")[:1]
+    (bucket,) = [b for b in of_type(plan, "aws:s3/bucket:Bucket") if b.name == "serving-weights"]
     role = next(r for r in of_type(plan, "aws:iam/role:Role") if r.name == "serving-vllm")
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
