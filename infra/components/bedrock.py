@@ -33,6 +33,7 @@ import pulumi_aws as aws
 from infra.bedrock_policy import LOG_STREAM, allowed_arns, bedrock_source, endpoint_policy, workload_policy
 from infra.catalog import BedrockModel, Geography
 from infra.components.cluster import SERVING_NAMESPACE
+from infra.components.storage import private_bucket
 
 COMPONENT_TYPE = "ai-companion:zm_plus:BedrockAccess"
 GATEWAY_SERVICE_ACCOUNT = "gateway"
@@ -118,19 +119,8 @@ class BedrockAccess(pulumi.ComponentResource):
             opts=child)
 
         # --- invocation logging: in-region, KMS-encrypted, protected bucket and log group.
-        self.log_bucket = aws.s3.Bucket(f"{name}-invocation-logs", force_destroy=False, opts=protected)
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-invocation-logs", bucket=self.log_bucket.id,
-            versioning_configuration={"status": "Enabled"}, opts=child)
-        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-invocation-logs", bucket=self.log_bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn},
-                    "bucket_key_enabled": True}], opts=child)
-        public_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-invocation-logs", bucket=self.log_bucket.id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
-        aws.s3.BucketOwnershipControls(f"{name}-invocation-logs", bucket=self.log_bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        logs = private_bucket(f"{name}-invocation-logs", args.kms_key_arn, parent=self)
+        self.log_bucket, public_block = logs.bucket, logs.public_access_block
         bucket_policy = aws.s3.BucketPolicy(
             f"{name}-invocation-logs", bucket=self.log_bucket.id,
             policy=pulumi.Output.all(account, self.log_bucket.arn).apply(lambda a: json.dumps({
@@ -165,7 +155,7 @@ class BedrockAccess(pulumi.ComponentResource):
                     "log_group_name": self.log_group.name, "role_arn": logging_role.arn,
                     "large_data_delivery_s3_config": {"bucket_name": self.log_bucket.id, "key_prefix": "large-data"}},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket_policy, encryption, versioning, logging_policy]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket_policy, logging_policy, *logs.settings]))
 
         self.register_outputs({
             "roleArn": self.role.arn,

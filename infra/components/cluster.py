@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.storage import private_bucket
 from infra.config import GpuNodeGroup
 
 SERVING_NAMESPACE = "model-serving"
@@ -101,17 +102,7 @@ class ServingCluster(pulumi.ComponentResource):
             force_delete=False, opts=child)
 
         # Model weights: stateful, so versioned, KMS-encrypted, private and protected.
-        self.weights_bucket = aws.s3.Bucket(f"{name}-weights", force_destroy=False, opts=protected)
-        aws.s3.BucketVersioning(f"{name}-weights", bucket=self.weights_bucket.id,
-                                versioning_configuration={"status": "Enabled"}, opts=child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-weights", bucket=self.weights_bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn},
-                    "bucket_key_enabled": True}], opts=child)
-        aws.s3.BucketPublicAccessBlock(f"{name}-weights", bucket=self.weights_bucket.id, block_public_acls=True,
-                                       block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child)
-        aws.s3.BucketOwnershipControls(f"{name}-weights", bucket=self.weights_bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        self.weights_bucket = private_bucket(f"{name}-weights", args.kms_key_arn, parent=self).bucket
 
         # Workload identity (EKS Pod Identity): the vLLM service account can read only the weights.
         self.workload_role = aws.iam.Role(
