@@ -55,7 +55,7 @@ def plan_stack(stack: str):
 
 def render_table(plan, report) -> str:
     rows = [("TYPE", "NAME", "REGION", "OPTION")]
-    for r in plan.snapshot.custom_resources():
+    for r in sorted(plan.snapshot.custom_resources(), key=lambda r: (r.option or "", r.type, r.name)):
         region = r.region or ("(cluster)" if r.type.startswith("kubernetes:") else "UNPLACED")
         rows.append((r.type, r.name, region, r.option or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

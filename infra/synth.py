@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -249,10 +250,34 @@ def to_export(monitor: GraphMonitor, stack: str) -> dict:
         if reg.protect:
             entry["protect"] = True
         if reg.dependencies:
-            entry["dependencies"] = [urns.get(d, d) for d in reg.dependencies]
+            entry["dependencies"] = sorted(urns.get(d, d) for d in reg.dependencies)
         resources.append(entry)
     manifest = {"time": "1970-01-01T00:00:00Z", "magic": "", "version": "offline-plan"}
-    return {"version": 3, "deployment": {"manifest": manifest, "resources": resources}}
+    return {"version": 3, "deployment": {"manifest": manifest, "resources": _stable_order(resources)}}
+
+
+def _stable_order(resources: list[dict]) -> list[dict]:
+    """Order resources as the engine does (parent, provider and dependencies first) but
+    deterministically: registration order under mocks depends on thread scheduling."""
+    by_urn = {r["urn"]: r for r in resources}
+    waiting_on: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {u: [] for u in by_urn}
+    for r in resources:
+        before = {r.get("parent"), (r.get("provider") or "").rpartition("::")[0], *r.get("dependencies", ())}
+        before = {u for u in before if u in by_urn and u != r["urn"]}
+        waiting_on[r["urn"]] = len(before)
+        for u in before:
+            dependents[u].append(r["urn"])
+    ready = sorted(u for u, n in waiting_on.items() if n == 0)
+    ordered = []
+    while ready:
+        urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for other in dependents[urn]:
+            waiting_on[other] -= 1
+            if waiting_on[other] == 0:
+                heapq.heappush(ready, other)
+    return ordered
 
 
 def _annotate_options(snapshot: Snapshot) -> None:
