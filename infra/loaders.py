@@ -259,26 +259,32 @@ def _identity(value: Any) -> Any:
 CROSSGUARD_PROVIDER_ID = "crossguard"
 
 
-def _policy_value(value: Any) -> Any:
+def _policy_value(value: Any, unknown: list[str] | None = None, path: str = "") -> Any:
+    """Unwrap a CrossGuard property value; the paths of unknown values are appended to `unknown`."""
     from collections.abc import Mapping, Sequence
 
     from pulumi_policy.proxy import _is_unknown
 
+    unknown = [] if unknown is None else unknown
     target = None
     if isinstance(value, (Mapping, Sequence)) and not isinstance(value, (str, bytes, dict, list)):
         try:
             target = value["__target"]  # pulumi_policy's unknown-checking / secret proxies
         except (KeyError, IndexError, TypeError):
             target = dict(value) if isinstance(value, Mapping) else list(value)
-        return _policy_value(target)
+        return _policy_value(target, unknown, path)
     if isinstance(value, dict):
-        return {k: _policy_value(v) for k, v in value.items() if k not in ("__defaults", "__meta")}
+        return {k: _policy_value(v, unknown, f"{path}.{k}" if path else k)
+                for k, v in value.items() if k not in ("__defaults", "__meta")}
     if isinstance(value, list):
-        return [_policy_value(v) for v in value]
+        return [_policy_value(v, unknown, f"{path}[{i}]") for i, v in enumerate(value)]
     if type(value).__name__ == "Secret" and hasattr(value, "value"):  # pulumi_policy.Secret
-        return _policy_value(value.value)
+        return _policy_value(value.value, unknown, path)
     if isinstance(value, str):
-        return None if (_is_unknown(value) or value == UNKNOWN) else value
+        if _is_unknown(value) or value == UNKNOWN:
+            unknown.append(path)
+            return None
+        return value
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     return None  # pulumi Asset/Archive objects: code, not configuration
@@ -309,12 +315,16 @@ def snapshot_from_policy_resources(resources: list, default_region: str | None =
     """
     providers: dict[str, Resource] = {}
     out: list[Resource] = []
+    unknown: dict[str, list[str]] = {}
     for item in resources:
         prov = getattr(item, "provider", None)
         ref = None
         if prov is not None:
             if prov.urn not in providers:
-                pprops = _policy_value(prov.props) or {}
+                provider_paths: list[str] = []
+                pprops = _policy_value(prov.props, provider_paths) or {}
+                if provider_paths:
+                    unknown[prov.urn] = provider_paths
                 if _is_default_provider(prov.name) and not pprops.get("region") and default_region:
                     pprops = {**pprops, "region": default_region}
                 providers[prov.urn] = Resource(urn=prov.urn, type=prov.resource_type, name=prov.name, custom=True,
@@ -332,9 +342,13 @@ def snapshot_from_policy_resources(resources: list, default_region: str | None =
             providers[item.urn] = Resource(urn=item.urn, type=type_, name=item.name, custom=True,
                                            id=CROSSGUARD_PROVIDER_ID, inputs=props, parent=parent_urn)
             continue
+        # A resource whose provider has unknown values (its region) is itself not fully known.
+        paths: list[str] = [f"provider.{p}" for p in unknown.get(prov.urn, ())] if prov is not None else []
         out.append(Resource(
             urn=item.urn, type=type_, name=item.name, custom=_policy_custom(type_, prov),
-            inputs=_policy_value(item.props) or {}, parent=parent_urn or None, provider=ref,
+            inputs=_policy_value(item.props, paths) or {}, parent=parent_urn or None, provider=ref,
             protect=bool(getattr(getattr(item, "opts", None), "protect", False)),
         ))
-    return Snapshot(list(providers.values()) + out, "crossguard", stack, default_region)
+        if paths:
+            unknown[item.urn] = paths
+    return Snapshot(list(providers.values()) + out, "crossguard", stack, default_region, unknown=unknown)

@@ -141,6 +141,9 @@ class Snapshot:
     stack_outputs: dict = field(default_factory=dict)
     pending_operations: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # urn -> property paths whose value is not known yet (CrossGuard during preview). Such values
+    # read as None; a finding on such a resource is deferred to the update, when they are known.
+    unknown: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self):
         place(self.resources, self.default_region)

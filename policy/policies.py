@@ -4,7 +4,8 @@
   each resource as the engine registers it: the resource plus its provider are turned into a
   model snapshot and judged by that rule alone.
 - One `StackValidationPolicy` (`residency-stack-graph`) for the rules that need the whole stack
-  (RSD-030 S3 replication destinations, RSD-054 DNS Firewall rule targets).
+  (RSD-030 S3 replication destinations, RSD-045 Bedrock invocation logging and its buckets,
+  RSD-054 DNS Firewall rule targets).
 
 All policies are MANDATORY. Each needs the stack's residency config, passed as pack config:
 
@@ -32,10 +33,12 @@ if str(ROOT) not in sys.path:  # the CLI runs the pack from policy/; the rules l
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy,  # noqa: E402
                            Severity, StackValidationPolicy)
+from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 
 from infra.config import ConfigError, parse_config  # noqa: E402
 from infra.loaders import InputError, snapshot_from_policy_resources  # noqa: E402
-from infra.rules import RULES, Context, Rule, evaluate  # noqa: E402
+from infra.model import UNKNOWN  # noqa: E402
+from infra.rules import RULES, RULES_BY_ID, Context, Rule, evaluate  # noqa: E402
 
 PACK_NAME = "ai-companion-residency"
 STACK_POLICY_NAME = "residency-stack-graph"
@@ -95,9 +98,24 @@ def context_for(config) -> tuple[Context, str]:
     return Context.from_config(cfg), cfg.region
 
 
-def _report_findings(report, violations, rule_prefix: bool = True) -> None:
+def _report_findings(report, snapshot, violations) -> None:
+    """Report findings; defer those on resources with values unknown during preview.
+
+    Rules marked `fails_closed` report a value they cannot read (a replication or log bucket whose
+    name is not known yet). During `pulumi preview` that would block every new stack, so, as
+    pulumi_policy does for a policy that touches an unknown value, such a finding on a resource with
+    unknown values becomes an advisory "can't run during preview"; the engine analyzes the resource
+    again during the update, with the values known. Other findings are reported as usual.
+    """
+    deferred = []
     for f in report.findings:
-        violations(f"[{f.rule}] {f.title}: {f.message}" if rule_prefix else f.message, f.urn)
+        if f.urn in snapshot.unknown and RULES_BY_ID[f.rule].fails_closed:
+            deferred.append(f)
+        else:
+            violations(f"[{f.rule}] {f.title}: {f.message}", f.urn)
+    if deferred:
+        first = deferred[0]
+        raise UnknownValueError(UNKNOWN, [f"{first.urn}:{snapshot.unknown[first.urn][0]} ({first.rule})"])
 
 
 def _resource_validator(rule: Rule):
@@ -109,7 +127,7 @@ def _resource_validator(rule: Rule):
             return
         snapshot = snapshot_from_policy_resources([args], default_region=region, stack=ctx.stack)
         report = evaluate(snapshot, ctx, rules=[rule], targets={args.urn}, complete=False)
-        _report_findings(report, report_violation)
+        _report_findings(report, snapshot, report_violation)
 
     return validate
 
@@ -122,7 +140,13 @@ def _stack_validator(rules: list[Rule]):
             report_violation(f"residency policy config: {exc}", None)
             return
         snapshot = snapshot_from_policy_resources(list(args.resources), default_region=region, stack=ctx.stack)
-        _report_findings(evaluate(snapshot, ctx, rules=rules, complete=True), report_violation)
+        report = evaluate(snapshot, ctx, rules=rules, complete=True)
+        urns = {r.urn for r in snapshot.resources}
+
+        def violation(message, urn):  # a stack-level finding without a Stack resource names none
+            report_violation(message, urn if urn in urns else None)
+
+        _report_findings(report, snapshot, violation)
 
     return validate
 

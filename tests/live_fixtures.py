@@ -260,3 +260,11 @@ def private_vpc(server, region=HOME, cidr="10.40.0.0/16"):
     ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": cidr}]}])
     return ec2, vpc, subnet, sg
+
+
+def home_logging(server, region=HOME, bucket="prompt-logs"):
+    """Bedrock model invocation logging to an in-region bucket: what RSD-045 asks of a ZM+ stack's
+    home region, so a clean account stays clean (moto implements PutModelInvocationLoggingConfiguration)."""
+    server.client("s3", region).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    server.client("bedrock", region).put_model_invocation_logging_configuration(loggingConfig={
+        "s3Config": {"bucketName": bucket}, "textDataDeliveryEnabled": True})

@@ -67,3 +67,14 @@ def fired(report, rule_id: str, urn: str | None = None) -> list:
 
 def policy(*statements: dict) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+LOGGING = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+
+
+def home_logging(geo: str = "EU") -> Resource:
+    """What RSD-045 requires of every zm_plus stack: invocation logging in the home region (here to
+    a CloudWatch log group, which is always in the configuration's own region)."""
+    g = load_catalog().geography(geo)
+    return res(LOGGING, "logging", inputs={"loggingConfig": {"cloudwatchConfig": {"logGroupName": "/prompts"}}},
+               prov=provider(g.home_region, stack=g.stack), stack=g.stack)

@@ -156,6 +156,9 @@ def test_raw_prescreen_sees_regions_sharing_the_home_regions_direction(stack, re
         resources.append({"urn": f"urn:pulumi:{stack}::p::aws:ec2/vpcEndpoint:VpcEndpoint::e{i}", "custom": True,
                           "id": f"e{i}", "type": "aws:ec2/vpcEndpoint:VpcEndpoint", "provider": f"{prov}::x",
                           "inputs": {"serviceName": f"com.amazonaws.{region}.s3", "kms": f"arn:aws:kms:{home}:1:key/k"}})
+    logging = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"  # RSD-045 requires it
+    resources.append({"urn": f"urn:pulumi:{stack}::p::{logging}::log", "custom": True, "id": home, "type": logging,
+                      "provider": f"{prov}::x", "inputs": {"loggingConfig": {"cloudwatchConfig": {"logGroupName": "g"}}}})
     path = tmp_path / "doc.json"
     path.write_text(json.dumps({"version": 3, "deployment": {"resources": resources}}))
     snapshot, raw = read_export(path, stack=stack)

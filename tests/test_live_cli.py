@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 
 from infra.cli import main
-from live_fixtures import ACCOUNT, HOME, aws_env, drop_default_vpc, moto, private_vpc  # noqa: F401
-
-CLEAN_LOGGING = {"s3Config": {"bucketName": "prompt-logs"}, "textDataDeliveryEnabled": True}
+from live_fixtures import ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto, private_vpc  # noqa: F401
 
 
 def audit(server, *extra, fmt="json"):
@@ -18,8 +16,7 @@ def audit(server, *extra, fmt="json"):
 def clean_home_region(server):
     drop_default_vpc(server)
     private_vpc(server)
-    server.client("s3").create_bucket(Bucket="prompt-logs", CreateBucketConfiguration={"LocationConstraint": HOME})
-    server.client("bedrock").put_model_invocation_logging_configuration(loggingConfig=CLEAN_LOGGING)
+    home_logging(server)  # Bedrock invocation logging to an in-region bucket (RSD-045)
 
 
 def test_clean_region_exits_0(moto, capsys):

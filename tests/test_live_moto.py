@@ -14,8 +14,8 @@ import pytest
 from infra.live import SERVICES, scan_account
 from infra.rules import Context, evaluate
 from infra.stackfiles import load_stack_config
-from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, moto, private_vpc,  # noqa: F401
-                           shared_session)
+from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto,  # noqa: F401
+                           private_vpc, shared_session)
 
 # A hardened gateway-endpoint policy (AWS's default when none is set is Action "*" on "*").
 S3_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -46,6 +46,7 @@ def test_clean_account_has_no_findings_and_is_complete(moto):
     ec2, vpc, subnet, _ = private_vpc(moto)
     ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{HOME}.s3", VpcEndpointType="Gateway",
                             PolicyDocument=S3_ONLY)
+    home_logging(moto)
     result, report = run(moto)
     assert result.not_checked == []
     assert report.findings == [], [f"{f.rule} {f.urn} {f.message}" for f in report.findings]
@@ -310,24 +311,20 @@ def test_bedrock_logging_absent_in_zm_plus_home_region_is_recorded(moto):
     assert logging.region == HOME and logging.inputs.get("loggingConfig") is None
 
 
-NO_LOGGING_RULE = ("no rule yet judges aws:bedrockmodel/invocationLoggingConfiguration (logging required in a "
-                   "zm_plus stack's home region; s3 destinations resolved like RSD-030): reported to the lead")
-
-
-@pytest.mark.xfail(strict=True, reason=NO_LOGGING_RULE)
 def test_bedrock_logging_absent_in_zm_plus_home_region_is_flagged(moto):
     result, report = run(moto)
     (logging,) = of_type(result, "InvocationLoggingConfiguration")
-    assert flagged(report, logging.urn)
+    [finding] = flagged(report, logging.urn, "RSD-045")
+    assert f"off in {HOME}" in finding.message
 
 
-@pytest.mark.xfail(strict=True, reason=NO_LOGGING_RULE)
 def test_bedrock_logging_to_an_unresolvable_bucket_fails_closed(moto):
     moto.client("bedrock").put_model_invocation_logging_configuration(loggingConfig={
         "s3Config": {"bucketName": "someone-elses-bucket"}, "textDataDeliveryEnabled": True})
     result, report = run(moto)
     (logging,) = of_type(result, "InvocationLoggingConfiguration")
-    assert flagged(report, logging.urn)
+    [finding] = flagged(report, logging.urn, "RSD-045")
+    assert "someone-elses-bucket is not in this stack" in finding.message
 
 
 def test_bedrock_logging_to_a_foreign_bucket_is_flagged(moto):
@@ -338,15 +335,15 @@ def test_bedrock_logging_to_a_foreign_bucket_is_flagged(moto):
     (logging,) = of_type(result, "InvocationLoggingConfiguration")
     assert logging.inputs["loggingConfig"]["s3Config"] == {"bucketName": "prompt-logs-london", "keyPrefix": "bedrock"}
     assert flagged(report, "arn:aws:s3:::prompt-logs-london", "RSD-001")
+    assert any("eu-west-2 is outside EU" in f.message for f in flagged(report, logging.urn, "RSD-045"))
 
 
 def test_bedrock_logging_in_region_is_not_flagged(moto):
-    _bucket(moto, "prompt-logs", HOME)
-    moto.client("bedrock").put_model_invocation_logging_configuration(loggingConfig={
-        "s3Config": {"bucketName": "prompt-logs"}, "textDataDeliveryEnabled": True})
+    home_logging(moto)
     result, report = run(moto)
-    assert of_type(result, "InvocationLoggingConfiguration")[0].inputs["loggingConfig"]["textDataDeliveryEnabled"]
-    assert not flagged(report, "prompt-logs")
+    (logging,) = of_type(result, "InvocationLoggingConfiguration")
+    assert logging.inputs["loggingConfig"]["textDataDeliveryEnabled"]
+    assert not flagged(report, "prompt-logs") and not flagged(report, logging.urn)
 
 
 def test_bedrock_in_a_stack_without_zm_plus_is_flagged(moto):

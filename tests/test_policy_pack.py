@@ -14,7 +14,7 @@ import yaml
 from pulumi_policy import (EnforcementLevel, PolicyCustomTimeouts, PolicyProviderResource, PolicyResource,
                            PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy,
                            StackValidationArgs, StackValidationPolicy)
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from infra.rules import RULES, Context
 from infra.stackfiles import list_stacks, load_stack_config
@@ -62,7 +62,7 @@ def test_one_mandatory_policy_per_rule_plus_the_stack_policy():
     resource_policies = [p for p in pack.POLICIES if isinstance(p, ResourceValidationPolicy)]
     assert {p.name for p in resource_policies} == {r.name.replace("_", "-") for r in RULES if not r.graph}
     [stack_policy] = [p for p in pack.POLICIES if isinstance(p, StackValidationPolicy)]
-    assert {r.id for r in pack.GRAPH_RULES} == {"RSD-030", "RSD-054"}
+    assert {r.id for r in pack.GRAPH_RULES} == {"RSD-030", "RSD-045", "RSD-054"}
     assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in pack.POLICIES)
     assert all(p.config_schema is not None for p in pack.POLICIES)
     assert stack_policy.name == pack.STACK_POLICY_NAME
@@ -144,10 +144,56 @@ def replication_to(bucket_provider):
     return [dest, repl]
 
 
+LOGGING = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+
+
+def home_logging(bucket=None):
+    """The invocation logging RSD-045 requires of the (zm_plus) eu stack, to a log group or a bucket."""
+    config = {"s3Config": {"bucketName": bucket}} if bucket else {"cloudwatchConfig": {"logGroupName": "/prompts"}}
+    return policy_resource(LOGGING, "logging", {"loggingConfig": config}, aws_provider())
+
+
 def test_stack_policy_resolves_replication_destinations_across_resources():
-    assert run_stack_policy(replication_to(aws_provider("aws-eu-west-1", "eu-west-1"))) == []
-    [(message, urn)] = run_stack_policy(replication_to(aws_provider("aws-us", "us-east-1")))
+    assert run_stack_policy(replication_to(aws_provider("aws-eu-west-1", "eu-west-1")) + [home_logging()]) == []
+    [(message, urn)] = run_stack_policy(replication_to(aws_provider("aws-us", "us-east-1")) + [home_logging()])
     assert message.startswith("[RSD-030]") and urn.endswith("::repl")
+
+
+def test_stack_policy_requires_invocation_logging_in_a_zm_plus_stack():
+    [(message, urn)] = run_stack_policy([])
+    assert message.startswith("[RSD-045]") and "eu-central-1" in message and urn is None
+    assert run_stack_policy([], config=SG_CONFIG) == []  # no zm_plus: not required
+
+
+def test_stack_policy_resolves_invocation_log_buckets_across_resources():
+    def bucket(region):
+        return policy_resource("aws:s3/bucket:Bucket", "logs", {"bucket": "logs"}, aws_provider(f"aws-{region}", region))
+
+    assert run_stack_policy([bucket("eu-west-1"), home_logging("logs")]) == []
+    [(message, urn)] = run_stack_policy([bucket("us-east-1"), home_logging("logs")])
+    assert message.startswith("[RSD-045]") and "us-east-1" in message and urn.endswith("::logging")
+    [(message, _)] = run_stack_policy([home_logging("logs")])
+    assert "cannot be proven" in message
+
+
+def test_fail_closed_findings_on_values_unknown_in_preview_are_deferred_to_the_update():
+    """A new ZM+ stack's log bucket name is unknown during preview: RSD-045 must not block the
+    preview (the engine turns UnknownValueError into an advisory and re-checks during the update),
+    while a finding that does not depend on an unknown value is still reported."""
+    unknown_bucket = home_logging(UNKNOWN_STRING_VALUE)
+    with pytest.raises(UnknownValueError):
+        run_stack_policy([unknown_bucket])
+    # Known values on the same stack policy: reported, not deferred.
+    [(message, _)] = run_stack_policy([home_logging("logs")])
+    assert message.startswith("[RSD-045]")
+    # A route to the internet is a finding whatever the unknown NAT id: reported, not deferred.
+    route = args("aws:ec2/route:Route", "r", {"destinationCidrBlock": "0.0.0.0/0", "natGatewayId": UNKNOWN_STRING_VALUE},
+                 aws_provider())
+    assert check("no-internet-route", route)
+    # An explicit provider whose region is unknown: RSD-002 (fails closed) is deferred.
+    with pytest.raises(UnknownValueError):
+        check("resource-region-provable", args("aws:s3/bucket:Bucket", "b", {"bucket": "b"},
+                                               aws_provider(region=UNKNOWN_STRING_VALUE)))
 
 
 def test_replication_is_left_to_the_stack_policy_not_resource_policies():

@@ -3,7 +3,7 @@
 import pytest
 
 from infra.catalog import load_catalog
-from rules_kit import ACCOUNT, ctx, fired, policy, res, run
+from rules_kit import ACCOUNT, LOGGING, US_PROVIDER, ctx, fired, home_logging, policy, provider, res, run
 
 EU = load_catalog().geography("EU")
 SONNET = EU.zm_plus.models["claude-sonnet-4-5"]
@@ -33,7 +33,7 @@ def test_catalog_built_policy_is_quiet_in_its_geography(geo):
     p = provider(prov_region, stack=g.stack)
     rp = res("aws:iam/rolePolicy:RolePolicy", "p", inputs={"policy": catalog_policy(g, next(iter(g.zm_plus.models.values())))},
              prov=p, stack=g.stack)
-    report = run([p, rp], ctx(geo))
+    report = run([p, rp, home_logging(geo)], ctx(geo))
     assert report.findings == []
 
 
@@ -153,3 +153,85 @@ def test_application_profile_without_copy_from_is_judged_by_its_models(regions, 
     ip = res("aws:bedrock/inferenceProfile:InferenceProfile", "app", outputs={"type": "APPLICATION", "models": models})
     assert len(fired(run([ip], source="live"), "RSD-043")) == count
 
+
+
+# --- RSD-042: explicit Denies name global profiles and region-less ARNs to forbid them ---------------
+
+def test_deny_on_global_profiles_and_region_less_model_arns_is_quiet_and_the_allow_fires():
+    global_profile = f"arn:aws:bedrock:eu-central-1:{ACCOUNT}:inference-profile/global.{SONNET.model_id}"
+    deny = {"Effect": "Deny", "Action": INVOKE, "Resource": ["arn:aws:bedrock:::foundation-model/*", global_profile]}
+    assert not fired(run([role_policy(policy(deny))]), "RSD-042")
+    assert len(fired(run([role_policy(policy({**deny, "Effect": "Allow"}))]), "RSD-042")) == 2
+
+
+def test_profile_ids_outside_policy_documents_are_still_read():
+    d = res("kubernetes:apps/v1:Deployment", "d", prov=None,
+            inputs={"spec": {"env": [{"name": "MODEL", "value": f"global.{SONNET.model_id}"}], "Effect": "Deny"}})
+    assert fired(run([d]), "RSD-042")
+
+
+# --- RSD-045: model invocation logging -----------------------------------------------------------------
+
+
+def logging(config, region_prov=None, name="logging"):
+    kwargs = {"prov": region_prov} if region_prov is not None else {}
+    return res(LOGGING, name, inputs={"loggingConfig": config}, **kwargs)
+
+
+def bucket(name, prov=None):
+    kwargs = {"prov": prov} if prov is not None else {}
+    return res("aws:s3/bucket:Bucket", name, outputs={"bucket": name, "arn": f"arn:aws:s3:::{name}"}, **kwargs)
+
+
+BOTH = {"s3Config": {"bucketName": "logs", "keyPrefix": "invocations"},
+        "cloudwatchConfig": {"logGroupName": "/prompts", "largeDataDeliveryS3Config": {"bucketName": "logs"}}}
+
+
+def test_logging_to_in_region_destinations_is_quiet():
+    assert not fired(run([bucket("logs"), logging(BOTH)]), "RSD-045")
+    assert not fired(run([home_logging()]), "RSD-045")  # a log group is in the configuration's region
+
+
+def test_logging_to_a_bucket_outside_the_geography_fires_for_each_destination():
+    report = run([bucket("logs", US_PROVIDER), logging(BOTH)])
+    assert sorted(f.message.split(":")[0] for f in fired(report, "RSD-045")) == [
+        "loggingConfig.cloudwatchConfig.largeDataDeliveryS3Config.bucketName", "loggingConfig.s3Config.bucketName"]
+    assert all("us-east-1 is outside EU" in f.message for f in fired(report, "RSD-045"))
+
+
+@pytest.mark.parametrize("name,needle", [("elsewhere", "cannot be proven"), (None, "not known")])
+def test_logging_to_an_unresolvable_bucket_fails_closed(name, needle):
+    [f] = fired(run([bucket("logs"), logging({"s3Config": {"bucketName": name}})]), "RSD-045")
+    assert needle in f.message
+
+
+def test_secret_logging_destination_is_unverifiable():
+    from infra.model import Secret
+
+    [f] = fired(run([logging({"s3Config": {"bucketName": Secret()}})], source="export"), "RSD-045")
+    assert "secret" in f.message
+
+
+@pytest.mark.parametrize("config", [None, {}, {"textDataDeliveryEnabled": True}])
+def test_logging_off_in_the_home_region_of_a_zm_plus_stack_fires(config):
+    cfg = logging(config)
+    [f] = fired(run([cfg]), "RSD-045")
+    assert f.urn == cfg.urn and "off in eu-central-1" in f.message
+
+
+def test_logging_off_elsewhere_or_without_zm_plus_is_not_required():
+    ireland = logging(None, provider("eu-west-1"), name="ireland")
+    assert not fired(run([ireland, home_logging()]), "RSD-045")
+    assert not fired(run([logging(None)], ctx("EU", options=("zmo", "federated"))), "RSD-045")
+
+
+def test_no_logging_configuration_in_a_zm_plus_stack_fires_on_the_stack():
+    [f] = fired(run([logging(BOTH, provider("eu-west-1")), bucket("logs")]), "RSD-045")
+    assert f.urn == "stack:eu" and f.type == LOGGING and "no model invocation logging configuration in eu-central-1" in f.message
+    assert fired(run([]), "RSD-045")  # nothing at all: still required
+    assert not fired(run([], ctx("SG")), "RSD-045")
+
+
+def test_absence_is_left_to_the_live_scanner_and_fragments():
+    assert not fired(run([], source="live"), "RSD-045")  # the scanner records absence as a resource
+    assert not fired(run([], complete=False), "RSD-045")  # a CrossGuard per-resource fragment proves nothing

@@ -3,7 +3,7 @@
 import pytest
 
 from infra.catalog import load_catalog
-from rules_kit import component, ctx, fired, res, run
+from rules_kit import component, ctx, fired, home_logging, res, run
 
 TAG = {"ai-companion:path": "federated-egress"}
 
@@ -33,7 +33,7 @@ def test_catalog_hosts_of_enabled_connectors_are_quiet(geo, allow_global):
         "rulesSource": {"rulesSourceList": {"generatedRulesType": "ALLOWLIST", "targets": catalog_hosts(geo)}}}})
     dl = res("aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "dl", prov=p, stack=g.stack,
              inputs={"domains": [h + "." for h in catalog_hosts(geo)]})
-    assert run([p, rg, dl], ctx(geo, allow_global=allow_global)).findings == []
+    assert run([p, rg, dl, home_logging(geo)], ctx(geo, allow_global=allow_global)).findings == []
 
 
 def test_connector_path_in_a_stack_without_federated_fires():
@@ -129,7 +129,7 @@ def test_allow_rule_on_the_catch_all_list_fires():
 
 def test_block_rule_on_catch_all_and_allow_rule_on_connectors_are_quiet():
     report = run([domains(["*"], "all"), domains(["eu.api.openai.com"], "conn"),
-                  dns_rule("BLOCK", "rslvr-fdl-all"), dns_rule("ALLOW", "rslvr-fdl-conn")])
+                  dns_rule("BLOCK", "rslvr-fdl-all"), dns_rule("ALLOW", "rslvr-fdl-conn"), home_logging()])
     assert report.findings == []
 
 

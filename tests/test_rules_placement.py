@@ -1,6 +1,6 @@
 """Rule class 1: effective region (RSD-001..004)."""
 
-from rules_kit import EU_PROVIDER, US_PROVIDER, ctx, fired, provider, res, run
+from rules_kit import EU_PROVIDER, US_PROVIDER, ctx, fired, home_logging, provider, res, run
 
 
 def test_resource_region_outside_fires_from_own_region_input():
@@ -33,7 +33,7 @@ def test_provider_named_like_a_region_is_judged_by_its_region():
 def test_provider_named_foreign_but_configured_inside_is_quiet():
     honest = provider("eu-central-1", name="us-east-1")
     vpc = res("aws:ec2/vpc:Vpc", "v", prov=honest)
-    report = run([honest, vpc])
+    report = run([honest, vpc, home_logging()])
     assert report.findings == []
 
 

@@ -105,3 +105,90 @@ def test_provider_endpoint_overrides_are_references():
     p = provider("eu-central-1", name="custom")
     p.inputs["endpoints"] = [{"s3": "https://s3.us-east-1.amazonaws.com"}]
     assert fired(run([p]), "RSD-013", p.urn)
+
+
+# --- regional hostnames with a service label after the region --------------------------------------
+
+HOST_FORMS = ["x.{r}.eks.amazonaws.com", "abc.vpce.{r}.vpce.amazonaws.com", "oidc.eks.{r}.amazonaws.com",
+              "bedrock-runtime.{r}.amazonaws.com", "*.{r}.api.aws", "s3.dualstack.{r}.amazonaws.com",
+              "x.execute-api.{r}.amazonaws.com", "https://ABC123.gr7.{r}.eks.amazonaws.com/",
+              "internal-lb-1.{r}.elb.amazonaws.com"]
+
+
+def deployment(host, name="d"):
+    return res("kubernetes:apps/v1:Deployment", name, prov=None, inputs={"endpoint": host})
+
+
+@pytest.mark.parametrize("form", HOST_FORMS)
+def test_every_regional_hostname_form_outside_the_geography_fires(form):
+    [f] = fired(run([deployment(form.format(r="us-west-2"))]), "RSD-013")
+    assert "us-west-2" in f.message
+
+
+@pytest.mark.parametrize("form", HOST_FORMS)
+@pytest.mark.parametrize("region", ["eu-central-1", "eu-west-1"])
+def test_every_regional_hostname_form_inside_the_geography_is_quiet(form, region):
+    assert not fired(run([deployment(form.format(r=region))]), "RSD-013")
+
+
+def test_two_labels_after_the_region_are_not_a_regional_hostname():
+    assert not fired(run([deployment("x.us-west-2.a.b.amazonaws.com")]), "RSD-013")
+
+
+# --- Deny statements restrict: they are not references ----------------------------------------------
+
+FOREIGN_FM = "arn:aws:bedrock:us-east-1::foundation-model/x"
+
+
+@pytest.mark.parametrize("type_,extra", [
+    ("aws:iam/rolePolicy:RolePolicy", {}),
+    ("aws:iam/policy:Policy", {}),
+    ("aws:s3/bucketPolicy:BucketPolicy", {}),
+    ("aws:ec2/vpcEndpoint:VpcEndpoint", {"serviceName": "com.amazonaws.eu-central-1.bedrock-runtime"}),
+    ("aws:organizations/policy:Policy", {}),
+])
+def test_deny_naming_a_foreign_region_is_quiet_and_the_same_allow_fires(type_, extra):
+    deny = {"Effect": "Deny", "Action": "bedrock:InvokeModel", "Resource": FOREIGN_FM}
+    quiet = res(type_, "deny", inputs={**extra, "policy": policy(deny)})
+    loud = res(type_, "allow", inputs={**extra, "policy": policy({**deny, "Effect": "Allow"})})
+    report = run([quiet, loud])
+    assert [f.urn for f in report.findings if f.rule.startswith("RSD-01")] == [loud.urn]
+    assert "us-east-1" in fired(report, "RSD-010")[0].message
+
+
+def test_deny_is_skipped_statement_by_statement_with_indexes_kept():
+    doc = policy({"Effect": "Deny", "Action": "*", "Resource": "*",
+                  "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}},
+                 {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": f"arn:aws:kms:us-west-2:{ACCOUNT}:key/k"})
+    single = json.dumps({"Statement": {"Effect": "Deny", "Action": "*", "Resource": FOREIGN_FM}})
+    report = run([res("aws:iam/rolePolicy:RolePolicy", "p", inputs={"policy": doc}),
+                  res("aws:iam/rolePolicy:RolePolicy", "one", inputs={"policy": single})])
+    assert [f.message.split(":")[0] for f in report.findings if f.rule.startswith("RSD-01")] == [
+        "policy.Statement[1].Resource"]
+
+
+def test_raw_prescreen_agrees_on_hostnames_and_denies(tmp_path):
+    """The whole-document fast path (read_export's raw index) gives the per-resource verdict."""
+    from infra.loaders import read_export
+    from infra.rules import Context, evaluate
+    from infra.stackfiles import load_stack_config
+
+    cases = [(f"h{i}-{r}", {"endpoint": form.format(r=r)}) for i, form in enumerate(HOST_FORMS)
+             for r in ("us-west-2", "eu-central-1")]
+    deny = {"Effect": "Deny", "Action": "bedrock:InvokeModel", "Resource": FOREIGN_FM}
+    cases += [("deny", {"policy": policy(deny)}), ("allow", {"policy": policy({**deny, "Effect": "Allow"})})]
+    doc = {"version": 3, "deployment": {"resources": [
+        {"urn": f"urn:pulumi:eu::p::kubernetes:core/v1:ConfigMap::{name}", "custom": True, "id": name,
+         "type": "kubernetes:core/v1:ConfigMap", "inputs": inputs} for name, inputs in cases]}}
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc))
+    ctx = Context.from_config(load_stack_config("eu"))
+    snapshot, raw = read_export(path, stack="eu")
+    assert raw is not None
+
+    def named(report):
+        return sorted((f.rule, f.urn.rsplit("::", 1)[-1]) for f in report.findings if f.rule.startswith("RSD-01"))
+
+    fast = named(evaluate(snapshot, ctx, raw=raw))
+    assert fast == named(evaluate(snapshot, ctx))
+    assert fast == sorted([("RSD-013", f"h{i}-us-west-2") for i in range(len(HOST_FORMS))] + [("RSD-010", "allow")])

@@ -176,3 +176,48 @@ def test_crossguard_and_plan_agree_on_the_injected_stack(injected):
 
 def test_crossguard_is_quiet_on_a_clean_stack():
     assert crossguard_findings(planned("eu")) == set()
+
+
+# --- RSD-045: the real program's invocation logging, removed or redirected in its export ----------
+
+LOGGING = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+
+
+def edited_plan(stack, edit):
+    """The stack's planned export with `edit(resources)` applied, re-read as a plan snapshot."""
+    import copy
+    from types import SimpleNamespace
+
+    from infra.loaders import snapshot_from_document
+
+    plan = planned(stack)
+    doc = copy.deepcopy(plan.export)
+    doc["deployment"]["resources"] = edit(doc["deployment"]["resources"])
+    snapshot = snapshot_from_document(doc, stack=stack, default_region=plan.config.region, source="plan")
+    return SimpleNamespace(stack=stack, snapshot=snapshot, config=plan.config)
+
+
+@pytest.mark.parametrize("stack", ["eu", "us"])
+def test_zm_plus_plan_without_invocation_logging_is_named_by_plan_and_crossguard(stack):
+    assert [r for r in planned(stack).snapshot.resources if r.type == LOGGING]
+    plan = edited_plan(stack, lambda resources: [r for r in resources if r["type"] != LOGGING])
+    report = evaluate(plan.snapshot, Context.from_config(plan.config))
+    [f] = report.findings
+    assert f.rule == "RSD-045" and f.urn == f"urn:pulumi:{stack}::ai-companion::{STACK_TYPE}::ai-companion-{stack}"
+    assert plan.config.region in f.message
+    assert crossguard_findings(plan) == {("RSD-045", None)}  # the pack's stack policy runs it too
+
+
+def test_plan_logging_to_a_bucket_outside_the_stack_is_named():
+    def redirect(resources):
+        for r in resources:
+            if r["type"] == LOGGING:
+                for props in (r["inputs"], r.get("outputs", {})):
+                    props["loggingConfig"]["s3Config"]["bucketName"] = "someone-elses-bucket"
+        return resources
+
+    plan = edited_plan("eu", redirect)
+    report = evaluate(plan.snapshot, Context.from_config(plan.config))
+    [f] = report.findings
+    assert f.rule == "RSD-045" and f.urn.endswith("::bedrock-invocation-logging")
+    assert f.message.startswith("loggingConfig.s3Config.bucketName: bucket someone-elses-bucket is not in this stack")

@@ -1,4 +1,5 @@
-"""Rule class 5: Amazon Bedrock (ZM+), driven by the catalog's zm_plus section.
+"""Rule class 5: Amazon Bedrock (ZM+), driven by the catalog's zm_plus section, and model
+invocation logging (required in a ZM+ stack's home region, to buckets inside the geography).
 
 Profiles are `<geo>.<model>`; a geography's own prefix comes from stacks/catalog.yaml
 (`zm_plus.profile_prefix`). `global.` profiles and region-less foundation-model ARNs route to any
@@ -12,6 +13,7 @@ import re
 from infra.model import Resource
 from infra.rules import patterns as P
 from infra.rules.engine import Scope, get_path, is_secret, region_verdict, rule
+from infra.rules.replication import bucket_region
 from infra.rules.patterns import as_list
 
 BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws:bedrockagentcore/")
@@ -150,13 +152,14 @@ def _profile_verdict(prefix: str, model: str, scope: Scope) -> str | None:
       rationale="""A geographic profile (`eu.`, `us.` …) routes within its geography only; another
       geography's profile, a `global.` profile or a region-less foundation-model ARN
       (`arn:aws:bedrock:::foundation-model/…`, used by global profiles) processes prompts
-      elsewhere.""",
+      elsewhere. Explicit Deny statements of policy documents are not read: they restrict.""",
       remediation="Use the catalog's profile ids for this geography (`residency models --stack S` lists them).",
       category="bedrock", types=("*",), gates=("bedrock",))
 def bedrock_model_in_geography(res: Resource, scope: Scope):
     if not _hinted(res, scope):
         return
-    for path, value in P.leaves(scope.facts(res).props):
+    # Deny statements name global profiles and other regions to forbid them: not a use.
+    for path, value in P.leaves(scope.facts(res).props, skip_deny=True):
         if not isinstance(value, str):
             continue
         for m in P.PROFILE_ID_RE.finditer(value):
@@ -175,7 +178,7 @@ def bedrock_model_in_geography(res: Resource, scope: Scope):
       instead); copying another geography's or a global profile routes outside. An unknown or
       secret source cannot be proven inside.""",
       remediation="Copy from the geography's own system profile (home region ARN) or an in-region foundation model.",
-      category="bedrock", types=("aws:bedrock/inferenceProfile:InferenceProfile",))
+      category="bedrock", types=("aws:bedrock/inferenceProfile:InferenceProfile",), fails_closed=True)
 def bedrock_application_profile_in_geography(res: Resource, scope: Scope):
     props = res.props
     source = get_path(props, "modelSource", "copyFrom")
@@ -217,10 +220,81 @@ def _source_verdicts(source, where: str, scope: Scope):
       prompts in other regions of its geography set; the catalog does not record its destinations,
       so it cannot be proven inside.""",
       remediation="Leave crossRegionConfig unset.",
-      category="bedrock", types=("aws:bedrock/guardrail:Guardrail",))
+      category="bedrock", types=("aws:bedrock/guardrail:Guardrail",), fails_closed=True)
 def bedrock_guardrail_no_cross_region(res: Resource, scope: Scope):
     conf = res.props.get("crossRegionConfig")
     if conf:
         profile = conf.get("guardrailProfileIdentifier") if isinstance(conf, dict) else conf
         yield f"crossRegionConfig is set ({profile})"
 
+
+
+LOGGING = "aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration"
+
+
+def _one(value):
+    """A nested block: an object, or a one-element list in older state."""
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _log_buckets(conf: dict):
+    """(where, bucket name) of a loggingConfig's S3 destinations."""
+    s3 = _one(conf.get("s3Config"))
+    if s3:
+        yield "loggingConfig.s3Config.bucketName", s3.get("bucketName") if isinstance(s3, dict) else s3
+    cw = _one(conf.get("cloudwatchConfig"))
+    large = _one(cw.get("largeDataDeliveryS3Config")) if isinstance(cw, dict) else None
+    if large:
+        yield ("loggingConfig.cloudwatchConfig.largeDataDeliveryS3Config.bucketName",
+               large.get("bucketName") if isinstance(large, dict) else large)
+
+
+def _log_bucket_verdict(name, scope: Scope) -> str | None:
+    if is_secret(name) or not isinstance(name, str) or not name:
+        return "is a secret and cannot be verified" if is_secret(name) else "is not known"
+    found, region = bucket_region(name, scope)
+    if not found:
+        if not scope.complete:
+            return None  # a fragment proves nothing; the stack-wide check decides
+        return f"bucket {name} is not in this stack: its region cannot be proven"
+    verdict = region_verdict(region, scope)
+    return f"bucket {name}: {verdict}" if verdict else None
+
+
+def _logging_missing(scope: Scope):
+    """No logging configuration at all in a zm_plus stack's home region."""
+    home = scope.ctx.geography.home_region
+    # The live scanner records absence itself (a configuration with no loggingConfig) in the home
+    # region it scanned; a home region it did not scan proves nothing.
+    if not scope.ctx.has("zm_plus") or scope.snapshot.source == "live":
+        return
+    if not any(r.type == LOGGING and r.region == home for r in scope.snapshot.resources):
+        yield LOGGING, f"no model invocation logging configuration in {home}, the home region of a zm_plus stack"
+
+
+@rule("RSD-045", "bedrock_invocation_logging_in_geography",
+      "Bedrock model invocation logging off, missing, or to a bucket outside the geography", "HIGH",
+      rationale="""A ZM+ stack must log every model invocation in its home region, to destinations
+      in the geography. Logging off (no S3 or CloudWatch destination) or absent leaves prompts
+      unaudited. Invocation logs hold prompts and responses: their S3 buckets (`s3Config`, and
+      `cloudwatchConfig.largeDataDeliveryS3Config`) are resolved through the bucket resource in
+      the stack, and one that cannot be resolved cannot be proven inside. A CloudWatch log group
+      is in the configuration's own region (Bedrock supports same-region destinations only).""",
+      remediation="""Create `aws.bedrockmodel.InvocationLoggingConfiguration` in the home region
+      (BedrockAccess does) with an S3 and/or CloudWatch destination, writing to buckets of the
+      same stack in the geography's regions.""",
+      category="bedrock", types=(LOGGING,), graph=True, stack_check=_logging_missing, fails_closed=True)
+def bedrock_invocation_logging_in_geography(res: Resource, scope: Scope):
+    conf = res.props.get("loggingConfig")
+    if is_secret(conf):
+        yield "loggingConfig is a secret: its destinations cannot be verified"
+        return
+    conf = _one(conf)
+    if not isinstance(conf, dict) or not (_one(conf.get("s3Config")) or _one(conf.get("cloudwatchConfig"))):
+        if scope.ctx.has("zm_plus") and res.region == scope.ctx.geography.home_region:
+            yield f"model invocation logging is off in {res.region}, the home region of a zm_plus stack"
+        return
+    for where, name in _log_buckets(conf):
+        verdict = _log_bucket_verdict(name, scope)
+        if verdict:
+            yield f"{where}: {verdict}"

@@ -47,6 +47,13 @@ class Rule:
     gates: tuple[str, ...] = ()
     # Stack-level applicability (e.g. only stacks without zm_plus); None: always.
     when: Callable[["Context"], bool] | None = field(default=None, repr=False, compare=False)
+    # Once per whole-stack evaluation: `stack_check(scope)` yields (type, message) for what the
+    # stack lacks (a required resource). Reported on the stack's URN. Implies graph.
+    stack_check: Callable[["Scope"], Iterable[tuple[str, str]]] | None = field(
+        default=None, repr=False, compare=False)
+    # A value the rule cannot read (not known, secret, unresolvable) is itself a finding. CrossGuard
+    # defers such findings on values that are merely unknown during preview (policy/policies.py).
+    fails_closed: bool = False
 
     def __post_init__(self):
         assert self.severity in SEVERITIES, self.severity
@@ -179,12 +186,15 @@ class Facts:
 
     @property
     def foreign_refs(self) -> list[tuple[str, str, str, str]]:
-        """(kind, region, path, value) for regional references outside the geography."""
+        """(kind, region, path, value) for regional references outside the geography.
+
+        Deny statements of policy documents are skipped: an explicit Deny restricts, it opens
+        no path (BedrockAccess denies other regions on purpose)."""
         if self._refs is None:
             refs = []
             if self.foreign_tokens:
                 regions = self.scope.regions
-                for path, value in P.leaves(self.props):
+                for path, value in P.leaves(self.props, skip_deny=True):
                     if not isinstance(value, str):
                         continue
                     if path == "region" and value == self.res.region:
@@ -213,6 +223,14 @@ class Scope:
         self._facts: dict[str, Facts] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
         self._by_id: dict[str, list[Resource]] | None = None
+
+    @property
+    def stack_urn(self) -> str:
+        """Where stack-level findings are reported: the Stack resource, else `stack:<name>`."""
+        for r in self.snapshot.resources:
+            if r.type == STACK_TYPE:
+                return r.urn
+        return f"stack:{self.snapshot.stack or self.ctx.stack or ''}"
 
     # -- raw-text prescreen ------------------------------------------------------------------
     def _resources_containing(self, text, needles) -> set[int]:
@@ -401,6 +419,10 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
                 unplaced.append({"urn": res.urn, "type": res.type})
             elif kind in kinds:
                 kinds[kind] += 1
+    if complete and targets is None:
+        for rule in active:
+            for type_, message in (rule.stack_check(scope) if rule.stack_check else ()):
+                findings.append(Finding(rule.id, rule.severity, scope.stack_urn, type_, message, rule.title))
     notes = list(snapshot.notes)
     if snapshot.pending_operations:
         kinds_ = sorted({str(op.get("type")) for op in snapshot.pending_operations if isinstance(op, dict)})
@@ -427,14 +449,15 @@ RULE_REGISTRY: list[Rule] = []
 
 def rule(id: str, name: str, title: str, severity: str, rationale: str, remediation: str,
          category: str, types: tuple[str, ...] = (), sources: tuple[str, ...] = (), graph: bool = False,
-         gates: tuple[str, ...] = (), when: Callable[[Context], bool] | None = None):
+         gates: tuple[str, ...] = (), when: Callable[[Context], bool] | None = None,
+         stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False):
     """Decorator: register `fn(resource, scope) -> Iterable[str]` as a Rule."""
 
     def wrap(fn):
         assert all(g in GATES for g in gates), gates
         RULE_REGISTRY.append(Rule(id, name, title, severity, " ".join(rationale.split()),
-                                  " ".join(remediation.split()), category, fn, types, sources, graph,
-                                  gates, when))
+                                  " ".join(remediation.split()), category, fn, types, sources,
+                                  graph or stack_check is not None, gates, when, stack_check, fails_closed))
         return fn
 
     return wrap

@@ -24,8 +24,11 @@ REGION_TOKEN_RE = re.compile(rf"(?<![a-z0-9])({REGION})(?=[a-z]?(?![a-z0-9]))")
 REGION_VALUE_RE = re.compile(rf"({REGION})[a-z]?")  # fullmatch: a region or an AZ name
 ARN_RE = re.compile(r"arn:(aws(?:-[a-z]+)*):([a-z0-9-]+):([^:\s\"']*):([^:\s\"']*):")
 ENDPOINT_SERVICE_RE = re.compile(rf"com\.amazonaws\.(?:vpce\.)?({REGION})\.")
+# `<region>.amazonaws.com`, or with one service label after the region (`x.<region>.eks.amazonaws.com`,
+# `vpce-1.vpce-svc.<region>.vpce.amazonaws.com`, `name.<region>.elb.amazonaws.com`).
 HOSTNAME_RE = re.compile(
-    rf"(?:^|(?<=[./@-]))({REGION})\.(?:amazonaws\.com(?:\.cn)?|amazonaws\.eu|api\.aws|on\.aws)(?![a-z0-9-])"
+    rf"(?:^|(?<=[./@-]))({REGION})\.(?:[a-z0-9-]+\.)?"
+    r"(?:amazonaws\.com(?:\.cn)?|amazonaws\.eu|api\.aws|on\.aws)(?![a-z0-9-])"
 )
 # Keys whose value is a region (or an AZ) by name: `region`, `serviceRegion`, `regionName`,
 # `regions`, `availabilityZone(s)` … compared lower-cased.
@@ -92,20 +95,35 @@ def parse_arn(value: Any) -> tuple[str, str, str, str, str] | None:
     return parts[1], parts[2], parts[3], parts[4], parts[5]
 
 
-def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def is_deny(statement: Any) -> bool:
+    return isinstance(statement, dict) and statement.get("Effect") == "Deny"
+
+
+def leaves(value: Any, path: str = "", skip_deny: bool = False) -> Iterator[tuple[str, Any]]:
     """Like model.walk, plus `{name: *REGION, value: v}` pairs yielded as `<path>.region`.
 
     JSON documents stored as strings (IAM, bucket and endpoint policies) are descended into.
+    `skip_deny`: leave out `Effect: Deny` statements of policy documents (any `Statement`): an
+    explicit Deny naming a region or a model restricts, it opens no path. Indexes are kept.
     """
     if isinstance(value, dict):
         name = value.get("name")
         if isinstance(name, str) and REGION_ENV_RE.search(name) and "value" in value:
             yield (f"{path}.region" if path else "region"), value["value"]
         for k, v in value.items():
-            yield from leaves(v, f"{path}.{k}" if path else str(k))
+            sub = f"{path}.{k}" if path else str(k)
+            if skip_deny and k == "Statement":
+                if isinstance(v, list):
+                    for i, st in enumerate(v):
+                        if not is_deny(st):
+                            yield from leaves(st, f"{sub}[{i}]", True)
+                    continue
+                if is_deny(v):
+                    continue
+            yield from leaves(v, sub, skip_deny)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from leaves(v, f"{path}[{i}]")
+            yield from leaves(v, f"{path}[{i}]", skip_deny)
     elif isinstance(value, str) and len(value) > 1 and value[0] in "{[":
         try:
             doc = json.loads(value)
@@ -113,7 +131,7 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield path, value
             return
         if isinstance(doc, (dict, list)):
-            yield from leaves(doc, path)
+            yield from leaves(doc, path, skip_deny)
         else:
             yield path, value
     else:

@@ -61,7 +61,7 @@ def resource_region_in_geography(res: Resource, scope: Scope):
       remediation="""Give the resource an explicit provider with `region` set (or a per-resource
       `region`). Region-less global services (IAM, Route 53 zones/records, Organizations) are
       exempt.""",
-      category="placement")
+      category="placement", fails_closed=True)
 def resource_region_provable(res: Resource, scope: Scope):
     if res.region is not None or placement_class(res) != "regional":
         return

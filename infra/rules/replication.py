@@ -33,8 +33,9 @@ def _s3_destinations(res: Resource):
             yield f"{prefix}[{i}].destination.bucket", dest.get("bucket") if isinstance(dest, dict) else None
 
 
-def _bucket_region(arn: str, scope: Scope) -> tuple[bool, str | None]:
-    """(found, region) of the bucket an `arn:aws:s3:::name` points at, looked up in the stack."""
+def bucket_region(arn: str, scope: Scope) -> tuple[bool, str | None]:
+    """(found, region) of the bucket an `arn:aws:s3:::name` (or a bare name) points at, looked up
+    in the stack."""
     name = arn.rsplit(":", 1)[-1].split("/", 1)[0]
     for r in scope.snapshot.resources:
         if r.type.startswith("aws:s3/bucket") and r.type.split(":")[-1] in ("Bucket", "BucketV2"):
@@ -50,14 +51,14 @@ def _bucket_region(arn: str, scope: Scope) -> tuple[bool, str | None]:
       a destination that cannot be resolved cannot be proven inside.""",
       remediation=_FIX, category="replication", graph=True,
       types=("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "aws:s3/bucket:Bucket",
-             "aws:s3/bucketV2:BucketV2"))
+             "aws:s3/bucketV2:BucketV2"), fails_closed=True)
 def s3_replication_in_geography(res: Resource, scope: Scope):
     for where, dest in _s3_destinations(res):
         arn = P.parse_arn(dest)
         if arn and arn[2]:
             verdict = region_verdict(arn[2], scope)
         elif arn:
-            found, region = _bucket_region(dest, scope)
+            found, region = bucket_region(dest, scope)
             if not found and not scope.complete:
                 continue  # a fragment proves nothing either way; the stack-wide check decides
             verdict = (f"destination bucket {dest} is not in this stack: its region cannot be proven"
@@ -73,7 +74,7 @@ def s3_replication_in_geography(res: Resource, scope: Scope):
       rationale="Global-table replicas copy the table to each replica region.",
       remediation=_FIX, category="replication",
       types=("aws:dynamodb/table:Table", "aws:dynamodb/globalTable:GlobalTable",
-             "aws:dynamodb/tableReplica:TableReplica"))
+             "aws:dynamodb/tableReplica:TableReplica"), fails_closed=True)
 def dynamodb_replica_in_geography(res: Resource, scope: Scope):
     if res.type == "aws:dynamodb/tableReplica:TableReplica":
         verdict = region_verdict(res.region, scope)
@@ -88,7 +89,7 @@ def dynamodb_replica_in_geography(res: Resource, scope: Scope):
 
 @rule("RSD-032", "secret_replica_in_geography", "Secrets Manager replica outside the geography", "CRITICAL",
       rationale="A replicated secret is stored in each replica region.",
-      remediation=_FIX, category="replication", types=("aws:secretsmanager/secret:Secret",))
+      remediation=_FIX, category="replication", types=("aws:secretsmanager/secret:Secret",), fails_closed=True)
 def secret_replica_in_geography(res: Resource, scope: Scope):
     for i, rep in enumerate(as_list(res.props.get("replicas"))):
         verdict = region_verdict(rep.get("region") if isinstance(rep, dict) else rep, scope)
@@ -99,7 +100,7 @@ def secret_replica_in_geography(res: Resource, scope: Scope):
 @rule("RSD-033", "ecr_replication_in_geography", "ECR replication outside the geography", "CRITICAL",
       rationale="Registry replication copies every image (including model-serving images) to each destination.",
       remediation=_FIX, category="replication",
-      types=("aws:ecr/replicationConfiguration:ReplicationConfiguration",))
+      types=("aws:ecr/replicationConfiguration:ReplicationConfiguration",), fails_closed=True)
 def ecr_replication_in_geography(res: Resource, scope: Scope):
     conf = res.props.get("replicationConfiguration")
     for i, r in enumerate(as_list(conf.get("rules") if isinstance(conf, dict) else None)):
@@ -111,7 +112,7 @@ def ecr_replication_in_geography(res: Resource, scope: Scope):
 
 @rule("RSD-034", "backup_copy_in_geography", "Backup copy action to a vault outside the geography", "CRITICAL",
       rationale="A copy action stores recovery points in the destination vault's region.",
-      remediation=_FIX, category="replication", types=("aws:backup/plan:Plan",))
+      remediation=_FIX, category="replication", types=("aws:backup/plan:Plan",), fails_closed=True)
 def backup_copy_in_geography(res: Resource, scope: Scope):
     for i, r in enumerate(as_list(res.props.get("rules"))):
         for j, c in enumerate(as_list(r.get("copyActions") if isinstance(r, dict) else None)):
@@ -141,7 +142,7 @@ def _redrive_target(value):
       remediation="Deliver only to ARNs in the geography's regions; do not subscribe external endpoints.",
       category="replication",
       types=("aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter", "aws:sns/topicSubscription:TopicSubscription",
-             "aws:sqs/queue:Queue", "aws:sqs/redrivePolicy:RedrivePolicy", "aws:cloudwatch/eventTarget:EventTarget"))
+             "aws:sqs/queue:Queue", "aws:sqs/redrivePolicy:RedrivePolicy", "aws:cloudwatch/eventTarget:EventTarget"), fails_closed=True)
 def delivery_destination_in_geography(res: Resource, scope: Scope):
     p, t = res.props, res.type
     if t.endswith("LogSubscriptionFilter"):
