@@ -192,3 +192,19 @@ def test_workload_identity_reads_only_the_weights_bucket():
     (assoc,) = of_type(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation")[:1]
     assert assoc.inputs["serviceAccount"] == "vllm" and assoc.inputs["namespace"] == "model-serving"
     assert assoc.inputs["roleArn"] == role.outputs["arn"]
+
+
+@pytest.mark.parametrize("stack", ["sg", "eu"])
+def test_stack_key_policy_lets_only_in_region_services_use_it(stack):
+    plan = planned(stack)
+    (key,) = of_type(plan, "aws:kms/key:Key")
+    region = plan.config.region
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    logs = statements["RegionalLogsUse"]
+    assert logs["Principal"] == {"Service": f"logs.{region}.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == f"arn:aws:logs:{region}:123456789012:*"
+    services = {s["Principal"].get("Service") for s in statements.values() if "Service" in s["Principal"]}
+    # Bedrock may write encrypted invocation logs only in stacks that enable zm_plus.
+    assert ("bedrock.amazonaws.com" in services) == plan.config.has("zm_plus")
+    (alias,) = of_type(plan, "aws:kms/alias:Alias")
+    assert alias.inputs["targetKeyId"] == key.outputs["keyId"]
