@@ -35,6 +35,10 @@ MISSING_IN_MOTO = {
     ("network-firewall", "ListRuleGroups"): {"RuleGroups": []},
     ("route53resolver", "ListFirewallDomainLists"): {"FirewallDomainLists": []},
     ("route53resolver", "ListFirewallRuleGroups"): {"FirewallRuleGroups": []},
+    ("globalaccelerator", "ListAccelerators"): {"Accelerators": []},
+    # EC2 speaks XML: an empty answer in its own protocol.
+    ("ec2", "DescribeClientVpnEndpoints"): '<DescribeClientVpnEndpointsResponse xmlns="http://ec2.amazonaws.com/'
+                                           'doc/2016-11-15/"><clientVpnEndpoint/></DescribeClientVpnEndpointsResponse>',
 }
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 
@@ -70,8 +74,9 @@ class _Recorder:
         canned = MISSING_IN_MOTO.get((call.service, call.operation) if call.operation else
                                      (call.service, call.method, path))
         if canned is not None:
-            body = json.dumps(canned).encode()
-            start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
+            xml = isinstance(canned, str)
+            body = canned.encode() if xml else json.dumps(canned).encode()
+            start_response("200 OK", [("Content-Type", "text/xml" if xml else "application/x-amz-json-1.1"),
                                       ("Content-Length", str(len(body)))])
             return [body]
         return self.app(environ, start_response)

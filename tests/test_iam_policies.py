@@ -124,7 +124,8 @@ IAM_ACTION_FOR = {
     ("s3", "GetBucketReplication"): "s3:GetReplicationConfiguration",
     ("s3", "HeadBucket"): "s3:ListBucket",
 }
-IAM_PREFIX_FOR = {"network-firewall": "networkfirewall"}
+IAM_PREFIX_FOR = {"network-firewall": "networkfirewall", "elbv2": "elasticloadbalancing",
+                  "elb": "elasticloadbalancing", "s3control": "s3"}
 
 
 def granted(policy: dict, action: str) -> bool:

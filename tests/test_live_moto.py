@@ -2,7 +2,8 @@
 with the resource's ARN or id, and a clean setup is not.
 
 Services moto 5.2.5 cannot serve (Bedrock inference profiles and guardrails, Network Firewall rule
-groups, Route 53 Resolver DNS Firewall, DynamoDB replicas) are in test_live_stubbed.py.
+groups, Route 53 Resolver DNS Firewall, DynamoDB replicas, Global Accelerator, Client VPN) are in
+test_live_stubbed.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import pytest
 
 from infra.live import SERVICES, scan_account
+from infra.live.core import _drop_account_label
 from infra.rules import Context, evaluate
 from infra.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto,  # noqa: F401
@@ -412,6 +414,85 @@ def test_dynamodb_table_without_replicas_is_not_flagged(moto):
     assert table.inputs["replicas"] == [] and not flagged(report, "sessions")
 
 
+# --- global edge services (read in their API home regions) and load balancers ------------------------
+
+def _distribution(server, ref="weights-cdn"):
+    return server.client("cloudfront", "us-east-1").create_distribution(DistributionConfig={
+        "CallerReference": ref, "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "weights", "DomainName": f"weights.s3.{HOME}.amazonaws.com",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "weights", "ViewerProtocolPolicy": "https-only", "MinTTL": 0,
+                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                 "TrustedSigners": {"Enabled": False, "Quantity": 0}}})["Distribution"]
+
+
+def _mrap(server, name, *buckets):
+    s3control = server.client("s3control", "us-west-2")
+    s3control.meta.events.register("before-sign", _drop_account_label)  # moto routes by path only
+    for b in buckets:
+        _bucket(server, b, HOME)
+    s3control.create_multi_region_access_point(AccountId=ACCOUNT, ClientToken=name, Details={
+        "Name": name, "Regions": [{"Bucket": b} for b in buckets]})
+
+
+def test_cloudfront_distribution_and_mrap_are_flagged_from_their_home_regions(moto):
+    dist = _distribution(moto)
+    _mrap(moto, "weights-everywhere", "weights-frankfurt")
+    with moto.recording() as calls:
+        result, report = run(moto)
+    assert result.not_checked == []
+    (cdn,) = of_type(result, "cloudfront/distribution:Distribution")
+    assert cdn.urn == dist["ARN"] and cdn.region == "us-east-1"
+    assert cdn.inputs["origins"] == [{"originId": "weights", "domainName": f"weights.s3.{HOME}.amazonaws.com"}]
+    assert flagged(report, dist["ARN"], "RSD-027")
+    (mrap,) = of_type(result, "MultiRegionAccessPoint")
+    assert mrap.id == f"{ACCOUNT}:weights-everywhere" and mrap.region == "us-west-2"
+    assert mrap.inputs["details"]["regions"] == [{"bucket": "weights-frankfurt"}]
+    assert mrap.urn.startswith(f"arn:aws:s3::{ACCOUNT}:accesspoint/weights-everywhere")
+    assert flagged(report, mrap.urn, "RSD-027")
+    # An EU scan reads these account-wide services in us-east-1 / us-west-2, and nowhere else.
+    assert {(c.service, c.region) for c in calls if c.service in ("cloudfront", "sts", "globalaccelerator")} == {
+        ("cloudfront", "us-east-1"), ("sts", "us-west-2"), ("globalaccelerator", "us-west-2")}
+    assert {c.region for c in calls if c.path.startswith("/v20180820/mrap")} == {"us-west-2"}
+
+
+def test_account_without_edge_services_is_not_flagged(moto):
+    _bucket(moto, "weights-frankfurt", HOME)  # a bucket alone is no MRAP
+    result, report = run(moto)
+    assert result.not_checked == []
+    assert not of_type(result, "Distribution") and not of_type(result, "MultiRegionAccessPoint")
+    assert not [f for f in report.findings if f.rule == "RSD-027"]
+
+
+def _lb_subnets(server):
+    ec2, vpc, subnet, _ = private_vpc(server)
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.2.0/24", AvailabilityZone=f"{HOME}b")["Subnet"]["SubnetId"]
+    return [subnet, other]
+
+
+@pytest.mark.parametrize("scheme, bad", [("internet-facing", True), ("internal", False)])
+def test_elbv2_load_balancer(moto, scheme, bad):
+    subnets = _lb_subnets(moto)
+    arn = moto.client("elbv2").create_load_balancer(Name="api", Subnets=subnets, Scheme=scheme)["LoadBalancers"][0][
+        "LoadBalancerArn"]
+    result, report = run(moto)
+    (lb,) = of_type(result, "lb/loadBalancer:LoadBalancer")
+    assert lb.urn == arn and lb.inputs["internal"] is not bad and lb.inputs["subnets"] == subnets
+    assert lb.inputs["loadBalancerType"] == "application" and lb.region == HOME
+    assert bool(flagged(report, arn, "RSD-028")) is bad
+
+
+@pytest.mark.parametrize("scheme, bad", [("internet-facing", True), ("internal", False)])
+def test_classic_load_balancer(moto, scheme, bad):
+    subnets = _lb_subnets(moto)
+    moto.client("elb").create_load_balancer(LoadBalancerName="legacy", Subnets=subnets[:1], Scheme=scheme,
+                                            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+    result, report = run(moto)
+    (lb,) = of_type(result, "elb/loadBalancer:LoadBalancer")
+    assert lb.id == "legacy" and lb.inputs["internal"] is not bad and lb.region == HOME
+    assert bool(flagged(report, "legacy", "RSD-028")) is bad
+
+
 # --- AccessDenied from moto's IAM enforcement ---------------------------------------------------------
 
 def test_access_denied_by_iam_is_not_checked(moto, monkeypatch):
@@ -424,8 +505,9 @@ def test_access_denied_by_iam_is_not_checked(moto, monkeypatch):
     key = iam.create_access_key(UserName="auditor")["AccessKey"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
-    # moto 5.2.5 rejects the signature of Bedrock's REST calls under IAM enforcement: left out here.
-    services = [s for s in SERVICES if s != "bedrock"]
+    # moto 5.2.5 rejects the signature of Bedrock's and CloudFront's REST calls under IAM enforcement
+    # (403 whatever the policy): left out here; their faults are tested with the Stubber.
+    services = [s for s in SERVICES if s not in ("bedrock", "cloudfront")]
     with moto.iam_enforced():
         # No session passed: the standard credential chain (here the environment) is used.
         result = scan_account(load_stack_config("eu"), regions=[HOME], endpoint_url=moto.url, services=services)

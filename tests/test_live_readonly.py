@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from infra.live import ALLOWED_OPERATIONS, ReadOnlyViolation, scan_account
-from infra.live.core import Clients
+from infra.live.core import Clients, _drop_account_label
 from infra.stackfiles import load_stack_config
 from live_fixtures import HOME, aws_env, moto, shared_session  # noqa: F401  (fixtures)
 
@@ -18,8 +18,9 @@ READ_PREFIXES = ("List", "Describe", "Get", "Head")
 SENSITIVE = {"GetSecretValue", "BatchGetSecretValue", "GetPasswordData", "GetParameter", "GetParameters",
              "GetParametersByPath", "GetObject", "GetAuthorizationToken", "GetSessionToken", "GetFederationToken",
              "GetConsoleOutput", "GetConsoleScreenshot", "GetLaunchTemplateData", "GetKeyPairs", "GetDataKey"}
-# moto's signing names for the botocore services the scanner uses.
-SIGNING_NAME = {"cloudwatch": "monitoring"}
+# moto's signing names for the botocore services the scanner uses (elb and elbv2 share one).
+SIGNING_NAME = {"cloudwatch": "monitoring", "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing",
+                "s3control": "s3"}
 
 
 def test_allow_list_holds_existing_read_operations_only():
@@ -57,8 +58,10 @@ def test_guard_refuses_writes_and_unlisted_reads_before_sending(moto):
             clients("s3", HOME).put_bucket_replication(Bucket="b", ReplicationConfiguration={"Role": "r", "Rules": []})
         with pytest.raises(ReadOnlyViolation, match="refusing secretsmanager:GetSecretValue"):
             clients("secretsmanager", HOME).get_secret_value(SecretId="s")
-        with pytest.raises(ReadOnlyViolation, match="refusing sts:GetCallerIdentity"):
-            clients("sts", HOME).get_caller_identity()
+        with pytest.raises(ReadOnlyViolation, match="refusing sts:AssumeRole"):
+            clients("sts", HOME).assume_role(RoleArn="arn:aws:iam::123456789012:role/r", RoleSessionName="s")
+        with pytest.raises(ReadOnlyViolation, match="refusing cloudfront:DeleteDistribution"):
+            clients("cloudfront", "us-east-1").delete_distribution(Id="E1", IfMatch="x")
         clients("ec2", HOME).describe_regions()  # a listed read goes through
     assert [(c.service, c.operation) for c in calls] == [("ec2", "DescribeRegions")]
 
@@ -107,6 +110,22 @@ def populate(server):
         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
     server.client("bedrock").put_model_invocation_logging_configuration(
         loggingConfig={"s3Config": {"bucketName": "src"}, "textDataDeliveryEnabled": True})
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.1.{i}.0/24",
+                                 AvailabilityZone=f"{HOME}{az}")["Subnet"]["SubnetId"] for i, az in ((1, "a"), (2, "b"))]
+    server.client("elbv2").create_load_balancer(Name="pub", Subnets=subnets)
+    server.client("elb").create_load_balancer(LoadBalancerName="classic", Subnets=subnets[:1], Listeners=[
+        {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+    server.client("cloudfront", "us-east-1").create_distribution(DistributionConfig={
+        "CallerReference": "r", "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "src.s3.amazonaws.com",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "https-only", "MinTTL": 0,
+                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                 "TrustedSigners": {"Enabled": False, "Quantity": 0}}})
+    s3control = server.client("s3control", "us-west-2")
+    s3control.meta.events.register("before-sign", _drop_account_label)
+    s3control.create_multi_region_access_point(AccountId="123456789012", ClientToken="t", Details={
+        "Name": "everywhere", "Regions": [{"Bucket": "src"}]})
     server.client("cloudwatch").put_metric_data(Namespace="AWS/Bedrock", MetricData=[{
         "MetricName": "Invocations", "Value": 1,
         "Dimensions": [{"Name": "ModelId", "Value": "anthropic.claude-haiku-4-5-20251001-v1:0"}]}])
@@ -121,9 +140,16 @@ def test_a_full_scan_of_a_populated_account_only_reads(moto):
     assert len(result.snapshot.resources) > 20
     writes = [c for c in calls if not c.read_only]
     assert writes == []
-    allowed = {SIGNING_NAME.get(s, s): ops for s, ops in ALLOWED_OPERATIONS.items()}
+    allowed: dict[str, set] = {}
+    for service, ops in ALLOWED_OPERATIONS.items():
+        allowed.setdefault(SIGNING_NAME.get(service, service), set()).update(ops)
     assert all(c.operation in allowed[c.service] for c in calls if c.operation), \
         {(c.service, c.operation) for c in calls if c.operation and c.operation not in allowed[c.service]}
     # The record covers every service, in both regions.
     assert {c.service for c in calls} == set(allowed)
     assert {c.region for c in calls if c.service == "ec2"} == {HOME, "eu-west-1"}
+    # The new kinds were found (the read-only record above covers reading them).
+    types = {r.type for r in result.snapshot.resources}
+    assert {"aws:lb/loadBalancer:LoadBalancer", "aws:elb/loadBalancer:LoadBalancer",
+            "aws:cloudfront/distribution:Distribution",
+            "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint"} <= types

@@ -2,8 +2,9 @@
 
 Stubbed here: Bedrock inference profiles and guardrails (and CloudWatch's AWS/Bedrock metrics that
 say which profiles are in use), Network Firewall rule groups, Route 53 Resolver DNS Firewall,
-DynamoDB global-table replicas, AWS-managed IAM policies, throttling, disabled opt-in regions and
-per-call faults. Every call's parameters are checked and every queued response must be consumed.
+DynamoDB global-table replicas, Global Accelerator, Client VPN endpoints, AWS-managed IAM policies,
+throttling, disabled opt-in regions and per-call faults (also of the global edge services). Every
+call's parameters are checked and every queued response must be consumed.
 """
 
 from __future__ import annotations
@@ -297,6 +298,72 @@ def test_attached_aws_managed_policy_is_read_and_judged():
     assert flagged(report, admin, "RSD-041")
 
 
+# --- Global Accelerator (us-west-2, whatever the geography) and Client VPN ----------------------------
+
+def accelerator(name):
+    return {"AcceleratorArn": f"arn:aws:globalaccelerator::{ACCOUNT}:accelerator/{name}", "Name": name,
+            "IpAddressType": "IPV4", "Enabled": True, "DnsName": f"{name}.awsglobalaccelerator.com",
+            "Status": "DEPLOYED", "IpSets": [{"IpFamily": "IPv4", "IpAddresses": ["192.0.2.250"]}]}
+
+
+def test_global_accelerators_on_every_page_are_flagged():
+    stub = StubSession()
+    ga = stub.stub("globalaccelerator", "us-west-2")
+    ga.add_response("list_accelerators", {"Accelerators": [accelerator("a1")], "NextToken": "p2"}, {})
+    ga.add_response("list_accelerators", {"Accelerators": [accelerator("a2")]}, {"NextToken": "p2"})
+    result, report = run(stub, ["globalaccelerator"])
+    assert result.not_checked == []
+    by_name = {r.name: r for r in of_type(result, "globalaccelerator/accelerator:Accelerator")}
+    assert set(by_name) == {"a1", "a2"} and by_name["a1"].region == "us-west-2"
+    assert by_name["a1"].inputs["enabled"] is True
+    assert by_name["a1"].outputs["ipSets"] == [{"ipFamily": "IPv4", "ipAddresses": ["192.0.2.250"]}]
+    for name in ("a1", "a2"):
+        assert flagged(report, f"accelerator/{name}", "RSD-027")
+
+
+def test_no_global_accelerator_is_not_flagged():
+    stub = StubSession()
+    stub.stub("globalaccelerator", "us-west-2").add_response("list_accelerators", {"Accelerators": []}, {})
+    result, report = run(stub, ["globalaccelerator"])
+    assert result.not_checked == [] and result.snapshot.resources == [] and report.findings == []
+
+
+EC2_LISTS = (  # ec2.scan's calls, in order, with their result keys
+    ("describe_vpc_peering_connections", "VpcPeeringConnections"),
+    ("describe_transit_gateway_peering_attachments", "TransitGatewayPeeringAttachments"),
+    ("describe_vpn_connections", "VpnConnections"), ("describe_client_vpn_endpoints", "ClientVpnEndpoints"),
+    ("describe_internet_gateways", "InternetGateways"),
+    ("describe_egress_only_internet_gateways", "EgressOnlyInternetGateways"),
+    ("describe_nat_gateways", "NatGateways"), ("describe_addresses", "Addresses"),
+    ("describe_instances", "Reservations"), ("describe_subnets", "Subnets"), ("describe_route_tables", "RouteTables"),
+    ("describe_security_groups", "SecurityGroups"), ("describe_vpc_endpoints", "VpcEndpoints"),
+)
+
+
+def client_vpn(vid, status):
+    return {"ClientVpnEndpointId": vid, "Status": {"Code": status}, "ClientCidrBlock": "172.20.0.0/22",
+            "VpcId": "vpc-1", "SplitTunnel": True, "TransportProtocol": "udp", "VpnPort": 443,
+            "ServerCertificateArn": f"arn:aws:acm:{HOME}:{ACCOUNT}:certificate/c1",
+            "Tags": [{"Key": "Name", "Value": vid}]}
+
+
+@pytest.mark.parametrize("status, bad", [("available", True), ("deleted", False)])
+def test_client_vpn_endpoint(status, bad):
+    stub = StubSession()
+    opted_in(stub, HOME)
+    ec2 = stub.stub("ec2")
+    for op, key in EC2_LISTS:
+        items = [client_vpn("cvpn-endpoint-0abc", status)] if key == "ClientVpnEndpoints" else []
+        ec2.add_response(op, {key: items}, {})
+    result, report = run(stub, ["ec2"])
+    assert result.not_checked == []
+    vpns = of_type(result, "ec2clientvpn/endpoint:Endpoint")
+    assert bool(vpns) is bad and bool(flagged(report, "cvpn-endpoint-0abc", "RSD-026")) is bad
+    if bad:
+        assert vpns[0].inputs["clientCidrBlock"] == "172.20.0.0/22" and vpns[0].inputs["splitTunnel"] is True
+        assert vpns[0].urn == f"arn:aws:ec2:{HOME}::client-vpn-endpoint/cvpn-endpoint-0abc"
+
+
 # --- faults: never a pass -------------------------------------------------------------------------------
 
 def test_access_denied_is_not_checked_and_the_rest_is_still_scanned():
@@ -331,6 +398,22 @@ def test_service_faults_are_not_checked(code, meaning):
     (entry,) = result.not_checked
     assert entry.service == "ecr" and entry.region == HOME
     assert f"{code} on DescribeRegistry ({meaning}" in entry.reason
+
+
+@pytest.mark.parametrize("service, region, operation, params", [
+    ("cloudfront", "us-east-1", "list_distributions", {}),
+    ("globalaccelerator", "us-west-2", "list_accelerators", {}),
+    ("s3control", "us-west-2", "list_multi_region_access_points", {"AccountId": ACCOUNT}),  # from STS
+])
+def test_global_edge_service_faults_are_not_checked_in_their_home_region(service, region, operation, params):
+    stub = StubSession()
+    if service == "s3control":
+        stub.stub("sts", region).add_response("get_caller_identity", {"Account": ACCOUNT}, {})
+    code = "AccessDenied" if service != "globalaccelerator" else "AccessDeniedException"
+    stub.stub(service, region).add_client_error(operation, code, "not authorized", 403, expected_params=params)
+    result, _ = run(stub, [service])
+    (entry,) = result.not_checked
+    assert (entry.service, entry.region) == (service, region) and "(access denied)" in entry.reason
 
 
 def test_opt_in_region_not_enabled_is_not_checked_without_calling_it():
@@ -395,6 +478,18 @@ def test_unknown_profile_and_missing_credentials_are_input_errors(aws_env, monke
 def test_bad_endpoint_url_is_an_input_error():
     with pytest.raises(InputError, match="not an http"):
         scan_account(load_stack_config("eu"), endpoint_url="127.0.0.1:5000", session=StubSession())
+
+
+def test_s3control_account_label_is_dropped_only_for_an_emulator_host():
+    class Request:
+        url = ""
+
+    request, path = Request(), "/v20180820/mrap/instances"
+    for url, sent in [(f"https://123456789012.s3-control.us-west-2.amazonaws.com{path}", None),  # AWS: unchanged
+                      (f"http://123456789012.127.0.0.1:5000{path}", f"http://127.0.0.1:5000{path}")]:
+        request.url = url
+        core._drop_account_label(request)
+        assert request.url == (sent or url)
 
 
 def test_list_calls_without_a_paginator_follow_next_token():

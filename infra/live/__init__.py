@@ -1,11 +1,12 @@
 """Live account scan: map what is really deployed into the normalized model (source "live").
 
 `scan_account` reads (never writes) the stack's home region and the other regions of its
-geography, plus account-wide IAM and S3, with boto3's standard credential chain. Every resource
-found becomes a `model.Resource` with its pulumi-aws type token and camelCase input names and
-`inputs["region"]` set to where it was found, so the one rule set (infra/rules) judges it exactly
-as it judges a stack export. Anything that could not be read is listed in `LiveScan.not_checked`
-(the audit exits 3): a scan never passes by accident.
+geography, plus account-wide IAM, S3 and the global edge services (CloudFront, Global Accelerator,
+S3 Multi-Region Access Points, in their API home regions), with boto3's standard credential chain.
+Every resource found becomes a `model.Resource` with its pulumi-aws type token and camelCase input
+names and `inputs["region"]` set to where it was found, so the one rule set (infra/rules) judges it
+exactly as it judges a stack export. Anything that could not be read is listed in
+`LiveScan.not_checked` (the audit exits 3): a scan never passes by accident.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from infra.config import StackConfig
-from infra.live import bedrock, data, ec2, firewall, iam, kms, s3
+from infra.live import bedrock, data, ec2, edge, firewall, iam, kms, lb, s3
 from infra.live.core import ALLOWED_OPERATIONS, Clients, NotChecked, ReadOnlyViolation, Scan
 from infra.loaders import InputError
 from infra.model import Snapshot
@@ -36,8 +37,16 @@ REGIONAL: dict[str, Callable] = {
     "ecr": data.scan_ecr,
     "secretsmanager": data.scan_secrets,
     "dynamodb": data.scan_dynamodb,
+    "elbv2": lb.scan_elbv2,
+    "elb": lb.scan_elb,
 }
-ACCOUNT_WIDE: dict[str, Callable] = {"iam": iam.scan, "s3": s3.scan}
+ACCOUNT_WIDE: dict[str, Callable] = {
+    "iam": iam.scan, "s3": s3.scan,
+    # Global edge services: read once, in their API home region (edge.HOME_REGIONS), even when that
+    # region is outside the stack's geography (see infra/live/edge.py).
+    "cloudfront": edge.scan_cloudfront, "globalaccelerator": edge.scan_global_accelerator,
+    "s3control": edge.scan_mrap,
+}
 SERVICES = tuple(REGIONAL) + tuple(ACCOUNT_WIDE)
 
 
@@ -121,9 +130,10 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
             _run(scan, unit, fn)
     for service, fn in ACCOUNT_WIDE.items():
         if service in wanted:
-            _run(scan, scan.for_region(service, "global"), fn)
+            _run(scan, scan.for_region(service, edge.HOME_REGIONS.get(service, "global")), fn)
 
-    notes = [f"live scan of {', '.join(scanned)} and account-wide IAM/S3"]
+    notes = [f"live scan of {', '.join(scanned)} and account-wide IAM, S3, CloudFront, Global Accelerator "
+             "and S3 Multi-Region Access Points"]
     snapshot = Snapshot(resources=sorted(scan.resources.values(), key=lambda r: r.urn), source="live",
                         stack=cfg.stack, notes=notes)
     return LiveScan(snapshot, list(scan.not_checked), scanned)

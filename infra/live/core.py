@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,8 +29,15 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
         "DescribeRegions", "DescribeVpcPeeringConnections", "DescribeTransitGatewayPeeringAttachments",
         "DescribeVpnConnections", "DescribeInternetGateways", "DescribeEgressOnlyInternetGateways",
         "DescribeNatGateways", "DescribeAddresses", "DescribeInstances", "DescribeSubnets",
-        "DescribeRouteTables", "DescribeSecurityGroups", "DescribeVpcEndpoints",
+        "DescribeRouteTables", "DescribeSecurityGroups", "DescribeVpcEndpoints", "DescribeClientVpnEndpoints",
     }),
+    "elbv2": frozenset({"DescribeLoadBalancers"}),
+    "elb": frozenset({"DescribeLoadBalancers"}),
+    # Global edge services, read in their API home regions (edge.HOME_REGIONS) whatever the geography.
+    "cloudfront": frozenset({"ListDistributions"}),
+    "globalaccelerator": frozenset({"ListAccelerators"}),
+    "s3control": frozenset({"ListMultiRegionAccessPoints"}),
+    "sts": frozenset({"GetCallerIdentity"}),  # the account id ListMultiRegionAccessPoints needs
     "s3": frozenset({"ListBuckets", "GetBucketLocation", "GetBucketReplication", "HeadBucket"}),
     "kms": frozenset({"ListKeys", "DescribeKey"}),
     "iam": frozenset({"GetAccountAuthorizationDetails", "GetPolicy", "GetPolicyVersion"}),
@@ -123,6 +131,16 @@ def endpoint_configured(endpoint_url: str | None) -> bool:
     return bool(endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"))
 
 
+def _drop_account_label(request, **_: Any) -> None:
+    """s3control sends to `<account id>.<endpoint host>`. That resolves on AWS's own hosts only; an
+    emulator behind --endpoint-url (moto on 127.0.0.1) is one host routing by path, so there the
+    account label is dropped before signing."""
+    parts = urlsplit(request.url)
+    label, _, rest = parts.netloc.partition(".")
+    if len(label) == 12 and label.isdigit() and rest and ".amazonaws." not in rest:
+        request.url = urlunsplit(parts._replace(netloc=rest))
+
+
 class Clients:
     """One guarded client per (service, region), created on first use."""
 
@@ -141,6 +159,8 @@ class Clients:
                 kwargs["endpoint_url"] = self.endpoint_url
             client = self.session.client(service, **kwargs)
             client.meta.events.register("before-parameter-build", _guard(service))
+            if service == "s3control":
+                client.meta.events.register("before-sign", _drop_account_label)
             self._cache[key] = client
         return self._cache[key]
 

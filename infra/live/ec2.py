@@ -1,4 +1,4 @@
-"""EC2 / VPC: peering, TGW peering, VPN, gateways, public addresses, routes, SGs, endpoints."""
+"""EC2 / VPC: peering, TGW peering, VPN, Client VPN, gateways, public IPs, routes, SGs, endpoints."""
 
 from __future__ import annotations
 
@@ -67,6 +67,21 @@ def scan(unit: Unit) -> None:
                     "staticRoutesOnly": (v.get("Options") or {}).get("StaticRoutesOnly"),
                     "tags": tags_dict(v.get("Tags")),
                 }, arn=_arn(unit, None, "vpn-connection", v["VpnConnectionId"]))
+
+    with unit.step("Client VPN endpoints"):
+        for page in pages(ec2, "describe_client_vpn_endpoints"):
+            for v in page["ClientVpnEndpoints"]:
+                if _state(v) in GONE:
+                    continue
+                vid = v["ClientVpnEndpointId"]
+                unit.add("aws:ec2clientvpn/endpoint:Endpoint", vid, {
+                    "description": v.get("Description"), "clientCidrBlock": v.get("ClientCidrBlock"),
+                    "serverCertificateArn": v.get("ServerCertificateArn"), "vpcId": v.get("VpcId"),
+                    "securityGroupIds": v.get("SecurityGroupIds"), "splitTunnel": v.get("SplitTunnel"),
+                    "transportProtocol": v.get("TransportProtocol"), "vpnPort": v.get("VpnPort"),
+                    "dnsServers": v.get("DnsServers"), "sessionTimeoutHours": v.get("SessionTimeoutHours"),
+                    "tags": tags_dict(v.get("Tags")),
+                }, outputs={"dnsName": v.get("DnsName")}, arn=_arn(unit, None, "client-vpn-endpoint", vid))
 
     with unit.step("internet gateways"):
         for page in pages(ec2, "describe_internet_gateways"):
