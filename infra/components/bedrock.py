@@ -33,6 +33,7 @@ import pulumi_aws as aws
 from infra.bedrock_policy import LOG_STREAM, allowed_arns, bedrock_source, endpoint_policy, workload_policy
 from infra.catalog import BedrockModel, Geography
 from infra.components.cluster import SERVING_NAMESPACE
+from infra.components.iam import POD_IDENTITY, service_trust
 from infra.components.storage import private_bucket
 
 COMPONENT_TYPE = "ai-companion:zm_plus:BedrockAccess"
@@ -96,9 +97,7 @@ class BedrockAccess(pulumi.ComponentResource):
         self.allowed_arns = account.apply(lambda a: allowed_arns(geo, a, args.models))
         self.role = aws.iam.Role(
             f"{name}-gateway", description="ZM+ gateway: invoke the configured Bedrock models in the geography",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession"]}]}),
+            assume_role_policy=service_trust(*POD_IDENTITY),
             opts=child)
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-invoke", role=self.role.id,

@@ -13,17 +13,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.iam import POD_IDENTITY, eks_node_role, service_trust
 from infra.components.storage import private_bucket
 from infra.config import GpuNodeGroup
 
 SERVING_NAMESPACE = "model-serving"
 SERVING_SERVICE_ACCOUNT = "vllm"
 KUBERNETES_VERSION = "1.33"
-
-
-def _assume(service: str, *actions: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions) or "sts:AssumeRole"}]})
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class ServingCluster(pulumi.ComponentResource):
         policy_arn = f"arn:{args.partition}:iam::aws:policy"
         self.cluster_name = f"{name}-{args.stack}"
 
-        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=_assume("eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"), opts=child)
+        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"), opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-cluster", role=cluster_role.name, policy_arn=f"{policy_arn}/AmazonEKSClusterPolicy", opts=child)
 
         # Control-plane logs are created by EKS under this fixed name; owning it first keeps it
@@ -78,9 +74,7 @@ class ServingCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=["api", "audit", "authenticator"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.control_plane_logs]))
 
-        node_role = aws.iam.Role(f"{name}-nodes", assume_role_policy=_assume("ec2.amazonaws.com"), opts=child)
-        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"):
-            aws.iam.RolePolicyAttachment(f"{name}-nodes-{policy}", role=node_role.name, policy_arn=f"{policy_arn}/{policy}", opts=child)
+        node_role, _ = eks_node_role(f"{name}-nodes", args.partition, parent=self)
 
         self.system_nodes = aws.eks.NodeGroup(
             f"{name}-system", cluster_name=self.cluster.name, node_role_arn=node_role.arn, subnet_ids=args.subnet_ids,
@@ -106,7 +100,7 @@ class ServingCluster(pulumi.ComponentResource):
 
         # Workload identity (EKS Pod Identity): the vLLM service account can read only the weights.
         self.workload_role = aws.iam.Role(
-            f"{name}-vllm", assume_role_policy=_assume("pods.eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"), opts=child)
+            f"{name}-vllm", assume_role_policy=service_trust(*POD_IDENTITY), opts=child)
         aws.iam.RolePolicy(
             f"{name}-vllm-weights", role=self.workload_role.id,
             policy=pulumi.Output.all(self.weights_bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps({

@@ -28,6 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.catalog import Connector, load_catalog
+from infra.components.iam import POD_IDENTITY, eks_node_role, service_trust
 
 PATH_TAG = {"ai-companion:path": "federated-egress"}
 CONNECTOR_NAMESPACE = "connectors"
@@ -312,14 +313,7 @@ class EgressConnectors(pulumi.ComponentResource):
         aws.route53.ResolverFirewallConfig(f"{name}-dns", resource_id=args.vpc_id, firewall_fail_open="DISABLED", opts=child)
 
         # --- Connector nodes: the only pods whose traffic uses the connector subnets ------------
-        node_role = aws.iam.Role(f"{name}-nodes", assume_role_policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
-            tags=tags("nodes"), opts=child)
-        managed = f"arn:{args.partition}:iam::aws:policy"
-        attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-nodes-{p}", role=node_role.name, policy_arn=f"{managed}/{p}", opts=child)
-            for p in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")]
+        node_role, attachments = eks_node_role(f"{name}-nodes", args.partition, parent=self, tags=tags("nodes"))
         self.node_group = aws.eks.NodeGroup(
             f"{name}-nodes", cluster_name=args.cluster_name, node_role_arn=node_role.arn,
             subnet_ids=[s.id for s in self.connector_subnets], instance_types=[args.node_instance_type],
@@ -331,9 +325,7 @@ class EgressConnectors(pulumi.ComponentResource):
 
         # --- Connector credentials: one in-region secret and one role per connector -------------
         self.secrets, self.roles = {}, {}
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+        trust = service_trust(*POD_IDENTITY)
         for connector in args.connectors:
             key = connector.key
             secret = aws.secretsmanager.Secret(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.iam import service_trust
 # Interface endpoints a private EKS cluster needs (residency-facts.md §5): image pulls (ecr.*),
 # node bootstrap (ec2, eks), IRSA/STS, Pod Identity (eks-auth), the in-tree NLB integration
 # (elasticloadbalancing), logs, KMS for SSE-KMS objects, and autoscaling for the GPU group.
@@ -103,12 +104,8 @@ class Network(pulumi.ComponentResource):
             f"{name}-flow-logs", name=f"/ai-companion/{name}/vpc-flow-logs",
             retention_in_days=args.flow_log_retention_days, kms_key_id=args.kms_key_arn,
             opts=pulumi.ResourceOptions(parent=self, protect=True))
-        flow_role = aws.iam.Role(
-            f"{name}-flow-logs", assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                               "Action": "sts:AssumeRole"}]}),
-            opts=child)
+        flow_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"),
+                                 opts=child)
         aws.iam.RolePolicy(
             f"{name}-flow-logs", role=flow_role.id,
             policy=self.flow_log_group.arn.apply(lambda arn: json.dumps({
