@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from infra.loaders import InputError, read_export
+from infra.output import write_atomic
 from infra.report import FORMATS, render
 from infra.rules import Context, Report, evaluate
 from infra.stackfiles import load_stack_config
@@ -95,27 +96,6 @@ def audit_live(args) -> Report:
     return report
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory and rename: never a half-written file."""
-    import tempfile
-
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--output: {path} is a directory")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"--output: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def exit_code(report: Report) -> int:
     if report.not_checked:
         return EXIT_INCOMPLETE
@@ -128,7 +108,7 @@ def run(args) -> int:
     report = audit_live(args) if args.live else audit_export(args.export, args.stack)
     text = render(report, args.format)
     if args.output:
-        write_atomic(Path(args.output), text)
+        write_atomic(Path(args.output), text, "--output")
         print(f"residency audit: {len(report.findings)} finding(s) for stack {report.stack}; "
               f"report written to {args.output}", file=sys.stderr)
     else:

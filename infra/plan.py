@@ -8,13 +8,13 @@ and the findings of the residency rules. Exit 0 when clean, 1 on findings, 2 on 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from infra.config import ConfigError
+from infra.loaders import InputError
+from infra.output import write_atomic
 from infra.stackfiles import list_stacks
 
 HELP = "offline plan of a stack (or --all) under Pulumi mocks, with the residency verdict"
@@ -29,19 +29,6 @@ def add_arguments(parser) -> None:
                         help="write the captured graph as a `pulumi stack export` (v3); with --all, a directory "
                              "that receives <stack>.json per stack")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory and rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def plan_stack(stack: str):
@@ -76,7 +63,6 @@ def render_table(plan, report) -> str:
 def run(args) -> int:
     stacks = list_stacks() if args.all else [args.stack]
     if args.stack and args.stack not in list_stacks():
-        from infra.loaders import InputError
         raise InputError(f"unknown stack '{args.stack}'; stacks: {', '.join(list_stacks())}")
     results, errors = [], []
     for i, stack in enumerate(stacks, 1):
@@ -104,7 +90,7 @@ def run(args) -> int:
         out = Path(args.out)
         for plan, _ in results:
             target = out / f"{plan.stack}.json" if args.all else out
-            write_atomic(target, json.dumps(plan.export, indent=1, sort_keys=True) + "\n")
+            write_atomic(target, json.dumps(plan.export, indent=1, sort_keys=True) + "\n", "--out", create_dirs=True)
 
     if args.format == "table":
         print("\n\n".join(render_table(p, r) for p, r in results))
