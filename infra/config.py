@@ -254,13 +254,18 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
     )
 
 
+def config_string(value: Any) -> str:
+    """Pulumi's config map holds strings: structured values (lists, objects, numbers) as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def current_config_values() -> dict[str, str]:
     """Every config value visible to the running program (explicit map plus PULUMI_CONFIG)."""
     from pulumi.runtime import config as rc
 
     values = dict(rc.get_config_env())
     values.update(rc.CONFIG.get())
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    return {k: config_string(v) for k, v in values.items()}
 
 
 def from_pulumi() -> StackConfig:

@@ -7,14 +7,13 @@ flattened to Pulumi's `namespace:key -> string` config map.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 import yaml
 
-from infra.config import PROJECT, StackConfig, parse_config
+from infra.config import PROJECT, StackConfig, config_string, parse_config
 from infra.loaders import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,10 +45,6 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _flat(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """The flat config map of a stack and its secret keys (secure values become a placeholder)."""
     root = root or project_root()
@@ -63,15 +58,15 @@ def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, s
     for key, spec in (project.get("config") or {}).items():
         full = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(spec, dict) and ("default" in spec or "value" in spec):
-            values[full] = _flat(spec.get("value", spec.get("default")))
+            values[full] = config_string(spec.get("value", spec.get("default")))
         elif not isinstance(spec, dict):
-            values[full] = _flat(spec)
+            values[full] = config_string(spec)
     secret_keys = []
     for key, value in (_read_yaml(path).get("config") or {}).items():
         full = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             value, _ = SECRET_PLACEHOLDER, secret_keys.append(full)
-        values[full] = _flat(value)
+        values[full] = config_string(value)
     return values, secret_keys
 
 

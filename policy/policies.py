@@ -35,7 +35,7 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidat
                            Severity, StackValidationPolicy)
 from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 
-from infra.config import ConfigError, parse_config  # noqa: E402
+from infra.config import ConfigError, config_string, parse_config  # noqa: E402
 from infra.loaders import InputError, snapshot_from_policy_resources  # noqa: E402
 from infra.model import UNKNOWN  # noqa: E402
 from infra.rules import RULES, RULES_BY_ID, Context, Rule, evaluate  # noqa: E402
@@ -59,10 +59,6 @@ def policy_name(rule: Rule) -> str:
     return rule.name.replace("_", "-")
 
 
-def _flat(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 @functools.lru_cache(maxsize=16)
 def _context(config_json: str) -> tuple[Context, str]:
     config = json.loads(config_json)
@@ -71,7 +67,7 @@ def _context(config_json: str) -> tuple[Context, str]:
     if not isinstance(stack, str) or not isinstance(values, dict):
         raise PackConfigError("policy config needs 'stack' (string) and 'config' (the stack's config map)")
     try:
-        cfg = parse_config({k: _flat(v) for k, v in values.items()}, stack)
+        cfg = parse_config({k: config_string(v) for k, v in values.items()}, stack)
     except ConfigError as exc:
         raise PackConfigError(str(exc)) from exc
     return Context.from_config(cfg), cfg.region
