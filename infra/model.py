@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 # Pulumi's special-value signatures (pulumi/runtime/rpc.py, apitype).
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -76,28 +76,6 @@ def decode_value(value: Any) -> Any:
     if value == UNKNOWN:
         return None
     return value
-
-
-def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Yield (path, leaf) for every leaf, descending into JSON documents stored as strings."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from walk(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from walk(v, f"{path}[{i}]")
-    elif isinstance(value, str) and value[:1] in "{[" and len(value) > 1:
-        try:
-            doc = json.loads(value)
-        except ValueError:
-            yield path, value
-        else:
-            if isinstance(doc, (dict, list)):
-                yield from walk(doc, path)
-            else:
-                yield path, value
-    else:
-        yield path, value
 
 
 @dataclass

@@ -100,7 +100,7 @@ def is_deny(statement: Any) -> bool:
 
 
 def leaves(value: Any, path: str = "", skip_deny: bool = False) -> Iterator[tuple[str, Any]]:
-    """Like model.walk, plus `{name: *REGION, value: v}` pairs yielded as `<path>.region`.
+    """Yield (path, leaf) for every leaf, plus `{name: *REGION, value: v}` pairs as `<path>.region`.
 
     JSON documents stored as strings (IAM, bucket and endpoint policies) are descended into.
     `skip_deny`: leave out `Effect: Deny` statements of policy documents (any `Statement`): an
