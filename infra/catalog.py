@@ -233,3 +233,13 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
     return parse_catalog(raw, Path(path))
+
+
+def declared_paths(connectors: tuple[Connector, ...], geography: str) -> list[dict]:
+    """One declared data path per enabled connector host: the stack's `declaredDataPaths` output,
+    and what the audits list when a source carries no such output."""
+    return [
+        {"connector": c.key, "provider": c.provider, "host": host, "processing": c.processing,
+         "processing_geography": geography if c.processing == "in_geography" else "global"}
+        for c in connectors for host in c.hosts
+    ]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.catalog import Connector, load_catalog
+from infra.catalog import Connector, declared_paths, load_catalog
 from infra.components.iam import POD_IDENTITY, eks_node_role, service_trust
 
 PATH_TAG = {"ai-companion:path": "federated-egress"}
@@ -85,15 +85,6 @@ def egress_subnet_cidrs(cidr: str, count: int) -> dict[str, list[str]]:
         "firewall": [str(s) for s in small[:count]],
         "public": [str(s) for s in small[4:4 + count]],
     }
-
-
-def declared_paths(connectors: tuple[Connector, ...], geography: str) -> list[dict]:
-    """One declared data path per enabled connector host (the `declaredDataPaths` output)."""
-    return [
-        {"connector": c.key, "provider": c.provider, "host": host, "processing": c.processing,
-         "processing_geography": geography if c.processing == "in_geography" else "global"}
-        for c in connectors for host in c.hosts
-    ]
 
 
 def aws_dns_names(region: str, partition: str) -> list[str]:

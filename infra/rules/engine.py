@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from infra.catalog import BedrockModel, Catalog, Connector, Geography, load_catalog
+from infra.catalog import BedrockModel, Catalog, Connector, Geography, declared_paths, load_catalog
 from infra.model import (AWS_PROVIDER_TYPE, STACK_TYPE, Finding, Resource, Secret, Snapshot,
                          is_provider_type)
 from infra.rules import patterns as P
@@ -355,14 +355,10 @@ def _declared_paths(snapshot: Snapshot, ctx: Context) -> list[dict]:
     declared = snapshot.stack_outputs.get("declaredDataPaths") if snapshot.stack_outputs else None
     if isinstance(declared, dict):  # {connector: {...}} form
         declared = [{"connector": k, **(v if isinstance(v, dict) else {"host": v})} for k, v in declared.items()]
-    if isinstance(declared, list) and declared:
-        out = []
-        for d in declared:
-            if isinstance(d, dict):
-                out.append({k: d.get(k) for k in ("connector", "provider", "host", "processing")})
-        return out
-    return [{"connector": c.key, "provider": c.provider, "host": h, "processing": c.processing}
-            for c in ctx.connectors for h in c.hosts]
+    if not (isinstance(declared, list) and declared):
+        declared = declared_paths(ctx.connectors, ctx.geography.code)
+    return [{k: d.get(k) for k in ("connector", "provider", "host", "processing")}
+            for d in declared if isinstance(d, dict)]
 
 
 def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = None,
