@@ -240,8 +240,14 @@ class Uploader:
                 Bucket=self.bucket, Key=f.key, ChecksumAlgorithm="SHA256",
                 Metadata={PART_SIZE_KEY: str(part_size)})["UploadId"]
         numbers = range(1, part_count(f.size, part_size) + 1)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            parts = list(pool.map(lambda n: self._part(f, upload_id, n, part_size, held.get(n)), numbers))
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
+            futures = [pool.submit(self._part, f, upload_id, n, part_size, held.get(n)) for n in numbers]
+            parts = [future.result() for future in futures]
+        finally:
+            # On a fault or Ctrl-C, parts not yet started are dropped (not sent after the fact);
+            # parts in flight finish, and the next run picks them up from ListParts.
+            pool.shutdown(wait=True, cancel_futures=True)
         self.s3.complete_multipart_upload(
             Bucket=self.bucket, Key=f.key, UploadId=upload_id,
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag, "ChecksumSHA256": b64(digest)}
@@ -348,7 +354,7 @@ class Copier:
     def _copy_in_parts(self, src: SourceObject) -> None:
         # Only CRC algorithms have full-object multipart checksums; SHA full-object sources are
         # single-PUT objects, never larger than CopyObject's limit.
-        part_size = part_size_for(src.size, max(self.part_size, 512 * MIB))
+        part_size = part_size_for(src.size, self.part_size)
         upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=src.dest_key, ChecksumAlgorithm=src.algorithm,
                                                     ChecksumType="FULL_OBJECT")["UploadId"]
         parts = []

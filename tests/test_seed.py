@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from infra.cli import main
+from infra.seed_weights import Copier, Progress, part_count, part_size_for, same_checksum, source_objects
 from infra.stackfiles import ROOT
 from live_fixtures import HOME, aws_env, moto  # noqa: F401
 
@@ -42,11 +44,16 @@ class Wire:
         self.app = app
         self.writes: list[tuple[str, str, dict]] = []  # (method, path, query)
         self.on_upload_part = None  # callable(part_number, body) -> body | None (None: hold/fail)
+        self.on_head = None  # callable(path, headers) -> headers: rewrite a HEAD response
         self.deny_writes = False
 
     def __call__(self, environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        if method == "HEAD" and self.on_head:
+            def rewrite(status, headers, *exc_info):
+                return start_response(status, self.on_head(path, headers), *exc_info)
+            return self.app(environ, rewrite)
         if path.startswith("/moto-api") or method not in ("PUT", "POST", "DELETE"):
             return self.app(environ, start_response)
         self.writes.append((method, path, query))
@@ -62,7 +69,6 @@ class Wire:
             if data is None:
                 start_response("500 Internal Server Error", [("Content-Length", "0")])
                 return [b""]
-            import io
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(data), str(len(data))
         return self.app(environ, start_response)
 
@@ -203,6 +209,34 @@ def test_a_killed_upload_resumes_from_the_parts_already_stored(moto, s3, wire, t
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
+def test_ctrl_c_exits_130_and_sends_no_further_part(moto, s3, wire, tmp_path):  # noqa: F811
+    root = tmp_path / "weights"
+    root.mkdir()
+    (root / "model.safetensors").write_bytes(os.urandom(17 * MIB))
+    reached, release = threading.Event(), threading.Event()
+
+    def hold_part_2(number, body):
+        if number == 2:
+            reached.set()
+            release.wait(30)
+        return body  # the part in flight completes
+
+    wire.on_upload_part = hold_part_2
+    process = subprocess.Popen([RESIDENCY, "seed", "--stack", "eu", "--weights", str(root), "--bucket", BUCKET,
+                                "--part-size", "5", "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "AWS_ENDPOINT_URL": moto.url})
+    try:
+        assert reached.wait(60), "the upload never reached part 2"
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    finally:
+        release.set()
+    assert process.wait(30) == 130
+    assert b"Traceback" not in process.stderr.read()
+    assert wire.upload_parts() == [1, 2]  # parts 3 and 4 were never sent
+    (upload,) = s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]  # kept for the next run
+
+
 def test_a_corrupted_part_is_a_checksum_mismatch_and_a_rerun_repairs_it(moto, s3, wire, tmp_path):  # noqa: F811
     """moto (unlike S3) does not check a part against its checksum header on arrival, but it
     derives the object's checksum from the bytes it stored: the corruption must show there."""
@@ -263,6 +297,31 @@ def test_an_in_geography_source_is_copied_server_side(moto, s3, wire):  # noqa: 
     assert "2 copied" in result.stdout
     again = seed(moto, *argv)
     assert again.returncode == 0 and "2 present" in again.stdout
+
+
+def test_a_copy_whose_checksum_differs_from_the_source_is_a_mismatch(seed_here, moto, s3, wire):  # noqa: F811
+    source_bucket(moto, "eu-west-1", objects={"llama/config.json": b"{}"}, ChecksumAlgorithm="CRC64NVME")
+    # S3 reports a different checksum for the copy than for its source (what a corrupted copy looks like).
+    wire.on_head = lambda path, headers: [(k, "AAAAAAAAAAA=" if k.lower() == "x-amz-checksum-crc64nvme" else v)
+                                          for k, v in headers] if path.startswith(f"/{BUCKET}/") else headers
+    result = seed_here("seed", "--stack", "eu", "--weights", "s3://hf-mirror/llama", "--bucket", BUCKET)
+    assert result.returncode == 3
+    assert f"checksum mismatch copying s3://hf-mirror/llama/config.json to s3://{BUCKET}/{MODEL}/config.json" \
+        in result.stderr
+
+
+def test_objects_over_the_copy_limit_are_copied_in_parts_with_a_full_object_checksum(moto, s3, wire):  # noqa: F811
+    data = os.urandom(12 * MIB)
+    source_bucket(moto, "eu-west-1", objects={"llama/model.safetensors": data}, ChecksumAlgorithm="CRC64NVME")
+    (src,) = source_objects(moto.client("s3", "eu-west-1"), "hf-mirror", "llama", MODEL)
+    assert src.algorithm == "CRC64NVME" and src.dest_key == f"{MODEL}/model.safetensors"
+    copier = Copier(s3, BUCKET, Progress(src.size, stream=io.StringIO()), part_size=5 * MIB, max_copy_object=5 * MIB)
+    assert copier.copy(src) == "copied"
+    assert wire.upload_parts() == [1, 2, 3]  # UploadPartCopy, 5 + 5 + 2 MiB
+    head = s3.head_object(Bucket=BUCKET, Key=src.dest_key, ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == src.checksum
+    assert stored(s3, src.dest_key) == data
+    assert copier.copy(src) == "present"
 
 
 def test_a_source_outside_the_geography_is_refused_before_anything_is_written(moto, s3, wire):  # noqa: F811
@@ -409,3 +468,33 @@ def test_missing_skopeo_exits_2_before_anything_is_written(seed_here, s3, wire, 
                   "--image", "vllm/vllm-openai:v1", "--repository", REPO, env={"PATH": str(tmp_path / "nothing")})
     assert result.returncode == 2 and "--image needs skopeo on PATH" in result.stderr
     assert wire.writes == []
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
+    tty = io.StringIO()
+    tty.isatty = lambda: True
+    bar = Progress(100 * MIB, stream=tty)
+    bar.add(50 * MIB)
+    assert "\r[###############---------------]  50.0% 50.0/100.0 MiB" in tty.getvalue()
+    plain = io.StringIO()
+    lines = Progress(100 * MIB, stream=plain)
+    for _ in range(100):
+        lines.add(MIB)
+    text = plain.getvalue()
+    assert "\r" not in text and len(text.splitlines()) == 11  # the first, then one per 10 %
+    assert text.splitlines()[-1].startswith("residency seed: weights 100.0% 100.0/100.0 MiB")
+
+
+def test_part_size_grows_to_stay_within_10000_parts():
+    assert part_size_for(10 * MIB, 5 * MIB) == 5 * MIB
+    huge = 1000 * 1024 * MIB  # 1000 GiB
+    size = part_size_for(huge, 64 * MIB)
+    assert size > 64 * MIB and size % MIB == 0 and part_count(huge, size) <= 10_000
+
+
+def test_composite_checksums_compare_with_or_without_the_part_count():
+    assert same_checksum("abc=-3", "abc=-3") and same_checksum("abc=", "abc=-3")
+    assert not same_checksum("abc=-2", "abc=-3") and not same_checksum("abd=-3", "abc=-3")
+    assert not same_checksum(None, "abc=-3")
