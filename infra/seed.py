@@ -153,6 +153,20 @@ def seed_weights(session, args, cfg: StackConfig, bucket: str) -> str:
     return f"weights: s3://{bucket}/{prefix}/ ({len(results)} objects, {progress.total / MIB:,.1f} MiB: {summary})"
 
 
+def aws_session(profile: str | None):
+    """A session with credentials, checked before anything is read or written."""
+    try:
+        session = boto3.Session(profile_name=profile)
+        credentials = session.get_credentials()
+    except ProfileNotFound as exc:
+        raise InputError(f"--profile: {exc}") from exc
+    except BotoCoreError as exc:  # broken shared config, expired SSO token, ...
+        raise InputError(f"cannot load AWS credentials: {exc}") from exc
+    if credentials is None:
+        raise InputError("no AWS credentials found (environment, --profile, shared config, SSO or instance role)")
+    return session
+
+
 def write_digest(stack: str, digest: str) -> Path:
     """Set DIGEST_KEY in Pulumi.<stack>.yaml, editing one line so comments and layout stay."""
     path = project_root() / f"Pulumi.{stack}.yaml"
@@ -187,10 +201,7 @@ def _seed(args) -> int:
         if repo.region != cfg.region:
             raise InputError(f"ECR repository {repo.url} is in {repo.region}, not stack {cfg.stack}'s region {cfg.region}")
         require_skopeo()
-    try:
-        session = boto3.Session(profile_name=args.profile)
-    except ProfileNotFound as exc:
-        raise InputError(f"--profile: {exc}") from exc
+    session = aws_session(args.profile)
     if args.weights:
         print(seed_weights(session, args, cfg, targets.bucket), flush=True)
     if repo is not None:

@@ -498,3 +498,24 @@ def test_composite_checksums_compare_with_or_without_the_part_count():
     assert same_checksum("abc=-3", "abc=-3") and same_checksum("abc=", "abc=-3")
     assert not same_checksum("abc=-2", "abc=-3") and not same_checksum("abd=-3", "abc=-3")
     assert not same_checksum(None, "abc=-3")
+
+
+def test_no_credentials_exits_2(seed_here, monkeypatch, tmp_path):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = seed_here("seed", "--stack", "eu", "--weights", str(tmp_path), "--bucket", BUCKET)
+    assert result.returncode == 2 and "no AWS credentials found" in result.stderr
+
+
+def test_a_bug_is_one_line_exit_4_and_a_traceback_only_with_debug(seed_here, s3, monkeypatch, tmp_path):  # noqa: F811
+    def broken(*_args, **_kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr("infra.seed.local_files", broken)
+    argv = ("seed", "--stack", "eu", "--weights", str(tmp_path), "--bucket", BUCKET)
+    result = seed_here(*argv)
+    assert result.returncode == 4 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("residency seed: internal error (a bug): KeyError: 'oops'; rerun with --debug "
+                                     "and report it with the traceback")
+    debug = seed_here(*argv, "--debug")
+    assert debug.returncode == 4 and "Traceback (most recent call last)" in debug.stderr
