@@ -34,7 +34,7 @@ from infra.catalog import CatalogError
 from infra.config import PROJECT, ConfigError, StackConfig
 from infra.loaders import InputError
 from infra.output import write_atomic
-from infra.seed_image import copy_image, parse_repository, require_skopeo
+from infra.seed_image import copy_image, parse_repository, require_skopeo, source_reference, tag_digest
 from infra.seed_weights import (MIB, MIN_PART_SIZE, PART_SIZE, Copier, Incomplete, Progress, Uploader, local_files,
                                 source_objects)
 from infra.stackfiles import load_stack_config, project_root
@@ -195,17 +195,19 @@ def _seed(args) -> int:
     if args.part_size * MIB < MIN_PART_SIZE or args.workers < 1:
         raise InputError("--part-size must be at least 5 (MiB) and --workers at least 1")
     targets = read_targets(args, cfg)
-    repo = None
-    if args.image:
-        repo = parse_repository(targets.repository)
+    repo = parse_repository(targets.repository) if args.image else None
+    if repo is not None:
         if repo.region != cfg.region:
             raise InputError(f"ECR repository {repo.url} is in {repo.region}, not stack {cfg.stack}'s region {cfg.region}")
         require_skopeo()
     session = aws_session(args.profile)
+    ecr = session.client("ecr", region_name=cfg.region, config=RETRIES)
+    if repo is not None:
+        tag_digest(ecr, repo, source_reference(args.image)[1])  # the image reference and the repository are good
     if args.weights:
         print(seed_weights(session, args, cfg, targets.bucket), flush=True)
     if repo is not None:
-        digest = copy_image(session.client("ecr", region_name=repo.region, config=RETRIES), args.image, repo)
+        digest = copy_image(ecr, args.image, repo)
         print(f"image: {repo.url}@{digest}")
         print(f"digest: {digest}")
         print(f"pulumi config set {DIGEST_KEY} {digest} --stack {args.stack}")

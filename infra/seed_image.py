@@ -5,16 +5,20 @@ no Docker daemon, every blob and manifest digest-checked, blobs already in ECR s
 resumes), and `--digestfile` reports the digest of the manifest it pushed. `--preserve-digests`
 makes skopeo fail rather than re-encode (a changed digest would not be the image that was
 reviewed upstream). The push credential is ECR's `GetAuthorizationToken`, written to a
-private, temporary auth file: never on the command line, where `ps` would show it.
+private, temporary auth file: never on the command line, where `ps` would show it. A tag already
+in the repository (its tags are immutable) is compared with the source (`skopeo inspect --raw`)
+instead of pushed again, so reruns are idempotent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,9 +98,66 @@ def ecr_auth(ecr, repo: Repository) -> dict:
     return {"auths": {repo.registry: {"auth": data["authorizationToken"]}}}
 
 
+def tag_digest(ecr, repo: Repository, tag: str) -> str | None:
+    """The digest the ECR repository holds under `tag`, or None; the repository must exist."""
+    try:
+        images = ecr.describe_images(registryId=repo.account, repositoryName=repo.name,
+                                     imageIds=[{"imageTag": tag}])["imageDetails"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "ImageNotFoundException":
+            return None
+        if code == "RepositoryNotFoundException":
+            raise InputError(f"ECR repository {repo.url} does not exist (run the AWS layer's `pulumi up` first)") from exc
+        raise Incomplete(f"ECR DescribeImages {repo.url}:{tag}: {code}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise Incomplete(f"ECR DescribeImages {repo.url}:{tag}: {exc}") from exc
+    return images[0]["imageDigest"] if images else None
+
+
+def platform_digest(raw: bytes) -> str:
+    """The digest `skopeo copy` (without --all) pushes for a source manifest: the manifest's own,
+    or, for a multi-arch list, that of its PLATFORM entry."""
+    manifest = json.loads(raw)
+    if "manifests" not in manifest:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    for entry in manifest["manifests"]:
+        platform = entry.get("platform", {})
+        if (platform.get("os"), platform.get("architecture")) == PLATFORM:
+            return entry["digest"]
+    raise InputError(f"--image: the source lists no {'/'.join(PLATFORM)} image (the GPU nodes' platform)")
+
+
+def source_digest(source: str, timeout: float) -> str:
+    command = [SKOPEO, "inspect", "--raw", "--retry-times", "3", source]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise Incomplete(f"skopeo inspect {source} did not finish in {timeout:.0f} s") from exc
+    if result.returncode != 0:
+        raise Incomplete(f"skopeo inspect {source} failed (exit {result.returncode}): "
+                         f"{result.stderr.decode(errors='replace').strip()}")
+    try:
+        return platform_digest(result.stdout)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Incomplete(f"skopeo inspect {source}: not a manifest: {exc}") from exc
+
+
 def copy_image(ecr, image: str, repo: Repository, timeout: float = 3600) -> str:
-    """Copy `image` into `repo`; return the pushed manifest's digest (`sha256:...`)."""
+    """Copy `image` into `repo`; return the digest (`sha256:...`) that `repo` holds for it.
+
+    The repository's tags are immutable (ECR refuses to push a tag again, even the same image),
+    so a tag already there is compared with the source instead: the same image is done, another
+    one is bad input (a new upstream image needs a new tag)."""
     source, tag = source_reference(image)
+    existing = tag_digest(ecr, repo, tag)
+    if existing is not None:
+        wanted = source_digest(source, timeout=300)
+        if wanted != existing:
+            raise InputError(f"--image: {repo.url}:{tag} already holds {existing}, but {image} is {wanted} "
+                             "(for linux/amd64); tags are immutable: copy it under a new tag")
+        print(f"residency seed: {repo.url}:{tag} already holds {image} ({existing})", file=sys.stderr)
+        return existing
     auth = ecr_auth(ecr, repo)
     with tempfile.TemporaryDirectory(prefix="residency-seed-") as tmp:
         authfile, digestfile = Path(tmp, "auth.json"), Path(tmp, "digest")

@@ -54,8 +54,8 @@ class Wire:
             def rewrite(status, headers, *exc_info):
                 return start_response(status, self.on_head(path, headers), *exc_info)
             return self.app(environ, rewrite)
-        if path.startswith("/moto-api") or method not in ("PUT", "POST", "DELETE"):
-            return self.app(environ, start_response)
+        if path.startswith("/moto-api") or method not in ("PUT", "POST", "DELETE") or "HTTP_X_AMZ_TARGET" in environ:
+            return self.app(environ, start_response)  # reads, and JSON-protocol (non-S3) calls
         self.writes.append((method, path, query))
         if self.deny_writes:
             body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
@@ -401,13 +401,26 @@ def test_bad_outputs_file_exits_2(seed_here, tmp_path, outputs, message):  # noq
 FAKE_SKOPEO = """#!/usr/bin/env python3
 import json, os, sys
 args = sys.argv[1:]
-record = {"argv": args, "auth": json.load(open(args[args.index("--dest-authfile") + 1])),
-          "auth_mode": oct(os.stat(args[args.index("--dest-authfile") + 1]).st_mode & 0o777)}
+record = json.load(open(os.environ["FAKE_SKOPEO_RECORD"])) if os.path.exists(os.environ["FAKE_SKOPEO_RECORD"]) else []
+if "inspect" in args:
+    record.append({"argv": args})
+    sys.stdout.write(os.environ["FAKE_SKOPEO_RAW"])
+else:
+    auth = args[args.index("--dest-authfile") + 1]
+    record.append({"argv": args, "auth": json.load(open(auth)), "auth_mode": oct(os.stat(auth).st_mode & 0o777)})
+    open(args[args.index("--digestfile") + 1], "w").write(os.environ.get("FAKE_SKOPEO_DIGEST", "") + "\\n")
 json.dump(record, open(os.environ["FAKE_SKOPEO_RECORD"], "w"))
-open(args[args.index("--digestfile") + 1], "w").write(os.environ.get("FAKE_SKOPEO_DIGEST", "") + "\\n")
 sys.exit(int(os.environ.get("FAKE_SKOPEO_EXIT", "0")))
 """
 DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def ecr(moto):  # noqa: F811
+    """The stack's repository, as the AWS layer creates it."""
+    client = moto.client("ecr", HOME)
+    client.create_repository(repositoryName=REPO.split("/", 1)[1], imageTagMutability="IMMUTABLE")
+    return client
 
 
 @pytest.fixture
@@ -429,7 +442,7 @@ def project_copy(tmp_path) -> Path:
     return project
 
 
-def test_image_is_copied_into_ecr_and_pinned_by_digest(moto, fake_skopeo, tmp_path):  # noqa: F811
+def test_image_is_copied_into_ecr_and_pinned_by_digest(moto, ecr, fake_skopeo, tmp_path):  # noqa: F811
     project = project_copy(tmp_path)
     before = (project / "Pulumi.eu.yaml").read_text()
     env = {k: v for k, v in fake_skopeo.items() if not k.startswith("_")}
@@ -439,7 +452,7 @@ def test_image_is_copied_into_ecr_and_pinned_by_digest(moto, fake_skopeo, tmp_pa
     assert result.stdout.splitlines() == [
         f"image: {REPO}@{DIGEST}", f"digest: {DIGEST}",
         f"pulumi config set ai-companion:modelImageDigest {DIGEST} --stack eu"]
-    record = json.loads(fake_skopeo["_record"].read_text())
+    (record,) = json.loads(fake_skopeo["_record"].read_text())  # one call: the copy
     argv = record["argv"]
     assert argv[:5] == ["--override-os", "linux", "--override-arch", "amd64", "copy"]
     assert "--preserve-digests" in argv
@@ -456,7 +469,7 @@ def test_image_is_copied_into_ecr_and_pinned_by_digest(moto, fake_skopeo, tmp_pa
     ({"FAKE_SKOPEO_EXIT": "1"}, "failed (exit 1)"),
     ({"FAKE_SKOPEO_DIGEST": "sha256:short"}, "skopeo reported no sha256 digest"),
 ])
-def test_a_failed_image_copy_is_incomplete(seed_here, fake_skopeo, override, message):  # noqa: F811
+def test_a_failed_image_copy_is_incomplete(seed_here, ecr, fake_skopeo, override, message):  # noqa: F811
     env = {**{k: v for k, v in fake_skopeo.items() if not k.startswith("_")}, **override}
     result = seed_here("seed", "--stack", "eu", "--image", "vllm/vllm-openai:v1", "--repository", REPO, env=env)
     assert result.returncode == 3 and message in result.stderr
@@ -519,3 +532,39 @@ def test_a_bug_is_one_line_exit_4_and_a_traceback_only_with_debug(seed_here, s3,
                                      "and report it with the traceback")
     debug = seed_here(*argv, "--debug")
     assert debug.returncode == 4 and "Traceback (most recent call last)" in debug.stderr
+
+
+MANIFEST_LIST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+    {"digest": "sha256:" + "a1" * 32, "platform": {"os": "linux", "architecture": "arm64"}},
+    {"digest": DIGEST, "platform": {"os": "linux", "architecture": "amd64"}}]})
+IMAGE_MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                             "config": {"digest": "sha256:" + "c0" * 32, "size": 2}, "layers": []})
+
+
+def test_a_tag_already_in_ecr_with_the_same_image_is_not_pushed_again(seed_here, ecr, fake_skopeo):
+    ecr.put_image(repositoryName=REPO.split("/", 1)[1], imageTag="v0.10.1", imageManifest=IMAGE_MANIFEST,
+                  imageDigest=DIGEST)
+    env = {**{k: v for k, v in fake_skopeo.items() if not k.startswith("_")}, "FAKE_SKOPEO_RAW": MANIFEST_LIST}
+    result = seed_here("seed", "--stack", "eu", "--image", "vllm/vllm-openai:v0.10.1", "--repository", REPO, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"digest: {DIGEST}" in result.stdout.splitlines()
+    assert f"{REPO}:v0.10.1 already holds vllm/vllm-openai:v0.10.1" in result.stderr
+    (call,) = json.loads(fake_skopeo["_record"].read_text())
+    assert call["argv"][:2] == ["inspect", "--raw"]  # compared, not copied
+
+
+def test_a_tag_already_in_ecr_with_another_image_exits_2(seed_here, ecr, fake_skopeo):
+    ecr.put_image(repositoryName=REPO.split("/", 1)[1], imageTag="v0.10.1", imageManifest=IMAGE_MANIFEST,
+                  imageDigest="sha256:" + "ee" * 32)
+    env = {**{k: v for k, v in fake_skopeo.items() if not k.startswith("_")}, "FAKE_SKOPEO_RAW": MANIFEST_LIST}
+    result = seed_here("seed", "--stack", "eu", "--image", "vllm/vllm-openai:v0.10.1", "--repository", REPO, env=env)
+    assert result.returncode == 2
+    assert f"already holds sha256:{'ee' * 32}, but vllm/vllm-openai:v0.10.1 is {DIGEST}" in result.stderr
+
+
+def test_a_missing_repository_exits_2_before_anything_is_written(seed_here, s3, wire, fake_skopeo, tmp_path):
+    env = {k: v for k, v in fake_skopeo.items() if not k.startswith("_")}
+    result = seed_here("seed", "--stack", "eu", "--weights", str(weights_dir(tmp_path)), "--bucket", BUCKET,
+                       "--image", "vllm/vllm-openai:v1", "--repository", REPO, env=env)
+    assert result.returncode == 2 and f"ECR repository {REPO} does not exist" in result.stderr
+    assert wire.writes == [] and not fake_skopeo["_record"].exists()

@@ -28,7 +28,7 @@ import pytest
 
 from infra.loaders import InputError
 from infra.seed import write_digest
-from infra.seed_image import parse_repository, skopeo_command, source_reference
+from infra.seed_image import parse_repository, platform_digest, skopeo_command, source_reference
 from infra.stackfiles import PROJECT_DIR_ENV, ROOT
 from live_fixtures import aws_env, moto  # noqa: F401
 
@@ -67,6 +67,18 @@ def test_skopeo_command_picks_the_nodes_platform_and_keeps_the_credential_off_th
     assert command[command.index("--dest-authfile") + 1] == "/tmp/auth.json"
     assert command[command.index("--digestfile") + 1] == "/tmp/d"
     assert command[-2:] == ["docker://a/b:1", f"docker://{REPO}:1"]
+
+
+def test_platform_digest_of_an_image_and_of_a_multi_arch_list():
+    image = b'{"schemaVersion": 2, "layers": []}'
+    assert platform_digest(image) == "sha256:" + hashlib.sha256(image).hexdigest()
+    listing = json.dumps({"manifests": [
+        {"digest": "sha256:" + "1" * 64, "platform": {"os": "linux", "architecture": "arm64"}},
+        {"digest": "sha256:" + "2" * 64, "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    assert platform_digest(listing) == "sha256:" + "2" * 64
+    with pytest.raises(InputError, match="lists no linux/amd64 image"):
+        platform_digest(json.dumps({"manifests": [{"digest": "sha256:" + "1" * 64,
+                                                   "platform": {"os": "linux", "architecture": "arm64"}}]}).encode())
 
 
 def test_write_digest_sets_one_line_and_keeps_the_rest(tmp_path, monkeypatch):
@@ -164,8 +176,9 @@ def test_real_skopeo_copy_prints_the_digest_the_registry_serves(moto, registry, 
     (bin_dir / "skopeo").write_text(
         f"#!{sys.executable}\nimport os, sys\n"
         f"args = [a.replace({REPO.split('/')[0]!r}, {registry!r}) for a in sys.argv[1:]]\n"
-        "at = args.index('copy') + 1\n"
-        "args[at:at] = ['--src-tls-verify=false', '--dest-tls-verify=false']\n"
+        "verb = 'copy' if 'copy' in args else 'inspect'\n"
+        "at = args.index(verb) + 1\n"
+        "args[at:at] = ['--src-tls-verify=false', '--dest-tls-verify=false'] if verb == 'copy' else ['--tls-verify=false']\n"
         f"os.execv({shutil.which('skopeo')!r}, ['skopeo', *args])\n")
     (bin_dir / "skopeo").chmod(0o755)
     env = {**os.environ, "AWS_ENDPOINT_URL": moto.url, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
@@ -175,9 +188,20 @@ def test_real_skopeo_copy_prints_the_digest_the_registry_serves(moto, registry, 
     assert setup.returncode == 0, setup.stderr
     upstream = _served_digest(registry, "upstream/vllm", "v1")
 
-    result = subprocess.run([str(ROOT / ".venv/bin/residency"), "seed", "--stack", "eu", "--image",
-                             f"{registry}/upstream/vllm:v1", "--repository", REPO],
-                            capture_output=True, text=True, env=env, timeout=120)
+    ecr = moto.client("ecr", "eu-central-1")
+    ecr.create_repository(repositoryName="ai-companion/eu/vllm", imageTagMutability="IMMUTABLE")
+    argv = [str(ROOT / ".venv/bin/residency"), "seed", "--stack", "eu", "--image", f"{registry}/upstream/vllm:v1",
+            "--repository", REPO]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert f"digest: {upstream}" in result.stdout.splitlines()
     assert _served_digest(registry, "ai-companion/eu/vllm", "v1") == upstream
+
+    # ECR (moto here) now lists the tag: a rerun compares it with the source (real `skopeo
+    # inspect --raw`) instead of pushing an immutable tag again.
+    ecr.put_image(repositoryName="ai-companion/eu/vllm", imageTag="v1", imageDigest=upstream,
+                  imageManifest=json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                            "config": {}, "layers": []}))
+    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"{REPO}:v1 already holds" in again.stderr and f"digest: {upstream}" in again.stdout.splitlines()
