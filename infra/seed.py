@@ -120,37 +120,46 @@ def check_destination(s3, bucket: str, cfg: StackConfig) -> None:
         raise InputError(f"weights bucket '{bucket}' is in {region}, not stack {cfg.stack}'s region {cfg.region}")
 
 
+def copy_from_s3(session, s3, args, cfg: StackConfig, bucket: str) -> tuple[list[str], Progress]:
+    src_bucket, src_prefix = parse_s3_uri(args.weights)
+    region = bucket_region(s3, src_bucket, "source")
+    if not cfg.geography.contains(region):
+        raise InputError(f"--weights: s3://{src_bucket} is in {region}, outside geography {cfg.geography.code} "
+                         f"({', '.join(cfg.geography.regions)}); refused, nothing was written")
+    check_destination(s3, bucket, cfg)
+    source = session.client("s3", region_name=region, config=RETRIES)
+    objects = source_objects(source, src_bucket, src_prefix, cfg.served_model)
+    if not objects:
+        raise InputError(f"--weights: no objects under {args.weights}")
+    progress = Progress(sum(o.size for o in objects))
+    copier = Copier(s3, bucket, progress, part_size=args.part_size * MIB)
+    return [copier.copy(o) for o in objects], progress
+
+
+def upload_directory(s3, args, cfg: StackConfig, bucket: str) -> tuple[list[str], Progress]:
+    root = Path(args.weights)
+    if not root.is_dir():
+        raise InputError(f"--weights: {root} is not a directory (or use s3://bucket/prefix)")
+    files = local_files(root, cfg.served_model)
+    if not files:
+        raise InputError(f"--weights: {root} holds no files")
+    check_destination(s3, bucket, cfg)
+    progress = Progress(sum(f.size for f in files))
+    uploader = Uploader(s3, bucket, progress, part_size=args.part_size * MIB, workers=args.workers)
+    return [uploader.upload(f) for f in files], progress
+
+
 def seed_weights(session, args, cfg: StackConfig, bucket: str) -> str:
+    """Weights into s3://bucket/<servedModel>/; returns the summary line."""
     s3 = session.client("s3", region_name=cfg.region, config=RETRIES)
-    prefix = cfg.served_model
     if args.weights.startswith("s3://"):
-        src_bucket, src_prefix = parse_s3_uri(args.weights)
-        region = bucket_region(s3, src_bucket, "source")
-        if not cfg.geography.contains(region):
-            raise InputError(f"--weights: s3://{src_bucket} is in {region}, outside geography {cfg.geography.code} "
-                             f"({', '.join(cfg.geography.regions)}); refused, nothing was written")
-        check_destination(s3, bucket, cfg)
-        objects = source_objects(session.client("s3", region_name=region, config=RETRIES), src_bucket, src_prefix, prefix)
-        if not objects:
-            raise InputError(f"--weights: no objects under {args.weights}")
-        progress = Progress(sum(o.size for o in objects))
-        copier = Copier(s3, bucket, progress, part_size=args.part_size * MIB)
-        results = [copier.copy(o) for o in objects]
+        results, progress = copy_from_s3(session, s3, args, cfg, bucket)
     else:
-        root = Path(args.weights)
-        if not root.is_dir():
-            raise InputError(f"--weights: {root} is not a directory (or use s3://bucket/prefix)")
-        files = local_files(root, prefix)
-        if not files:
-            raise InputError(f"--weights: {root} holds no files")
-        check_destination(s3, bucket, cfg)
-        progress = Progress(sum(f.size for f in files))
-        uploader = Uploader(s3, bucket, progress, part_size=args.part_size * MIB, workers=args.workers)
-        results = [uploader.upload(f) for f in files]
+        results, progress = upload_directory(s3, args, cfg, bucket)
     progress.finish()
-    counts = {r: results.count(r) for r in dict.fromkeys(results)}
-    summary = ", ".join(f"{n} {r}" for r, n in counts.items())
-    return f"weights: s3://{bucket}/{prefix}/ ({len(results)} objects, {progress.total / MIB:,.1f} MiB: {summary})"
+    summary = ", ".join(f"{results.count(r)} {r}" for r in dict.fromkeys(results))
+    return (f"weights: s3://{bucket}/{cfg.served_model}/ ({len(results)} objects, "
+            f"{progress.total / MIB:,.1f} MiB: {summary})")
 
 
 def aws_session(profile: str | None):
@@ -194,6 +203,8 @@ def _seed(args) -> int:
         raise InputError("nothing to seed: pass --weights and/or --image")
     if args.part_size * MIB < MIN_PART_SIZE or args.workers < 1:
         raise InputError("--part-size must be at least 5 (MiB) and --workers at least 1")
+    if args.write_config and not args.image:
+        raise InputError("--write-config writes the image digest: it needs --image")
     targets = read_targets(args, cfg)
     repo = parse_repository(targets.repository) if args.image else None
     if repo is not None:

@@ -353,6 +353,7 @@ def test_a_source_without_a_full_object_checksum_is_refused(moto, seed_here, s3)
     (["--stack", "eu", "--weights", "."], "no weights bucket: pass --bucket NAME or --outputs FILE"),
     (["--stack", "eu", "--image", "vllm/vllm-openai:v1"], "no ECR repository: pass --repository URL"),
     (["--stack", "eu"], "nothing to seed"),
+    (["--stack", "eu", "--weights", ".", "--bucket", BUCKET, "--write-config"], "--write-config writes the image"),
     (["--stack", "eu", "--weights", "/nonexistent", "--bucket", BUCKET], "/nonexistent is not a directory"),
     (["--stack", "eu", "--weights", "s3://Bad_Bucket", "--bucket", BUCKET], "is not an s3://bucket/prefix URI"),
     (["--stack", "eu", "--weights", "s3://absent/x", "--bucket", BUCKET], "source bucket 'absent' does not exist"),

@@ -183,8 +183,8 @@ def test_real_skopeo_copy_prints_the_digest_the_registry_serves(moto, registry, 
     (bin_dir / "skopeo").chmod(0o755)
     env = {**os.environ, "AWS_ENDPOINT_URL": moto.url, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     _oci_layout(tmp_path / "layout")
-    setup = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'layout'}:v1", f"docker://{registry}/upstream/vllm:v1"],
-                           capture_output=True, text=True, env=env, timeout=60)
+    setup = subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", f"oci:{tmp_path / 'layout'}:v1",
+                            f"docker://{registry}/upstream/vllm:v1"], capture_output=True, text=True, env=env, timeout=60)
     assert setup.returncode == 0, setup.stderr
     upstream = _served_digest(registry, "upstream/vllm", "v1")
 
