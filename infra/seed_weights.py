@@ -224,7 +224,7 @@ class Uploader:
     def _upload(self, f: LocalFile) -> str:
         existing = head(self.s3, self.bucket, f.key)
         if existing is not None and existing["ContentLength"] == f.size:
-            stored_part_size = int(existing.get("Metadata", {}).get(PART_SIZE_KEY, self.part_size))
+            stored_part_size = self._stored_part_size(existing)
             if same_checksum(existing.get("ChecksumSHA256"), self._local_checksum(f, stored_part_size)):
                 self.progress.add(f.size)
                 return "present"
@@ -254,6 +254,12 @@ class Uploader:
                                        for n, (digest, etag) in zip(numbers, parts)]})
         self._verify(f, composite_sha256([digest for digest, _ in parts]))
         return "resumed" if resumed else "uploaded"
+
+    def _stored_part_size(self, existing: dict) -> int:
+        """The part size recorded on the object (metadata is caller-written: a bad value just
+        means the checksums will not match and the file is uploaded again)."""
+        raw = existing.get("Metadata", {}).get(PART_SIZE_KEY, "")
+        return int(raw) if raw.isdigit() and int(raw) > 0 else self.part_size
 
     def _local_checksum(self, f: LocalFile, part_size: int) -> str:
         if f.size == 0:

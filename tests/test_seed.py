@@ -46,10 +46,13 @@ class Wire:
         self.on_upload_part = None  # callable(part_number, body) -> body | None (None: hold/fail)
         self.on_head = None  # callable(path, headers) -> headers: rewrite a HEAD response
         self.deny_writes = False
+        self.deny_location = False  # GetBucketLocation answers AccessDenied
 
     def __call__(self, environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        if method == "GET" and "location" in query and self.deny_location:
+            return self.access_denied(start_response)
         if method == "HEAD" and self.on_head:
             def rewrite(status, headers, *exc_info):
                 return start_response(status, self.on_head(path, headers), *exc_info)
@@ -58,10 +61,7 @@ class Wire:
             return self.app(environ, start_response)  # reads, and JSON-protocol (non-S3) calls
         self.writes.append((method, path, query))
         if self.deny_writes:
-            body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-                    b"<Message>Access Denied</Message></Error>")
-            start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
-            return [body]
+            return self.access_denied(start_response)
         if method == "PUT" and "partNumber" in query and self.on_upload_part:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             data = environ["wsgi.input"].read(length)
@@ -71,6 +71,13 @@ class Wire:
                 return [b""]
             environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(data), str(len(data))
         return self.app(environ, start_response)
+
+    @staticmethod
+    def access_denied(start_response):
+        body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                b"<Message>Access Denied</Message></Error>")
+        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def upload_parts(self) -> list[int]:
         return [int(q["partNumber"]) for m, _, q in self.writes if m == "PUT" and "partNumber" in q]
@@ -266,6 +273,18 @@ def test_a_changed_remote_object_is_replaced(seed_here, s3, tmp_path):  # noqa: 
     assert stored(s3, f"{MODEL}/config.json") == (root / "config.json").read_bytes()
 
 
+def test_an_object_with_bad_seed_metadata_is_uploaded_again(seed_here, s3, tmp_path):  # noqa: F811
+    root = tmp_path / "weights"
+    root.mkdir()
+    (root / "config.json").write_text("{}")
+    s3.put_object(Bucket=BUCKET, Key=f"{MODEL}/config.json", Body=b"{}", Metadata={"seed-part-size": "0"},
+                  ChecksumAlgorithm="SHA256")
+    result = seed_here("seed", "--stack", "eu", "--weights", str(root), "--bucket", BUCKET)
+    assert result.returncode == 0 and "1 uploaded" in result.stdout
+    head = s3.head_object(Bucket=BUCKET, Key=f"{MODEL}/config.json", ChecksumMode="ENABLED")
+    assert head["Metadata"]["seed-part-size"] == str(64 * MIB)
+
+
 def test_a_write_fault_is_incomplete(seed_here, s3, wire, tmp_path):  # noqa: F811
     wire.deny_writes = True
     result = seed_here("seed", "--stack", "eu", "--weights", str(weights_dir(tmp_path)), "--bucket", BUCKET)
@@ -334,6 +353,16 @@ def test_a_source_outside_the_geography_is_refused_before_anything_is_written(mo
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
 
 
+def test_a_source_whose_region_cannot_be_read_is_refused_as_incomplete(seed_here, moto, s3, wire):  # noqa: F811
+    source_bucket(moto, "eu-west-1")
+    wire.deny_location, wire.writes[:] = True, []  # fail closed: an unproven region is not in the geography
+    result = seed_here("seed", "--stack", "eu", "--weights", "s3://hf-mirror/llama", "--bucket", BUCKET)
+    assert result.returncode == 3
+    assert ("cannot read the region of source bucket 'hf-mirror' (GetBucketLocation: AccessDenied); "
+            "nothing was written") in result.stderr
+    assert wire.writes == []
+
+
 def test_a_source_without_a_full_object_checksum_is_refused(moto, seed_here, s3):  # noqa: F811
     from botocore.config import Config
     import boto3
@@ -388,11 +417,13 @@ def test_destination_in_another_region_exits_2(moto, seed_here, s3, tmp_path):  
 @pytest.mark.parametrize("outputs, message", [
     ("not json", "is not JSON"),
     ("[1]", "expected a JSON object"),
+    (None, "cannot read"),
     (json.dumps({"weightsBucket": BUCKET, "region": "us-east-1"}), "region 'us-east-1' is not stack eu's region"),
 ])
 def test_bad_outputs_file_exits_2(seed_here, tmp_path, outputs, message):  # noqa: F811
     path = tmp_path / "outputs.json"
-    path.write_text(outputs)
+    if outputs is not None:
+        path.write_text(outputs)
     result = seed_here("seed", "--stack", "eu", "--weights", str(tmp_path), "--outputs", str(path))
     assert result.returncode == 2 and message in result.stderr
 
