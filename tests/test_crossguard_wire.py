@@ -124,3 +124,25 @@ def test_a_broken_config_schema_makes_the_cli_refuse_the_pack(tmp_path):
         wire.run_engine("sg", values, resources[:3], config, dry_run=False, pack_dir=pack,
                         extra_env={"PYTHONPATH": str(wire.REPO)})
     assert any(e.startswith("no-nat-gateway: ") and "string" in e for e in refused.value.args[0])
+
+
+@pytest.mark.parametrize("stack", ["eu", "us"])
+def test_dns_allow_rules_resolve_their_lists_without_ids_through_property_dependencies(stack):
+    """Outputs without `id`: RSD-054 finds each ALLOW rule's list through the engine's
+    propertyDependencies (as AnalyzeStack sends them) instead of reporting it unresolvable."""
+    values, resources, config = stack_inputs(stack)
+    lists = {r["id"]: r["urn"] for r in resources
+             if r["type"] == "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList"}
+    assert lists
+    changed = []
+    for r in resources:
+        if r["urn"] in lists.values():
+            r = {**r, "id": "", "outputs": {k: v for k, v in r["outputs"].items() if k != "id"}}
+        elif r["type"] == "aws:route53/resolverFirewallRule:ResolverFirewallRule":
+            r = {**r, "propertyDependencies": {"firewallDomainListId": [lists[r["inputs"]["firewallDomainListId"]]]}}
+        changed.append(r)
+    run = wire.run_engine(stack, values, changed, config, dry_run=False)
+    assert [(d.policy, d.urn, d.message) for d in run.mandatory()] == []
+    without_dependencies = [{k: v for k, v in r.items() if k != "propertyDependencies"} for r in changed]
+    run = wire.run_engine(stack, values, without_dependencies, config, dry_run=False)
+    assert any("[RSD-054]" in d.message for d in run.mandatory())  # the check is live: unresolvable fails closed
