@@ -146,3 +146,16 @@ def test_dns_allow_rules_resolve_their_lists_without_ids_through_property_depend
     without_dependencies = [{k: v for k, v in r.items() if k != "propertyDependencies"} for r in changed]
     run = wire.run_engine(stack, values, without_dependencies, config, dry_run=False)
     assert any("[RSD-054]" in d.message for d in run.mandatory())  # the check is live: unresolvable fails closed
+
+
+def test_deferrals_name_the_pack_version_of_pulumipolicy_yaml():
+    """pulumi-policy hard-codes 0.0.1 in its "can't run during preview" message; the pack hands it
+    PulumiPolicy.yaml's version."""
+    values, resources, config = stack_inputs("sg")
+    preview = wire.first_preview(resources)
+    for r in preview:
+        if r["type"] == "pulumi:providers:aws":
+            r["inputs"] = {**r["inputs"], "region": wire.UNKNOWN}  # region unknown: placement rules defer
+    run = wire.run_engine("sg", values, preview, config, dry_run=True)
+    assert run.diagnostics and run.mandatory() == []
+    assert all(f"'ai-companion-residency@v{PACK_VERSION}' during preview" in d.message for d in run.diagnostics)
