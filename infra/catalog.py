@@ -83,12 +83,14 @@ class Geography:
 
 @dataclass(frozen=True)
 class RegionDenyExemptions:
-    """Actions a region-deny SCP exempts (global services); `not_action` is the NotAction list."""
+    """Actions a region-deny SCP exempts (global services), each with the reason it is kept;
+    `not_action` is the NotAction list. `dropped`: reviewed and not exempt, with the reason."""
 
     checked: str
     source: str
-    services: tuple[str, ...]
-    actions: tuple[str, ...]
+    services: dict[str, str]
+    actions: dict[str, str]
+    dropped: dict[str, str] = field(default_factory=dict)
 
     @property
     def not_action(self) -> list[str]:
@@ -170,16 +172,26 @@ def _parse_federated(code: str, raw: dict) -> Federated:
 
 def _parse_exemptions(raw: dict) -> RegionDenyExemptions:
     where = "region_deny_exemptions"
-    services = tuple(_require(raw, "services", where) or ())
-    actions = tuple(raw.get("actions") or ())
-    bad = [s for s in services if not re.fullmatch(r"[a-z0-9-]+", str(s))]
-    bad += [a for a in actions if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", str(a))]
+    sections = {}
+    for key in ("services", "actions", "dropped"):
+        value = raw.get(key) or {}
+        if key == "services":
+            value = _require(raw, key, where)
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v.strip() for v in value.values()):
+            raise CatalogError(f"{where}.{key}: expected a mapping of name -> the reason (a non-empty string)")
+        sections[key] = {str(k): v for k, v in value.items()}
+    services, actions, dropped = sections["services"], sections["actions"], sections["dropped"]
+    bad = [s for s in services if not re.fullmatch(r"[a-z0-9-]+", s)]
+    bad += [a for a in actions if not re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9*]+", a)]
     if bad:
-        raise CatalogError(f"{where}: expected service prefixes and service:Action names, got {', '.join(map(str, bad))}")
+        raise CatalogError(f"{where}: expected service prefixes and service:Action names, got {', '.join(bad)}")
+    both = sorted(set(dropped) & (set(services) | set(actions)))
+    if both:
+        raise CatalogError(f"{where}: {', '.join(both)} both exempt and dropped")
     # Exempting Bedrock from the region deny would let any model run anywhere.
     if "bedrock" in services or any(a.startswith("bedrock") for a in actions):
         raise CatalogError(f"{where}: bedrock must not be exempt from the region deny")
-    return RegionDenyExemptions(str(_require(raw, "checked", where)), raw.get("source", ""), services, actions)
+    return RegionDenyExemptions(str(_require(raw, "checked", where)), raw.get("source", ""), services, actions, dropped)
 
 
 def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:

@@ -43,6 +43,7 @@ def resource_from_state(raw: dict, decode: Callable[[Any], Any] = decode_value) 
         parent=raw.get("parent") or None,
         provider=raw.get("provider") or None,
         protect=bool(raw.get("protect", False)),
+        property_dependencies=raw.get("propertyDependencies") if isinstance(raw.get("propertyDependencies"), dict) else {},
     )
 
 
@@ -348,6 +349,8 @@ def snapshot_from_policy_resources(resources: list, default_region: str | None =
             urn=item.urn, type=type_, name=item.name, custom=_policy_custom(type_, prov),
             inputs=_policy_value(item.props, paths) or {}, parent=parent_urn or None, provider=ref,
             protect=bool(getattr(getattr(item, "opts", None), "protect", False)),
+            property_dependencies={k: [getattr(d, "urn", d) for d in deps]
+                                   for k, deps in (getattr(item, "property_dependencies", None) or {}).items()},
         ))
         if paths:
             unknown[item.urn] = paths

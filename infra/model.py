@@ -93,6 +93,8 @@ class Resource:
     region: str | None = None  # effective region, set by `place`
     region_source: str = "unplaced"  # resource | provider | config | unplaced | n/a
     option: str | None = None  # zmo | zm_plus | federated, from the owning component (plan only)
+    # property -> URNs its value came from (CrossGuard `propertyDependencies`, export `propertyDependencies`)
+    property_dependencies: dict = field(default_factory=dict)
 
     @property
     def props(self) -> dict:

@@ -3,9 +3,12 @@
 Printed for org admins to review and attach; nothing is deployed. Built from the catalog:
 
 - `DenyOutsideGeography`: every action outside the geography's regions, except the global
-  services a region deny must exempt (`region_deny_exemptions` in stacks/catalog.yaml, from
-  Control Tower's region-deny list). For every geography, so a `global.` Bedrock call
-  (`aws:RequestedRegion` = `unspecified`) is denied even where ZM+ is not offered.
+  services a region deny must exempt (`region_deny_exemptions` in stacks/catalog.yaml: Control
+  Tower's region-deny list reviewed down to truly global services, each with its reason). For
+  every geography, so a `global.` Bedrock call (`aws:RequestedRegion` = `unspecified`) is denied
+  even where ZM+ is not offered.
+- `DenyEnablingRegionsOutsideGeography`: `account:*` is exempt (a global API), so enabling an
+  opt-in region outside the geography is denied on its own (`account:TargetRegion`).
 - Where the stack enables ZM+, the aws-samples CRIS pattern (residency-facts §4.3): the Bedrock
   invoke actions leave the first statement and get their own region deny that spares calls made
   through the geography's own profile from a source region inside the geography; plus explicit
@@ -39,7 +42,9 @@ def build_scp(geo: Geography, zm_plus: bool) -> dict:
     bedrock = list(BEDROCK_RUN_ACTIONS)
     statements = [{"Sid": "DenyOutsideGeography", "Effect": "Deny",
                    "NotAction": exemptions.not_action + (bedrock if zm_plus else []),
-                   "Resource": "*", "Condition": outside}]
+                   "Resource": "*", "Condition": outside},
+                  {"Sid": "DenyEnablingRegionsOutsideGeography", "Effect": "Deny", "Action": "account:EnableRegion",
+                   "Resource": "*", "Condition": {"StringNotEquals": {"account:TargetRegion": regions}}}]
     if zm_plus:
         prefix = geo.zm_plus.profile_prefix
         own_profiles = [f"arn:{geo.partition}:bedrock:{r}:*:inference-profile/{prefix}.*" for r in regions]

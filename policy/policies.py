@@ -14,9 +14,13 @@ All policies are MANDATORY. Each needs the stack's residency config, passed as p
 `config.<stack>.json` gives every policy `{"stack": ..., "config": {...}}`, the stack's config
 map as in `Pulumi.<stack>.yaml` (generated: `python policy/policies.py --write-config`; a test
 keeps the files in step with the stack files). It is validated by infra/config.parse_config, the
-same validation the program runs. When a policy has no config, the pack falls back to the stack
-files of this repository for `PULUMI_STACK` (set by recent CLIs for analyzers); when neither
-exists, every resource is reported (fail closed).
+same validation the program runs. Both keys are optional in the schema, so the CLI accepts the
+pack without `--policy-pack-config`: a policy without config then reads the stack config that the
+CLI hands every analyzer (`PULUMI_CONFIG`, with `PULUMI_STACK`); when neither exists, every
+resource is reported (fail closed). tests/test_crossguard_wire.py drives both paths over gRPC.
+
+The pack's version has one source, PulumiPolicy.yaml (`PACK_VERSION`): the CLI reports it, and
+__main__.py hands it to the analyzer so its own messages name the same version.
 """
 
 from __future__ import annotations
@@ -27,27 +31,32 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the CLI runs the pack from policy/; the rules live in infra/
     sys.path.insert(0, str(ROOT))
 
+from pulumi.runtime.config import get_config_env  # noqa: E402
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy,  # noqa: E402
                            Severity, StackValidationPolicy)
 from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 
 from infra.config import ConfigError, config_string, parse_config  # noqa: E402
-from infra.loaders import InputError, snapshot_from_policy_resources  # noqa: E402
+from infra.loaders import snapshot_from_policy_resources  # noqa: E402
 from infra.model import UNKNOWN  # noqa: E402
 from infra.rules import RULES, RULES_BY_ID, Context, Rule, evaluate  # noqa: E402
 
 PACK_NAME = "ai-companion-residency"
 STACK_POLICY_NAME = "residency-stack-graph"
+PACK_VERSION = str(yaml.safe_load((Path(__file__).resolve().parent / "PulumiPolicy.yaml").read_text())["version"])
+# Both optional: the CLI validates the reconciled config against this schema before Configure, so a
+# `required` key would make the CLI refuse the pack when no --policy-pack-config is given.
 CONFIG_SCHEMA = PolicyConfigSchema(
     properties={
         "stack": {"type": "string", "description": "stack name (Pulumi.<stack>.yaml)"},
         "config": {"type": "object", "description": "the stack's config map, as in Pulumi.<stack>.yaml"},
     },
-    required=["stack", "config"],
 )
 
 
@@ -74,7 +83,7 @@ def _context(config_json: str) -> tuple[Context, str]:
 
 
 def context_for(config) -> tuple[Context, str]:
-    """(Context, aws:region) from a policy's config, else from this repo's stack files."""
+    """(Context, aws:region) from a policy's config, else from the stack config the CLI passes."""
     if config:
         ctx, region = _context(json.dumps(dict(config), sort_keys=True, default=str))
         running = os.environ.get("PULUMI_STACK")
@@ -83,15 +92,10 @@ def context_for(config) -> tuple[Context, str]:
                                   f"pass --policy-pack-config policy/config.{running.rsplit('/', 1)[-1]}.json")
         return ctx, region
     running = os.environ.get("PULUMI_STACK")
-    if not running:
+    values = get_config_env()  # PULUMI_CONFIG: the running stack's config map, set by the CLI
+    if not running or not values:
         raise PackConfigError("no residency config: pass --policy-pack-config policy/config.<stack>.json")
-    from infra.stackfiles import load_stack_config
-
-    try:
-        cfg = load_stack_config(running.rsplit("/", 1)[-1])
-    except (ConfigError, InputError) as exc:
-        raise PackConfigError(str(exc)) from exc
-    return Context.from_config(cfg), cfg.region
+    return _context(json.dumps({"stack": running.rsplit("/", 1)[-1], "config": values}, sort_keys=True))
 
 
 def _report_findings(report, snapshot, violations) -> None:

@@ -29,6 +29,7 @@ BY_NAME = {p.name: p for p in pack.POLICIES}
 @pytest.fixture(autouse=True)
 def no_engine_stack(monkeypatch):
     monkeypatch.delenv("PULUMI_STACK", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
 
 
 def opts(parent=None):
@@ -206,8 +207,9 @@ def test_missing_config_fails_closed():
     assert "--policy-pack-config" in message
 
 
-def test_missing_config_falls_back_to_the_engine_stack(monkeypatch):
-    monkeypatch.setenv("PULUMI_STACK", "sg")
+def test_missing_config_falls_back_to_the_stack_config_the_cli_passes(monkeypatch):
+    monkeypatch.setenv("PULUMI_STACK", "acme/ai-companion/sg")
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(SG_CONFIG["config"]))
     bucket = args("aws:s3/bucket:Bucket", "b", {}, aws_provider(), config=None)
     [(message, _)] = check("resource-region-in-geography", bucket)
     assert "outside SG" in message

@@ -136,3 +136,17 @@ def test_block_rule_on_catch_all_and_allow_rule_on_connectors_are_quiet():
 def test_allow_rule_on_a_list_outside_the_stack_fails_closed_only_when_complete():
     assert fired(run([dns_rule("ALLOW", "rslvr-fdl-nowhere")]), "RSD-054")
     assert not fired(run([dns_rule("ALLOW", "rslvr-fdl-nowhere")], complete=False), "RSD-054")
+
+
+def test_allow_rule_resolves_its_list_through_property_dependencies_when_no_id_is_recorded():
+    """The engine records which resource a property came from; the list needs no `id` output."""
+    def allow_from(lst):
+        rule = dns_rule("ALLOW", "rslvr-fdl-id-not-recorded")
+        rule.property_dependencies = {"firewallDomainListId": [lst.urn]}
+        return rule
+
+    connectors, everything = domains(["eu.api.openai.com"], "conn"), domains(["*"], "all")
+    for lst in (connectors, everything):
+        lst.id, lst.outputs = None, {}
+    assert not fired(run([connectors, allow_from(connectors), home_logging()]), "RSD-054")
+    assert fired(run([everything, allow_from(everything), home_logging()]), "RSD-054")

@@ -100,6 +100,48 @@ def test_region_deny_exempts_global_services_only(eu):
     assert "*" not in not_action
 
 
+@pytest.mark.parametrize("action", ["kms:CreateKey", "acm:RequestCertificate", "config:PutConfigurationRecorder",
+                                    "access-analyzer:CreateAnalyzer", "wafv2:CreateWebACL", "directconnect:CreateConnection",
+                                    "cloudfront:CreateDistribution", "globalaccelerator:CreateAccelerator",
+                                    "ecr-public:PutImage", "chime:CreateMeeting", "sso:CreateInstance"])
+def test_regional_and_data_carrying_services_are_not_exempt(eu, action):
+    """Control Tower exempts these; a residency SCP must not (regional, or they carry data out)."""
+    assert decide(eu, action, aws__RequestedRegion="us-east-1") == DENY
+    assert decide(eu, action, aws__RequestedRegion="eu-central-1") == ALLOW
+
+
+def test_every_exemption_says_why_and_none_is_also_dropped():
+    exemptions = load_catalog().region_deny_exemptions
+    assert all(reason.strip() for reason in {**exemptions.services, **exemptions.actions, **exemptions.dropped}.values())
+    assert not set(exemptions.dropped) & (set(exemptions.services) | set(exemptions.actions))
+    assert {"kms", "acm", "config", "access-analyzer", "wafv2", "waf-regional", "directconnect", "fms",
+            "cloudfront", "globalaccelerator", "ecr-public", "chime"} <= set(exemptions.dropped)
+
+
+def test_an_exemption_without_a_reason_is_a_catalog_error():
+    import yaml
+
+    from infra.catalog import CATALOG_PATH, CatalogError, parse_catalog
+
+    raw = yaml.safe_load(CATALOG_PATH.read_text())
+    with pytest.raises(CatalogError, match="reason"):
+        parse_catalog({**raw, "region_deny_exemptions": {"checked": "x", "services": ["iam"]}})
+    with pytest.raises(CatalogError, match="both exempt and dropped"):
+        parse_catalog({**raw, "region_deny_exemptions": {"checked": "x", "services": {"kms": "y"},
+                                                         "dropped": {"kms": "regional"}}})
+
+
+@pytest.mark.parametrize("stack", ["us", "eu", "sg"])
+def test_enabling_an_opt_in_region_outside_the_geography_is_denied(stack):
+    scp = scp_for_stack(stack)
+    geo = load_catalog().geography(next(g for g, v in load_catalog().geographies.items() if v.stack == stack))
+    outside = "me-central-1"
+    assert decide(scp, "account:EnableRegion", aws__RequestedRegion="us-east-1", account__TargetRegion=outside) == DENY
+    assert decide(scp, "account:EnableRegion", aws__RequestedRegion="us-east-1",
+                  account__TargetRegion=geo.regions[0]) == ALLOW
+    assert decide(scp, "account:GetContactInformation", aws__RequestedRegion="us-east-1") == ALLOW
+
+
 def test_data_retention_can_only_be_set_to_none(eu):
     assert decide(eu, "bedrock:PutAccountDataRetention", aws__RequestedRegion="eu-central-1",
                   bedrock__DataRetentionMode="default") == DENY
@@ -109,7 +151,7 @@ def test_data_retention_can_only_be_set_to_none(eu):
 
 def test_stack_without_zm_plus_gets_the_region_deny_only():
     sg = scp_for_stack("sg")
-    assert [s["Sid"] for s in sg["Statement"]] == ["DenyOutsideGeography"]
+    assert [s["Sid"] for s in sg["Statement"]] == ["DenyOutsideGeography", "DenyEnablingRegionsOutsideGeography"]
     assert sg["Statement"][0]["Condition"] == {"StringNotEquals": {"aws:RequestedRegion": ["ap-southeast-1"]}}
     # No Bedrock exemption: any Bedrock call outside Singapore, `global.` included, is denied.
     assert decide(sg, "bedrock:InvokeModel", GLOBAL_PROFILE, aws__RequestedRegion="unspecified",

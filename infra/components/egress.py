@@ -53,7 +53,10 @@ DNS_ASSOCIATION_PRIORITY = 1000
 # (UDP 443) and DoH3 would bypass SNI inspection, and no connector needs UDP or ICMP (DNS goes to
 # the VPC resolver, which never crosses the firewall). TLS with an IP literal or without SNI is
 # rejected (fast failure; the SNI is what the allow-list trusts). Patterns follow the AWS Network
-# Firewall best-practices guide (residency-facts.md §6).
+# Firewall best-practices guide (residency-facts.md §6). A ClientHello without SNI is recognised by
+# its JA4 fingerprint, whose 4th character is `d` with an SNI and `i` without one (a JA4 never
+# starts with `_`, so the former `content:"_"; startswith` guard never matched). Every rule's effect
+# is replayed through Suricata 7 in tests/test_suricata_rules.py.
 GUARD_RULES = "\n".join((
     'drop udp $HOME_NET any -> $EXTERNAL_NET 443 (msg:"QUIC (UDP 443) egress"; sid:4400001; rev:1;)',
     'drop udp $HOME_NET any -> $EXTERNAL_NET any (msg:"Non-TCP egress: UDP"; sid:4400002; rev:1;)',
@@ -62,7 +65,7 @@ GUARD_RULES = "\n".join((
     'reject tls $HOME_NET any -> $EXTERNAL_NET any (msg:"TLS with an IP literal as SNI"; flow:to_server; '
     'tls.sni; content:"."; pcre:"/^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}$/"; sid:4400005; rev:1;)',
     'reject tls $HOME_NET any -> $EXTERNAL_NET any (msg:"TLS without SNI"; flow:to_server; '
-    'ja4.hash; content:"_"; startswith; content:!"d"; offset:3; depth:1; sid:4400006; rev:1;)',
+    'ja4.hash; content:"i"; offset:3; depth:1; sid:4400006; rev:2;)',
     'reject http $HOME_NET any -> $EXTERNAL_NET any (msg:"HTTP with an IP literal as Host"; flow:to_server; '
     'http.host; content:"."; pcre:"/^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}$/"; sid:4400007; rev:1;)',
 )) + "\n"

@@ -149,13 +149,16 @@ def global_processing_opt_in(res: Resource, scope: Scope):
       an ALLOW rule on it (or on a list that is not in the stack, so cannot be checked) admits
       every domain.""",
       remediation="Point ALLOW rules at the connector domain list; keep `*` for the BLOCK rule.",
-      category="federated", types=(DNS_RULE,), graph=True)
+      category="federated", types=(DNS_RULE,), graph=True, fails_closed=True)
 def dns_allow_rule_scoped(res: Resource, scope: Scope):
     p = res.props
     if str(p.get("action", "")).upper() != "ALLOW":
         return
     list_id = p.get("firewallDomainListId")
     lists = [r for r in scope.by_id(list_id) if r.type == DNS_DOMAIN_LIST] if isinstance(list_id, str) else []
+    if not lists:  # the engine also says which resource the id came from (no `id` output needed)
+        lists = [r for urn in res.property_dependencies.get("firewallDomainListId") or ()
+                 if (r := scope.by_urn.get(urn)) is not None and r.type == DNS_DOMAIN_LIST]
     if not lists:
         if scope.complete:
             yield f"ALLOW rule uses domain list {list_id!r}, which is not in this stack: its domains cannot be checked"

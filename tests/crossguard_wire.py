@@ -1,0 +1,339 @@
+"""Play the Pulumi engine's part for the CrossGuard pack, over its analyzer gRPC protocol.
+
+What the CLI does with `pulumi preview --policy-pack policy --policy-pack-config FILE`
+(pulumi/pulumi `sdk/go/common/resource/plugin/analyzer_plugin.go`, `pkg/resource/analyzer/config.go`):
+
+1. start `<venv>/bin/python -u -m pulumi.policy <engine address> .` in the pack directory (the venv
+   named by PulumiPolicy.yaml), with PULUMI_CONFIG (the stack's config map, JSON), PULUMI_PROJECT,
+   PULUMI_STACK, PULUMI_ORGANIZATION and PULUMI_DRY_RUN; read the analyzer's port from stdout;
+2. Handshake (UNIMPLEMENTED is accepted, as the CLI does), GetAnalyzerInfo;
+3. parse the config file, reconcile it with the policies' defaults and initial config, and validate
+   each policy's config against its JSON schema (+ the injected `enforcementLevel` property); a
+   validation error refuses the pack before anything is analysed (`PackRefused`);
+4. Configure with the reconciled config;
+5. Remediate then Analyze every resource (its inputs, with its provider);
+6. AnalyzeStack with every resource (outputs, parent, dependencies, provider).
+
+Resources come from the offline plan (infra/synth.py); `first_preview` turns a plan into what a
+first `pulumi preview` of a new stack sends: every id, ARN and provider-computed name unknown.
+The engine's own gRPC service runs on 127.0.0.1 so the pack can log to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import selectors
+import statistics
+import subprocess
+import sys
+import time
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import jsonschema
+import yaml
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
+
+from infra.config import PROJECT, config_string
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value sentinel
+REPO = Path(__file__).resolve().parent.parent
+PACK_DIR = REPO / "policy"
+LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,
+          "remediate": analyzer_pb2.REMEDIATE, "disabled": analyzer_pb2.DISABLED}
+LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
+START_TIMEOUT_S = 120  # a guard against hangs, not a speed target
+
+
+class PackRefused(Exception):
+    """The CLI would refuse the pack (bad --policy-pack-config or schema): the validation errors."""
+
+
+@dataclass
+class Diagnostic:
+    policy: str
+    urn: str
+    level: str
+    message: str
+    pack: str
+    version: str
+
+
+@dataclass
+class Run:
+    diagnostics: list[Diagnostic]
+    analyze_seconds: list[float] = field(default_factory=list)
+    analyze_stack_seconds: float = 0.0
+    info: object = None
+    engine_logs: list[str] = field(default_factory=list)
+
+    def mandatory(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.level == "mandatory"]
+
+    def latency(self) -> dict:
+        a = sorted(self.analyze_seconds)
+        return {"resources": len(a), "analyze_mean_ms": 1000 * statistics.mean(a),
+                "analyze_p95_ms": 1000 * a[int(0.95 * (len(a) - 1))], "analyze_stack_ms": 1000 * self.analyze_stack_seconds}
+
+
+class _Engine(engine_pb2_grpc.EngineServicer):
+    def __init__(self):
+        self.logs: list[str] = []
+
+    def Log(self, request, context):
+        self.logs.append(request.message)
+        return empty_pb2.Empty()
+
+
+# --- the CLI's policy-pack config handling (pkg/resource/analyzer/config.go) ---------------------
+
+def parse_pack_config(text: str) -> dict[str, tuple[str, dict | None]]:
+    """parsePolicyPackConfig: name -> (enforcement level or "", properties or None)."""
+    if not text.strip():
+        return {}
+    result = {}
+    for name, value in json.loads(text).items():
+        if isinstance(value, str):
+            level, props = value, None
+            if value not in LEVELS:
+                raise PackRefused([f"parsing enforcement level for {name!r}: {value!r} is not a valid enforcement level"])
+        elif isinstance(value, dict):
+            props = dict(value)
+            level = props.pop("enforcementLevel", "")
+            if level and level not in LEVELS:
+                raise PackRefused([f"parsing enforcement level for {name!r}: {level!r} is not a valid enforcement level"])
+            props = props or None
+        else:
+            raise PackRefused([f"parsing {name!r}: {value!r} is not a valid value; must be a string or object"])
+        if level or props:
+            result[name] = (level, props)
+    return result
+
+
+def policy_schemas(info) -> dict[str, dict | None]:
+    """GetAnalyzerInfo's schemas as the CLI keeps them: `enforcementLevel` injected when supportsConfig."""
+    schemas = {}
+    for p in info.policies:
+        schema = None
+        if info.supportsConfig:
+            props = json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {}
+            schema = {"properties": {**props, "enforcementLevel": {
+                "type": "string", "enum": ["advisory", "mandatory", "remediate", "disabled"]}},
+                "required": list(p.configSchema.required) if p.HasField("configSchema") else []}
+        schemas[p.name] = schema
+    return schemas
+
+
+def _apply(result: dict, given: dict) -> dict:
+    all_level = given.get("all", ("", None))[0]
+    if all_level:
+        result = {k: (all_level, props) for k, (_, props) in result.items()}
+    for name, (level, props) in given.items():
+        old_level, old_props = result.get(name, ("", None))
+        merged = dict(old_props or {}) if (props or old_props is not None) else None
+        if props:
+            merged = {**(merged or {}), **props}
+        result[name] = (level or old_level, merged)
+    return result
+
+
+def reconcile(info, config: dict) -> dict[str, tuple[str, dict | None]]:
+    """ReconcilePolicyPackConfig: defaults, then initial config, then the given config; validated."""
+    schemas = policy_schemas(info)
+    result = {}
+    for p in info.policies:
+        defaults = {k: v["default"] for k, v in ((schemas[p.name] or {}).get("properties") or {}).items()
+                    if isinstance(v, dict) and "default" in v}
+        result[p.name] = (LEVEL_NAMES[p.enforcementLevel], defaults or None)
+    initial = {k: (LEVEL_NAMES[v.enforcementLevel], json_format.MessageToDict(v.properties) or None)
+               for k, v in info.initialConfig.items()}
+    if initial:
+        result = _apply(result, initial)
+    if config:
+        result = _apply(result, config)
+    errors = []
+    for name, schema in sorted(schemas.items()):
+        if schema is None:
+            continue
+        doc = {"type": "object", **({"properties": schema["properties"]} if schema["properties"] else {}),
+               **({"required": schema["required"]} if schema["required"] else {})}
+        props = result.get(name, ("", None))[1] or {}
+        errors += [f"{name}: {e.message}" for e in jsonschema.Draft7Validator(doc).iter_errors(props)]
+    if errors:
+        raise PackRefused(errors)
+    return result
+
+
+# --- marshalling ------------------------------------------------------------------------------------
+
+def _struct(value: dict | None) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(json.loads(json.dumps(value or {}, default=lambda o: None)))
+    return s
+
+
+def _provider_message(resource: dict, by_urn: dict) -> analyzer_pb2.AnalyzerProviderResource | None:
+    ref = resource.get("provider")
+    if not ref:
+        return None
+    urn = ref.rsplit("::", 1)[0]
+    provider = by_urn.get(urn, {})
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=provider.get("type", urn.split("::")[-2]), urn=urn, name=urn.rsplit("::", 1)[-1],
+        properties=_struct(provider.get("inputs")))
+
+
+def _options(resource: dict) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=bool(resource.get("protect")), parent=resource.get("parent") or "",
+        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts())
+
+
+def _name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def _diagnostics(response) -> list[Diagnostic]:
+    return [Diagnostic(d.policyName, d.urn, LEVEL_NAMES[d.enforcementLevel], d.message, d.policyPackName,
+                       d.policyPackVersion) for d in response.diagnostics]
+
+
+# --- plans as the engine sees them ------------------------------------------------------------------
+
+# Outputs that exist only once the resource does: ids, ARNs, provider-made names and endpoints.
+_COMPUTED_KEY = re.compile(r"^(id|arn|name|bucket|endpoint)$|(Arn|Id|Name|Url|Endpoint)$")
+
+
+def _computed(resource: dict) -> dict:
+    """Computed outputs (not given as inputs): unknown until the resource exists."""
+    inputs = resource.get("inputs") or {}
+    out = {k: v for k, v in (resource.get("outputs") or {}).items()
+           if _COMPUTED_KEY.search(k) and (k not in inputs or inputs[k] != v)}
+    if resource.get("id"):
+        out["id"] = resource["id"]
+    return out
+
+
+def first_preview(resources: list[dict]) -> list[dict]:
+    """A first preview: nothing exists, so every computed output (ids, ARNs, autonames, endpoints)
+    is unknown, and so is every input that carries one of a resource it depends on (the whole
+    string: an apply over an unknown is unknown)."""
+    computed = {r["urn"]: [v for v in _computed(r).values() if isinstance(v, str) and len(v) >= 6] for r in resources}
+
+    def blank(value, known_from):
+        if isinstance(value, dict):
+            return {k: blank(v, known_from) for k, v in value.items()}
+        if isinstance(value, list):
+            return [blank(v, known_from) for v in value]
+        if isinstance(value, str) and any(c == value or (len(c) >= 12 and c in value) for c in known_from):
+            return UNKNOWN
+        return value
+
+    preview = []
+    for r in resources:
+        deps = {*(r.get("dependencies") or ()), *(u for us in (r.get("propertyDependencies") or {}).values() for u in us)}
+        inputs = blank(r.get("inputs") or {}, [v for d in deps for v in computed.get(d, ())])
+        outputs = {**{k: UNKNOWN for k in _computed(r)}, **inputs} if r.get("custom") else r.get("outputs") or {}
+        preview.append({**r, "inputs": inputs, "outputs": outputs, "id": UNKNOWN if r.get("custom") else ""})
+    return preview
+
+
+def stack_config_env(values: dict) -> str:
+    """PULUMI_CONFIG as the CLI sets it: the stack's config map, every value a string."""
+    return json.dumps({k: config_string(v) for k, v in values.items()})
+
+
+# --- the pack process ------------------------------------------------------------------------------
+
+def pack_python(pack_dir: Path = PACK_DIR) -> str:
+    project = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text())
+    venv = (project.get("runtime") or {}).get("options", {}).get("virtualenv")
+    python = (pack_dir / venv / "bin" / "python") if venv else None
+    return str(python) if python and python.exists() else sys.executable
+
+
+@contextlib.contextmanager
+def running_pack(stack: str, config_values: dict, dry_run: bool, pack_dir: Path = PACK_DIR, extra_env=None):
+    """The pack started as the CLI starts it; yields (analyzer stub, engine servicer, engine address)."""
+    engine = _Engine()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
+    engine_address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env.update({"PULUMI_CONFIG": stack_config_env(config_values), "PULUMI_PROJECT": PROJECT,
+                "PULUMI_STACK": stack, "PULUMI_ORGANIZATION": "organization",
+                "PULUMI_DRY_RUN": "true" if dry_run else "false", **(extra_env or {})})
+    proc = subprocess.Popen([pack_python(pack_dir), "-u", "-m", "pulumi.policy", engine_address, "."],
+                            cwd=pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    channel = None
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout=START_TIMEOUT_S):
+                raise TimeoutError("the policy pack printed no port")
+        line = proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            raise RuntimeError(f"policy pack did not start: {line!r} {proc.stderr.read().decode()[-2000:]}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{line}")
+        grpc.channel_ready_future(channel).result(timeout=START_TIMEOUT_S)
+        yield analyzer_pb2_grpc.AnalyzerStub(channel), engine, engine_address
+    finally:
+        if channel is not None:
+            channel.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        server.stop(0)
+
+
+def run_engine(stack: str, config_values: dict, resources: list[dict], pack_config: str | None,
+               dry_run: bool, pack_dir: Path = PACK_DIR, extra_env=None) -> Run:
+    """One `pulumi preview/up --policy-pack` as the engine drives the analyzer."""
+    by_urn = {r["urn"]: r for r in resources}
+    with running_pack(stack, config_values, dry_run, pack_dir, extra_env) as (stub, engine, address):
+        try:
+            stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address=address, root_directory=str(pack_dir), program_directory=str(pack_dir)))
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty())
+        config = reconcile(info, parse_pack_config(pack_config or ""))
+        stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+            name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
+            for name, (level, props) in config.items()}))
+        run = Run([], info=info)
+        for r in resources:
+            request = analyzer_pb2.AnalyzeRequest(
+                type=r["type"], urn=r["urn"], name=_name(r["urn"]), properties=_struct(r.get("inputs")),
+                options=_options(r), provider=_provider_message(r, by_urn))
+            stub.Remediate(request)
+            start = time.perf_counter()
+            run.diagnostics += _diagnostics(stub.Analyze(request))
+            run.analyze_seconds.append(time.perf_counter() - start)
+        stack_request = analyzer_pb2.AnalyzeStackRequest(resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r["type"], urn=r["urn"], name=_name(r["urn"]),
+                properties=_struct({**(r.get("outputs") or {}), **({"id": r["id"]} if r.get("id") else {})}),
+                options=_options(r), provider=_provider_message(r, by_urn), parent=r.get("parent") or "",
+                dependencies=r.get("dependencies") or [],
+                propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                                      for k, v in (r.get("propertyDependencies") or {}).items() if v})
+            for r in resources])
+        start = time.perf_counter()
+        run.diagnostics += _diagnostics(stub.AnalyzeStack(stack_request))
+        run.analyze_stack_seconds = time.perf_counter() - start
+        run.engine_logs = list(engine.logs)
+    return run
