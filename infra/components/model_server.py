@@ -50,7 +50,7 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, port
     return json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": cluster_name,
         "clusters": [{"name": cluster_name, "cluster": {
-            "server": f"https://127.0.0.1:{port}", "tls-server-name": urlparse(endpoint).hostname,
+            "server": f"https://127.0.0.1:{port}", "tls-server-name": urlparse(endpoint).netloc,
             "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
         "users": [{"name": cluster_name, "user": {"exec": {
