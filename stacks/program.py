@@ -46,7 +46,9 @@ def build(cfg: StackConfig) -> dict:
         stack=cfg.stack, region=cfg.region, partition=geo.partition,
         subnet_ids=[s.id for s in network.private_subnets], vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
         kms_key_arn=key.key.arn, kubernetes_version=load_catalog().kubernetes.version,
-        managed_node_groups=cfg.has("federated")), opts=on_provider)
+        managed_node_groups=cfg.has("federated"),
+        preview_role_arn=f"arn:{geo.partition}:iam::{cfg.account_id}:role/ai-companion-preview-{cfg.stack}"),
+        opts=on_provider)
     tunnel = ApiTunnel("api-tunnel", ApiTunnelArgs(
         partition=geo.partition, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
         subnet_id=network.private_subnets[0].id, kms_key_arn=key.key.arn), opts=on_provider)

@@ -106,3 +106,16 @@ def test_api_tunnel_is_a_private_ssm_instance_with_no_ingress(stack):
     # The API admits the tunnel: 443 from the VPC.
     cluster_sg = next(g for g in of_type(plan, "aws:ec2/securityGroup:SecurityGroup") if g.name == "serving-cluster")
     assert cluster_sg.inputs["ingress"][0]["cidrBlocks"] == [plan.config.vpc_cidr]
+
+
+@pytest.mark.parametrize("stack", ["sg", "us"])
+def test_preview_role_gets_read_only_kubernetes_access(stack):
+    plan = planned(stack)
+    (entry,) = of_type(plan, "aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["principalArn"] == f"arn:aws:iam::111111111111:role/ai-companion-preview-{stack}"
+    (association,) = of_type(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert association.inputs["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+    assert association.inputs["accessScope"] == {"type": "cluster"}
+    # The deploy role is the cluster creator: admin without an entry of its own.
+    (cluster,) = of_type(plan, "aws:eks/cluster:Cluster")
+    assert cluster.inputs["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}

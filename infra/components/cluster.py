@@ -54,6 +54,8 @@ class ServingClusterArgs:
     kubernetes_version: str
     # True when managed node groups join the cluster (Federated connectors): their add-ons.
     managed_node_groups: bool = False
+    # CI preview role: read-only Kubernetes access for previews of the cluster layer.
+    preview_role_arn: str | None = None
     log_retention_days: int = 365
 
 
@@ -68,6 +70,7 @@ class ServingCluster(pulumi.ComponentResource):
         super().__init__("ai-companion:zmo:ServingCluster", name, None, opts)
         self.cluster_name = f"{name}-{args.stack}"
         self._control_plane(name, args)
+        self._access(name, args)
         self._add_ons(name, args)
         self._model_store(name, args)
         self._workload_identity(name, args)
@@ -117,6 +120,19 @@ class ServingCluster(pulumi.ComponentResource):
                                        "service_ipv4_cidr": SERVICE_CIDR},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
                 self.control_plane_logs, *cluster_attachments, *node_attachments]))
+
+    def _access(self, name: str, args: ServingClusterArgs) -> None:
+        """Who may use the Kubernetes API besides the cluster creator (the deploy role, admin
+        through `bootstrap_cluster_creator_admin_permissions`): the preview role, read-only."""
+        if not args.preview_role_arn:
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        entry = aws.eks.AccessEntry(f"{name}-preview", cluster_name=self.cluster.name,
+                                    principal_arn=args.preview_role_arn, type="STANDARD", opts=child)
+        aws.eks.AccessPolicyAssociation(
+            f"{name}-preview-view", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
+            policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+            access_scope={"type": "cluster"}, opts=child)
 
     def _add_ons(self, name: str, args: ServingClusterArgs) -> None:
         self.addons: dict[str, aws.eks.Addon] = {}
