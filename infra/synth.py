@@ -163,6 +163,10 @@ class RealisticMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": self.account, "arn": f"arn:{self.partition}:iam::{self.account}:user/mock", "userId": "AIDAMOCK", "id": self.account}
+        if args.token == "aws:ssm/getParameter:getParameter":
+            # Public AMI parameters (/aws/service/...): an image id of the region.
+            return {"name": args.args.get("name"), "type": "String", "value": f"ami-{_hex(self.region, str(args.args.get('name')))}",
+                    "arn": f"arn:{self.partition}:ssm:{self.region}::parameter{args.args.get('name')}", "id": args.args.get("name")}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}
         return {}

@@ -119,3 +119,32 @@ def test_preview_role_gets_read_only_kubernetes_access(stack):
     # The deploy role is the cluster creator: admin without an entry of its own.
     (cluster,) = of_type(plan, "aws:eks/cluster:Cluster")
     assert cluster.inputs["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
+
+
+def test_stack_file_without_account_is_refused_by_the_console_script(tmp_path):
+    import shutil
+    import subprocess
+
+    from infra.stackfiles import ROOT
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    text = (ROOT / "Pulumi.sg.yaml").read_text()
+    (tmp_path / "Pulumi.sg.yaml").write_text("\n".join(line for line in text.splitlines() if "accountId" not in line))
+    result = subprocess.run([str(ROOT / ".venv/bin/residency"), "--project-dir", str(tmp_path), "plan", "--stack", "sg"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "ai-companion:accountId: required key is missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_seeded_stack_audits_clean_offline(stack, tmp_path):
+    """The full graph (AWS and cluster layers) passes the same audit as a state export."""
+    import subprocess
+
+    from infra.stackfiles import ROOT
+    export = tmp_path / f"{stack}.json"
+    export.write_text(json.dumps(planned(stack).export))
+    result = subprocess.run([str(ROOT / ".venv/bin/residency"), "audit", "--stack", stack, "--export", str(export)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "kubernetes:apps/v1:Deployment" in export.read_text()

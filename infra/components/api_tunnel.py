@@ -26,9 +26,9 @@ from infra.components.iam import managed_policy_attachments, service_trust
 # Local port the tunnel listens on, and what the cluster layer's kubeconfig dials.
 API_TUNNEL_PORT = 8443
 TUNNEL_ROLE_TAG = {"ai-companion:role": "api-tunnel"}
-# Latest Amazon Linux 2023 (SSM agent preinstalled), resolved by EC2 at launch from the public
-# SSM parameter of the home region.
-TUNNEL_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+# Latest Amazon Linux 2023 (SSM agent preinstalled): the public SSM parameter of the home region,
+# read through the stack's provider (the preview and deploy roles may read /aws/service/*).
+TUNNEL_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 PORT_FORWARD_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 
 
@@ -48,6 +48,7 @@ class ApiTunnel(pulumi.ComponentResource):
     def __init__(self, name: str, args: ApiTunnelArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-companion:zmo:ApiTunnel", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        ami = aws.ssm.get_parameter_output(name=TUNNEL_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=self)).value
         role = aws.iam.Role(name, assume_role_policy=service_trust("ec2.amazonaws.com"), tags=TUNNEL_ROLE_TAG, opts=child)
         attachments = managed_policy_attachments(name, role, args.partition, ("AmazonSSMManagedInstanceCore",), parent=self)
         profile = aws.iam.InstanceProfile(name, role=role.name, opts=child)
@@ -59,7 +60,7 @@ class ApiTunnel(pulumi.ComponentResource):
             egress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [args.vpc_cidr]}],
             tags=TUNNEL_ROLE_TAG, opts=child)
         self.instance = aws.ec2.Instance(
-            name, ami=TUNNEL_AMI, instance_type=args.instance_type, subnet_id=args.subnet_id,
+            name, ami=ami, instance_type=args.instance_type, subnet_id=args.subnet_id,
             associate_public_ip_address=False, iam_instance_profile=profile.name,
             vpc_security_group_ids=[self.security_group.id],
             metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1},
