@@ -121,7 +121,9 @@ class ModelServer(pulumi.ComponentResource):
             f"{name}-network-policy", metadata={
                 "name": "amazon-vpc-cni", "namespace": "kube-system",
                 "annotations": {"pulumi.com/patchForce": "true"}},
-            data={"enable-network-policy-controller": "true"}, opts=self._k8s())
+            data={"enable-network-policy-controller": "true"},
+            # Shared with the vpc-cni add-on where one exists: a destroy must not delete its config.
+            opts=self._k8s(retain_on_delete=True))
         self.gpu_pool = k8s.apiextensions.CustomResource(
             f"{name}-gpu-pool", api_version="karpenter.sh/v1", kind="NodePool",
             metadata={"name": "gpu"},
