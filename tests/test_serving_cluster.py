@@ -148,3 +148,24 @@ def test_seeded_stack_audits_clean_offline(stack, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "kubernetes:apps/v1:Deployment" in export.read_text()
+
+
+def test_tunnel_ami_lookup_goes_through_the_stacks_regional_provider(monkeypatch):
+    from infra.synth import RealisticMocks, synthesize
+    from stack_plans import SEEDED_DIGEST, values_with
+
+    calls = []
+    original = RealisticMocks.call
+
+    def record(self, args):
+        calls.append((args.token, dict(args.args), args.provider))
+        return original(self, args)
+
+    monkeypatch.setattr(RealisticMocks, "call", record)
+    plan = synthesize("ksa", values_with("ksa", modelImageDigest=SEEDED_DIGEST))
+    (provider,) = of_type(plan, "pulumi:providers:aws")
+    (lookup,) = [c for c in calls if c[0] == "aws:ssm/getParameter:getParameter"]
+    assert lookup[1]["name"].startswith("/aws/service/ami-amazon-linux-latest/al2023")
+    assert lookup[2] and lookup[2].rsplit("::", 1)[1] == provider.id  # not the default provider ("")
+    (instance,) = of_type(plan, "aws:ec2/instance:Instance")
+    assert instance.inputs["ami"].startswith("ami-")
