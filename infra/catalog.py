@@ -98,12 +98,22 @@ class RegionDenyExemptions:
 
 
 @dataclass(frozen=True)
+class KubernetesVersion:
+    """The EKS Kubernetes minor version every serving cluster runs, with its support window."""
+    version: str
+    end_of_standard_support: str  # YYYY-MM-DD
+    checked: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Catalog:
     options: dict[str, str]
     partitions: dict[str, str]
     geographies: dict[str, Geography]
     path: Path = field(default=CATALOG_PATH)
     region_deny_exemptions: RegionDenyExemptions | None = None
+    kubernetes: KubernetesVersion | None = None
 
     def geography(self, code: str) -> Geography:
         return self.geographies[code]
@@ -194,6 +204,22 @@ def _parse_exemptions(raw: dict) -> RegionDenyExemptions:
     return RegionDenyExemptions(str(_require(raw, "checked", where)), raw.get("source", ""), services, actions, dropped)
 
 
+def _parse_kubernetes(raw: dict) -> KubernetesVersion:
+    where = "kubernetes"
+    version = str(_require(raw, "version", where))
+    if not re.fullmatch(r"1\.[0-9]+", version):
+        raise CatalogError(f"{where}.version: '{version}' is not a Kubernetes minor version such as 1.35")
+    end = str(_require(raw, "end_of_standard_support", where))
+    checked = str(_require(raw, "checked", where))
+    for key, value in (("end_of_standard_support", end), ("checked", checked)):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise CatalogError(f"{where}.{key}: '{value}' is not a YYYY-MM-DD date")
+    # A version checked after its standard support ended is a stale pick, not a fact to deploy.
+    if end <= checked:
+        raise CatalogError(f"{where}: {version} left EKS standard support on {end}, before it was checked ({checked})")
+    return KubernetesVersion(version, end, checked, raw.get("source", ""))
+
+
 def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
     if not isinstance(raw, dict) or raw.get("schema_version") != 1:
         raise CatalogError(f"{path}: expected schema_version: 1")
@@ -234,7 +260,8 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
         )
         geographies[code] = geo
     exemptions = _parse_exemptions(raw["region_deny_exemptions"]) if "region_deny_exemptions" in raw else None
-    return Catalog(dict(options), dict(partitions), geographies, path, exemptions)
+    kubernetes = _parse_kubernetes(raw["kubernetes"]) if "kubernetes" in raw else None
+    return Catalog(dict(options), dict(partitions), geographies, path, exemptions, kubernetes)
 
 
 @functools.cache

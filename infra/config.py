@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -24,17 +25,23 @@ KNOWN_KEYS = {
     "options": "list drawn from zmo, zm_plus, federated",
     "vpcCidr": "IPv4 CIDR of the stack's VPC (/16 to /20)",
     "gpuInstanceType": "EC2 instance type of the GPU node group",
-    "gpuMinSize": "minimum GPU nodes (0 allowed)",
-    "gpuMaxSize": "maximum GPU nodes (>= 1, >= gpuMinSize)",
+    "accountId": "12-digit AWS account id the stack deploys into (the provider refuses any other)",
+    "gpuMaxSize": "most GPUs the GPU node pool may run, and the replica cap (>= 1)",
     "servedModel": "model directory under the weights bucket that vLLM serves",
+    "modelImageDigest": "sha256:<64 hex> digest of the model-server image in the stack's ECR repository "
+                        "(printed by `residency seed`); the workload layer is off until it is set",
     "zmPlus": "{models: [catalog model keys]} for the zm_plus option",
     "federated": "{connectors: [catalog connector keys], allowGlobalProcessing: bool}",
 }
-REQUIRED = ("aws:region", f"{PROJECT}:geography", f"{PROJECT}:options")
+REQUIRED = ("aws:region", f"{PROJECT}:accountId", f"{PROJECT}:geography", f"{PROJECT}:options")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# The serving cluster's Kubernetes service CIDR, set explicitly so the kube-dns address that the
+# workload's egress NetworkPolicy admits is known (the 10th address); it must not overlap the VPC.
+SERVICE_CIDR = "172.20.0.0/16"
 DEFAULTS = {
     "vpcCidr": "10.40.0.0/16",
     "gpuInstanceType": "g6e.xlarge",
-    "gpuMinSize": "0",
     "gpuMaxSize": "2",
     "servedModel": "llama-3.1-8b-instruct",
 }
@@ -51,8 +58,7 @@ class ConfigError(pulumi.RunError):
 @dataclass(frozen=True)
 class GpuNodeGroup:
     instance_type: str
-    min_size: int
-    max_size: int
+    max_size: int  # most GPUs (one per vLLM replica) the node pool may run at once
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class StackConfig:
     vpc_cidr: str
     gpu: GpuNodeGroup
     served_model: str
+    account_id: str = ""
+    # None until `residency seed` has put the image into ECR: the workload layer is then off.
+    model_image_digest: str | None = None
     bedrock_models: tuple[BedrockModel, ...] = ()
     connectors: tuple[Connector, ...] = ()
     allow_global_processing: bool = False
@@ -169,7 +178,8 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
     problems: list[str] = []
     for key in REQUIRED:
         if values.get(key) in (None, ""):
-            problems.append(f"{key}: required key is missing")
+            hint = f"; {KNOWN_KEYS['accountId']}, e.g. 111111111111" if key == f"{PROJECT}:accountId" else ""
+            problems.append(f"{key}: required key is missing{hint}")
     for key in sorted(values):
         ns, _, name = key.partition(":")
         if ns == PROJECT and name not in KNOWN_KEYS:
@@ -210,15 +220,22 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
         net = ipaddress.ip_network(cidr)
         if net.version != 4 or not 16 <= net.prefixlen <= 20 or not net.is_private:
             raise ValueError
+        if net.overlaps(ipaddress.ip_network(SERVICE_CIDR)):
+            problems.append(f"{PROJECT}:vpcCidr: '{cidr}' overlaps the cluster's service CIDR {SERVICE_CIDR}")
     except ValueError:
         problems.append(f"{PROJECT}:vpcCidr: '{cidr}' must be a private IPv4 CIDR from /16 to /20")
 
-    gpu_min = _int(f"{PROJECT}:gpuMinSize", get("gpuMinSize"), problems)
+    account_id = get("accountId")
+    if not ACCOUNT_ID.fullmatch(account_id):
+        problems.append(f"{PROJECT}:accountId: '{account_id}' is not a 12-digit AWS account id")
+    digest = get("modelImageDigest")
+    if digest is not None and not IMAGE_DIGEST.fullmatch(digest):
+        problems.append(f"{PROJECT}:modelImageDigest: '{digest}' must be sha256:<64 lowercase hex> "
+                        "(the digest `residency seed` prints)")
+
     gpu_max = _int(f"{PROJECT}:gpuMaxSize", get("gpuMaxSize"), problems)
-    if gpu_min is not None and gpu_min < 0:
-        problems.append(f"{PROJECT}:gpuMinSize: '{gpu_min}' must be 0 or more")
-    if gpu_max is not None and (gpu_max < 1 or (gpu_min is not None and gpu_max < gpu_min)):
-        problems.append(f"{PROJECT}:gpuMaxSize: '{gpu_max}' must be at least 1 and at least gpuMinSize")
+    if gpu_max is not None and gpu_max < 1:
+        problems.append(f"{PROJECT}:gpuMaxSize: '{gpu_max}' must be at least 1")
     instance_type = get("gpuInstanceType")
     if not isinstance(instance_type, str) or instance_type.split(".")[0][:1] not in ("g", "p"):
         problems.append(f"{PROJECT}:gpuInstanceType: '{instance_type}' is not a GPU instance type (g*/p* families)")
@@ -246,8 +263,10 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
         region=region,
         options=options,
         vpc_cidr=cidr,
-        gpu=GpuNodeGroup(instance_type, gpu_min, gpu_max),
+        gpu=GpuNodeGroup(instance_type, gpu_max),
         served_model=get("servedModel"),
+        account_id=account_id,
+        model_image_digest=digest,
         bedrock_models=models,
         connectors=connectors,
         allow_global_processing=allow_global,

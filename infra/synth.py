@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import heapq
+import re
 import threading
 from dataclasses import dataclass
 from typing import Callable
@@ -162,6 +163,10 @@ class RealisticMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": self.account, "arn": f"arn:{self.partition}:iam::{self.account}:user/mock", "userId": "AIDAMOCK", "id": self.account}
+        if args.token == "aws:ssm/getParameter:getParameter":
+            # Public AMI parameters (/aws/service/...): an image id of the region.
+            return {"name": args.args.get("name"), "type": "String", "value": f"ami-{_hex(self.region, str(args.args.get('name')))}",
+                    "arn": f"arn:{self.partition}:ssm:{self.region}::parameter{args.args.get('name')}", "id": args.args.get("name")}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}
         return {}
@@ -179,6 +184,7 @@ class Registration:
     dependencies: list[str]
     inputs: dict
     id: str = ""
+    custom_timeouts: dict[str, float] | None = None  # seconds, as the engine stores them in state
 
 
 class GraphMonitor(MockMonitor):
@@ -197,12 +203,30 @@ class GraphMonitor(MockMonitor):
             urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
             parent=request.parent, provider=request.provider,
             protect=request.HasField("protect") and request.protect,
-            dependencies=list(request.dependencies), inputs=inputs, id=response.id)
+            dependencies=list(request.dependencies), inputs=inputs, id=response.id,
+            custom_timeouts=_timeouts_seconds(request))
         with self._lock:
             self.registrations.append(reg)
             if request.type == "pulumi:providers:aws":
                 self.mocks.provider_regions[f"{response.urn}::{response.id}"] = inputs.get("region")
         return response
+
+
+def _duration_seconds(text: str) -> float:
+    """A Go duration as Pulumi SDKs send it ("60m", "1h30m", "45s") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"([0-9.]+)(h|m|s)", text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def _timeouts_seconds(request) -> dict[str, float] | None:
+    if not request.HasField("customTimeouts"):
+        return None
+    timeouts = {k: _duration_seconds(getattr(request.customTimeouts, k))
+                for k in ("create", "update", "delete") if getattr(request.customTimeouts, k)}
+    return timeouts or None
 
 
 @dataclass
@@ -251,6 +275,8 @@ def to_export(monitor: GraphMonitor, stack: str) -> dict:
             entry["protect"] = True
         if reg.dependencies:
             entry["dependencies"] = sorted(urns.get(d, d) for d in reg.dependencies)
+        if reg.custom_timeouts:
+            entry["customTimeouts"] = reg.custom_timeouts
         resources.append(entry)
     manifest = {"time": "1970-01-01T00:00:00Z", "magic": "", "version": "offline-plan"}
     return {"version": 3, "deployment": {"manifest": manifest, "resources": _stable_order(resources)}}

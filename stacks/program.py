@@ -10,6 +10,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from infra.catalog import load_catalog
+from infra.components.api_tunnel import ApiTunnel, ApiTunnelArgs
 from infra.components.bedrock import BedrockAccess, BedrockAccessArgs
 from infra.components.cluster import ServingCluster, ServingClusterArgs
 from infra.components.egress import EgressConnectors, EgressConnectorsArgs
@@ -24,6 +26,8 @@ def build(cfg: StackConfig) -> dict:
     provider = aws.Provider(
         f"aws-{cfg.region}",
         region=cfg.region,
+        # Account pinning: credentials of any other account are refused before anything is read.
+        allowed_account_ids=[cfg.account_id],
         default_tags={"tags": {
             "ai-companion:geography": geo.code,
             "ai-companion:options": cfg.tag_options,
@@ -41,12 +45,23 @@ def build(cfg: StackConfig) -> dict:
     cluster = ServingCluster("serving", ServingClusterArgs(
         stack=cfg.stack, region=cfg.region, partition=geo.partition,
         subnet_ids=[s.id for s in network.private_subnets], vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
-        kms_key_arn=key.key.arn, gpu=cfg.gpu), opts=on_provider)
-    ModelServer("model", ModelServerArgs(
-        region=cfg.region, cluster_name=cluster.cluster.name, cluster_endpoint=cluster.cluster.endpoint,
-        cluster_ca=cluster.cluster.certificate_authority.data, repository_url=cluster.repository.repository_url,
-        weights_bucket=cluster.weights_bucket.bucket, served_model=cfg.served_model, vpc_cidr=cfg.vpc_cidr,
-        max_replicas=cfg.gpu.max_size, depends_on=[cluster.gpu_nodes, cluster.system_nodes]))
+        kms_key_arn=key.key.arn, kubernetes_version=load_catalog().kubernetes.version,
+        managed_node_groups=cfg.has("federated"),
+        preview_role_arn=f"arn:{geo.partition}:iam::{cfg.account_id}:role/ai-companion-preview-{cfg.stack}"),
+        opts=on_provider)
+    tunnel = ApiTunnel("api-tunnel", ApiTunnelArgs(
+        partition=geo.partition, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
+        subnet_id=network.private_subnets[0].id, kms_key_arn=key.key.arn), opts=on_provider)
+    # The cluster layer exists once `residency seed` has put the image into ECR and its digest is
+    # in the stack file; until then `up` builds the AWS layer only (docs/operations.md, first deploy).
+    if cfg.model_image_digest:
+        ModelServer("model", ModelServerArgs(
+            region=cfg.region, cluster_name=cluster.cluster.name, cluster_endpoint=cluster.cluster.endpoint,
+            cluster_ca=cluster.cluster.certificate_authority.data, repository_url=cluster.repository.repository_url,
+            image_digest=cfg.model_image_digest, weights_bucket=cluster.weights_bucket.bucket,
+            served_model=cfg.served_model, vpc_cidr=cfg.vpc_cidr, gpu=cfg.gpu,
+            availability_zones=geo.availability_zones, workload_identity=cluster.workload_identity,
+            depends_on=[cluster.cluster, *cluster.addons.values()]))
 
     outputs = {
         "geography": geo.code,
@@ -54,7 +69,11 @@ def build(cfg: StackConfig) -> dict:
         "options": list(cfg.options),
         "vpcId": network.vpc.id,
         "clusterName": cluster.cluster.name,
+        "clusterEndpoint": cluster.cluster.endpoint,
+        "apiTunnelInstanceId": tunnel.instance.id,
         "weightsBucket": cluster.weights_bucket.bucket,
+        "modelRepositoryUrl": cluster.repository.repository_url,
+        "workloadLayer": bool(cfg.model_image_digest),
         # Paths that leave the VPC by design (Federated connectors); reviewed, never silent.
         "declaredDataPaths": [],
     }

@@ -1,5 +1,8 @@
 """Synthesized stacks shared by the tests: each stack file is planned once per test session.
 
+`planned(stack)` is the stack as it runs once `residency seed` has put the model image into ECR:
+the stack file plus a model image digest, so the cluster layer is part of every plan the tests
+read. `planned_unseeded(stack)` is the stack file exactly as committed (no digest: AWS layer only).
 Plans are read-only for tests; a test that needs a variant calls `synthesize(stack, values)`.
 """
 
@@ -14,8 +17,17 @@ STACKS = list_stacks()
 ZMO_ONLY = [s for s in STACKS if s not in ("us", "eu")]
 
 
+# What `residency seed` would print for an image; any well-formed digest will do under mocks.
+SEEDED_DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
 @functools.cache
 def planned(stack: str) -> Plan:
+    return synthesize(stack, values_with(stack, modelImageDigest=SEEDED_DIGEST))
+
+
+@functools.cache
+def planned_unseeded(stack: str) -> Plan:
     return synthesize(stack)
 
 

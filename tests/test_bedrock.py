@@ -349,13 +349,13 @@ def project_with(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("command", ["scp", "models"])
 @pytest.mark.parametrize("stack, body, message", [
-    ("eu", "config:\n  aws:region: eu-central-1\n  ai-companion:geography: EU\n"
+    ("eu", "config:\n  aws:region: eu-central-1\n  ai-companion:accountId: \"111111111111\"\n  ai-companion:geography: EU\n"
            "  ai-companion:options: [zmo, zm_plus]\n  ai-companion:zmPlus:\n    models: [us.anthropic.claude-sonnet-4-5-20250929-v1:0]\n",
      "'us.' profile of US"),
-    ("eu", "config:\n  aws:region: eu-central-1\n  ai-companion:geography: EU\n"
+    ("eu", "config:\n  aws:region: eu-central-1\n  ai-companion:accountId: \"111111111111\"\n  ai-companion:geography: EU\n"
            "  ai-companion:options: [zmo, zm_plus]\n  ai-companion:zmPlus:\n    models: [global.anthropic.claude-sonnet-4-5-20250929-v1:0]\n",
      "global profiles are never allowed"),
-    ("sg", "config:\n  aws:region: ap-southeast-1\n  ai-companion:geography: SG\n"
+    ("sg", "config:\n  aws:region: ap-southeast-1\n  ai-companion:accountId: \"111111111111\"\n  ai-companion:geography: SG\n"
            "  ai-companion:options: [zmo, zm_plus]\n  ai-companion:zmPlus:\n    models: [claude-sonnet-4-5]\n",
      "'zm_plus' is not offered in SG"),
 ])

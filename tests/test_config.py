@@ -13,7 +13,8 @@ from infra.config import ConfigError, parse_config
 from infra.stackfiles import ROOT, load_stack_values
 from infra.synth import RealisticMocks, synthesize
 
-BASE = {"aws:region": "ap-southeast-1", "ai-companion:geography": "SG", "ai-companion:options": '["zmo"]'}
+BASE = {"aws:region": "ap-southeast-1", "ai-companion:accountId": "111111111111", "ai-companion:geography": "SG",
+        "ai-companion:options": '["zmo"]'}
 
 
 @pytest.fixture
@@ -34,15 +35,19 @@ BAD_CASES = {
     "option not offered": ({"ai-companion:options": ["zmo", "zm_plus"]}, "ai-companion:options", "'zm_plus' is not offered in SG"),
     "unknown option": ({"ai-companion:options": ["zmo", "turbo"]}, "ai-companion:options", "allowed: zmo, zm_plus, federated"),
     "missing required key": ({"ai-companion:geography": None}, "ai-companion:geography", "required"),
-    "negative gpu minimum": ({"ai-companion:gpuMinSize": -1}, "ai-companion:gpuMinSize", "0 or more"),
-    "max below min": ({"ai-companion:gpuMinSize": 3, "ai-companion:gpuMaxSize": 2}, "ai-companion:gpuMaxSize", "at least gpuMinSize"),
+    "no gpu allowed": ({"ai-companion:gpuMaxSize": 0}, "ai-companion:gpuMaxSize", "at least 1"),
+    "missing account id": ({"ai-companion:accountId": None}, "ai-companion:accountId", "12-digit AWS account id"),
+    "malformed account id": ({"ai-companion:accountId": "1234"}, "ai-companion:accountId", "not a 12-digit"),
+    "image by tag": ({"ai-companion:modelImageDigest": "v0.11.0"}, "ai-companion:modelImageDigest", "sha256:<64"),
+    "vpc overlaps the service cidr": ({"ai-companion:vpcCidr": "172.20.0.0/16"}, "ai-companion:vpcCidr", "service CIDR"),
     "not a gpu type": ({"ai-companion:gpuInstanceType": "m5.large"}, "ai-companion:gpuInstanceType", "GPU instance type"),
     "public cidr": ({"ai-companion:vpcCidr": "8.8.0.0/16"}, "ai-companion:vpcCidr", "private IPv4 CIDR"),
 }
 
 
 def _config(change: dict) -> dict:
-    config = {"aws:region": "ap-southeast-1", "ai-companion:geography": "SG", "ai-companion:options": ["zmo"]}
+    config = {"aws:region": "ap-southeast-1", "ai-companion:accountId": "111111111111",
+              "ai-companion:geography": "SG", "ai-companion:options": ["zmo"]}
     config.update(change)
     return {k: v for k, v in config.items() if v is not None}
 
@@ -77,7 +82,7 @@ def test_nothing_is_registered_on_bad_config(case, monkeypatch):
 
 def test_all_problems_are_reported_together():
     with pytest.raises(ConfigError) as err:
-        parse_config({**BASE, "ai-companion:gpuMinSize": "x", "ai-companion:vpcCidr": "nope"}, "sg")
+        parse_config({**BASE, "ai-companion:gpuMaxSize": "x", "ai-companion:vpcCidr": "nope"}, "sg")
     assert len(err.value.problems) == 2
 
 

@@ -15,6 +15,9 @@ IAM = ROOT / "docs" / "iam"
 ROLES = ("preview", "deploy", "audit")
 READ_VERB = re.compile(r"^[a-z0-9-]+:(Get|List|Describe)[A-Za-z0-9*]*$")
 READ_ONLY_EXCEPTIONS = {"kms:Decrypt"}  # secrets in the state are encrypted with the state key
+# A port-forward to the API tunnel changes nothing in AWS; what it reaches is the Kubernetes API,
+# where the role's access entry decides. Scoped below to the tunnel and the port-forward document.
+TUNNEL_ACTIONS = {"ssm:StartSession", "ssm:TerminateSession"}
 GITHUB = "token.actions.githubusercontent.com"
 
 
@@ -32,6 +35,17 @@ def actions(statement: dict) -> list[str]:
     return [a] if isinstance(a, str) else a
 
 
+def is_tunnel_statement(s: dict) -> bool:
+    """A statement that lets a role open only the API tunnel's port-forward, nothing wider."""
+    resource = s.get("Resource")
+    if actions(s) == ["ssm:StartSession"]:
+        if resource == "arn:aws:ssm:<HOME_REGION>::document/AWS-StartPortForwardingSessionToRemoteHost":
+            return True
+        return (resource == "arn:aws:ec2:<HOME_REGION>:<ACCOUNT_ID>:instance/*"
+                and s.get("Condition") == {"StringEquals": {"ssm:resourceTag/ai-companion:role": "api-tunnel"}})
+    return actions(s) == ["ssm:TerminateSession"] and resource == "arn:aws:ssm:<HOME_REGION>:<ACCOUNT_ID>:session/${aws:userid}-*"
+
+
 def write_actions(policy: dict) -> list[str]:
     """Allowed actions that are not plainly reads (plus anything using NotAction or a bare `*`)."""
     bad = []
@@ -40,7 +54,8 @@ def write_actions(policy: dict) -> list[str]:
             continue
         if "NotAction" in s:
             bad.append(f"NotAction in {s.get('Sid')}")
-        bad += [a for a in actions(s) if a not in READ_ONLY_EXCEPTIONS and not READ_VERB.match(a)]
+        allowed = READ_ONLY_EXCEPTIONS | (TUNNEL_ACTIONS if is_tunnel_statement(s) else set())
+        bad += [a for a in actions(s) if a not in allowed and not READ_VERB.match(a)]
     return bad
 
 
@@ -66,6 +81,15 @@ def test_read_only_check_catches_a_write_action():
     policy["Statement"].append({"Effect": "Allow", "Action": "ec2:*", "Resource": "*"})
     policy["Statement"].append({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*", "Sid": "X"})
     assert write_actions(policy) == ["s3:PutObject", "ec2:*", "NotAction in X"]
+
+
+@pytest.mark.parametrize("role", ["preview", "deploy"])
+def test_ci_roles_may_open_only_the_api_tunnels_port_forward(role):
+    tunnel = [s for s in statements(load(f"{role}-permissions.json")) if set(actions(s)) & TUNNEL_ACTIONS]
+    assert len(tunnel) == 3 and all(is_tunnel_statement(s) for s in tunnel)
+    # Any instance, or any document (a shell session), is not a tunnel statement.
+    widened = dict(tunnel[0], Condition={})
+    assert not is_tunnel_statement(widened) and write_actions({"Statement": [widened]}) == ["ssm:StartSession"]
 
 
 def test_preview_reads_only_its_own_state_bucket_and_decrypts_only_with_its_state_key():

@@ -196,9 +196,35 @@ def test_deploy_runs_up_per_stack_environment_one_at_a_time_with_mandatory_polic
     job = doc["jobs"]["deploy"]
     assert job["environment"] == "${{ matrix.stack }}"
     assert job["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
-    pulumi = step(job, "pulumi/actions@v7")["with"]
-    assert pulumi["command"] == "up" and pulumi["policyPacks"] == "policy"
-    assert pulumi["policyPackConfigs"] == "${{ runner.temp }}/policy-config.json"
+    ups = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@v7")]
+    assert len(ups) == 3
+    for up in ups:
+        assert up["with"]["command"] == "up" and up["with"]["policyPacks"] == "policy"
+        assert up["with"]["policyPackConfigs"] == "${{ runner.temp }}/policy-config.json"
+
+
+def test_deploy_runs_the_aws_layer_then_the_seed_then_the_cluster_layer_through_the_tunnel():
+    from stack_plans import planned
+
+    steps = load("deploy.yml")["jobs"]["deploy"]["steps"]
+    names = [s.get("name") for s in steps]
+    order = ["AWS layer (first deploy, no cluster layer yet)", "AWS layer (cluster layer excluded)", "Stack outputs",
+             "Seed weights and model-server image", "Open the API tunnel", "Cluster layer", "Close the API tunnel"]
+    assert [n for n in names if n in order] == order
+    by_name = {s.get("name"): s for s in steps}
+    workload = "steps.layers.outputs.workload == 'true'"
+    assert by_name["AWS layer (first deploy, no cluster layer yet)"]["if"] == "steps.layers.outputs.workload != 'true'"
+    assert by_name["AWS layer (cluster layer excluded)"]["if"] == workload
+    assert by_name["Cluster layer"]["if"] == workload and by_name["Open the API tunnel"]["if"] == workload
+    assert "exclude" not in by_name["Cluster layer"]["with"]
+    assert "residency seed --stack" in by_name["Seed weights and model-server image"]["run"]
+    # The excluded URN is the program's real Kubernetes provider (engine URN of the offline plan).
+    excluded = by_name["AWS layer (cluster layer excluded)"]["with"]
+    assert excluded["exclude-dependents"] is True
+    provider = next(r for r in planned("eu").export["deployment"]["resources"] if r["type"] == "pulumi:providers:kubernetes")
+    assert excluded["exclude"].replace("${{ matrix.stack }}", "eu") == provider["urn"]
+    tunnel = by_name["Open the API tunnel"]["run"]
+    assert "AWS-StartPortForwardingSessionToRemoteHost" in tunnel and "localPortNumber=8443" in tunnel
 
 
 def _mandatory_script() -> str:

@@ -1,8 +1,14 @@
-"""`ServingCluster`: the self-hosted model-serving cluster (EKS, private API endpoint only).
+"""`ServingCluster`: the self-hosted model-serving cluster (EKS Auto Mode, private API endpoint only).
 
-A system node group and a GPU managed node group (sized from config, may scale to zero), an
-in-region ECR repository for the model-server image, a versioned, KMS-encrypted, protected S3
-bucket for model weights, and an EKS Pod Identity role that can read only that bucket.
+Capacity comes from EKS Auto Mode: AWS runs Karpenter, the GPU drivers and NVIDIA device plugin
+(in the Auto Mode node AMI), the load balancer controller, the EBS CSI driver, the Pod Identity
+agent and the network policy agent, all outside the cluster's own images, so nothing has to be
+pulled from a public registry. The built-in `system` node pool runs cluster add-ons; the GPU node
+pool is a Kubernetes object of the cluster layer (`ModelServer`), so GPU nodes start from zero
+when a model pod is pending and no Pulumi-managed desired size ever resets what Karpenter did.
+
+Also here: an in-region ECR repository for the model-server image, a versioned, KMS-encrypted,
+protected S3 bucket for model weights, and an EKS Pod Identity role that can read only that bucket.
 """
 
 from __future__ import annotations
@@ -13,13 +19,27 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.components.iam import POD_IDENTITY, eks_node_role, service_trust
+from infra.components.iam import POD_IDENTITY, managed_policy_attachments, service_trust
 from infra.components.storage import private_bucket
-from infra.config import GpuNodeGroup
+from infra.config import SERVICE_CIDR
 
 SERVING_NAMESPACE = "model-serving"
 SERVING_SERVICE_ACCOUNT = "vllm"
-KUBERNETES_VERSION = "1.33"
+# What the cluster role needs for Auto Mode to manage compute, block storage, load balancers and
+# networking (EKS user guide, "auto-learn-iam"); the node role is the Auto Mode minimal one.
+AUTO_MODE_CLUSTER_POLICIES = (
+    "AmazonEKSClusterPolicy", "AmazonEKSComputePolicy", "AmazonEKSBlockStoragePolicy",
+    "AmazonEKSLoadBalancingPolicy", "AmazonEKSNetworkingPolicy",
+)
+AUTO_MODE_NODE_POLICIES = ("AmazonEKSWorkerNodeMinimalPolicy", "AmazonEC2ContainerRegistryPullOnly")
+# Add-ons that managed node groups (the Federated connector nodes) need next to Auto Mode nodes,
+# which carry their own. The VPC CNI enforces NetworkPolicy there too.
+MANAGED_NODE_ADDONS = {
+    "vpc-cni": {"enableNetworkPolicy": "true"},
+    "kube-proxy": None,
+    "coredns": None,
+    "eks-pod-identity-agent": None,
+}
 
 
 @dataclass(frozen=True)
@@ -31,9 +51,11 @@ class ServingClusterArgs:
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     kms_key_arn: pulumi.Input[str]
-    gpu: GpuNodeGroup
-    system_instance_type: str = "m6i.large"
-    kubernetes_version: str = KUBERNETES_VERSION
+    kubernetes_version: str
+    # True when managed node groups join the cluster (Federated connectors): their add-ons.
+    managed_node_groups: bool = False
+    # CI preview role: read-only Kubernetes access for previews of the cluster layer.
+    preview_role_arn: str | None = None
     log_retention_days: int = 365
 
 
@@ -42,22 +64,38 @@ class ServingCluster(pulumi.ComponentResource):
     weights_bucket: aws.s3.Bucket
     repository: aws.ecr.Repository
     workload_role: aws.iam.Role
+    workload_identity: aws.eks.PodIdentityAssociation
 
     def __init__(self, name: str, args: ServingClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-companion:zmo:ServingCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        protected = pulumi.ResourceOptions(parent=self, protect=True)
-        policy_arn = f"arn:{args.partition}:iam::aws:policy"
         self.cluster_name = f"{name}-{args.stack}"
+        self._control_plane(name, args)
+        self._access(name, args)
+        self._add_ons(name, args)
+        self._model_store(name, args)
+        self._workload_identity(name, args)
+        self.register_outputs({
+            "clusterName": self.cluster.name,
+            "weightsBucket": self.weights_bucket.bucket,
+            "repositoryUrl": self.repository.repository_url,
+        })
 
-        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"), opts=child)
-        aws.iam.RolePolicyAttachment(f"{name}-cluster", role=cluster_role.name, policy_arn=f"{policy_arn}/AmazonEKSClusterPolicy", opts=child)
+    def _control_plane(self, name: str, args: ServingClusterArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=service_trust(
+            "eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"), opts=child)
+        cluster_attachments = managed_policy_attachments(f"{name}-cluster", cluster_role, args.partition,
+                                                         AUTO_MODE_CLUSTER_POLICIES, parent=self)
+        self.node_role = aws.iam.Role(f"{name}-nodes", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child)
+        node_attachments = managed_policy_attachments(f"{name}-nodes", self.node_role, args.partition,
+                                                      AUTO_MODE_NODE_POLICIES, parent=self)
 
         # Control-plane logs are created by EKS under this fixed name; owning it first keeps it
         # encrypted with the in-region key and protected.
         self.control_plane_logs = aws.cloudwatch.LogGroup(
             f"{name}-control-plane", name=f"/aws/eks/{self.cluster_name}/cluster",
-            retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn, opts=protected)
+            retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn,
+            opts=pulumi.ResourceOptions(parent=self, protect=True))
 
         self.cluster_security_group = aws.ec2.SecurityGroup(
             f"{name}-cluster", vpc_id=args.vpc_id, description="EKS control plane: in-VPC only",
@@ -65,6 +103,8 @@ class ServingCluster(pulumi.ComponentResource):
             egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": [args.vpc_cidr]}],
             opts=child)
 
+        # The cluster depends on every policy attachment: on destroy, the roles keep their
+        # policies until the cluster (and the nodes it launched) are gone.
         self.cluster = aws.eks.Cluster(
             f"{name}-eks", name=self.cluster_name, version=args.kubernetes_version, role_arn=cluster_role.arn,
             vpc_config={"subnet_ids": args.subnet_ids, "endpoint_private_access": True,
@@ -72,33 +112,51 @@ class ServingCluster(pulumi.ComponentResource):
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
             encryption_config={"resources": ["secrets"], "provider": {"key_arn": args.kms_key_arn}},
             enabled_cluster_log_types=["api", "audit", "authenticator"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.control_plane_logs]))
+            # EKS Auto Mode: compute, block storage and load balancing are switched on together.
+            bootstrap_self_managed_addons=False,
+            compute_config={"enabled": True, "node_pools": ["system"], "node_role_arn": self.node_role.arn},
+            storage_config={"block_storage": {"enabled": True}},
+            kubernetes_network_config={"elastic_load_balancing": {"enabled": True},
+                                       "service_ipv4_cidr": SERVICE_CIDR},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                self.control_plane_logs, *cluster_attachments, *node_attachments]))
 
-        node_role, _ = eks_node_role(f"{name}-nodes", args.partition, parent=self)
+    def _access(self, name: str, args: ServingClusterArgs) -> None:
+        """Who may use the Kubernetes API besides the cluster creator (the deploy role, admin
+        through `bootstrap_cluster_creator_admin_permissions`): the preview role, read-only."""
+        if not args.preview_role_arn:
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        entry = aws.eks.AccessEntry(f"{name}-preview", cluster_name=self.cluster.name,
+                                    principal_arn=args.preview_role_arn, type="STANDARD", opts=child)
+        aws.eks.AccessPolicyAssociation(
+            f"{name}-preview-view", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
+            policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+            access_scope={"type": "cluster"}, opts=child)
 
-        self.system_nodes = aws.eks.NodeGroup(
-            f"{name}-system", cluster_name=self.cluster.name, node_role_arn=node_role.arn, subnet_ids=args.subnet_ids,
-            instance_types=[args.system_instance_type], ami_type="AL2023_x86_64_STANDARD",
-            scaling_config={"min_size": 2, "desired_size": 2, "max_size": 3},
-            labels={"ai-companion/pool": "system"}, opts=child)
-        self.gpu_nodes = aws.eks.NodeGroup(
-            f"{name}-gpu", cluster_name=self.cluster.name, node_role_arn=node_role.arn, subnet_ids=args.subnet_ids,
-            instance_types=[args.gpu.instance_type], ami_type="AL2023_x86_64_NVIDIA",
-            scaling_config={"min_size": args.gpu.min_size, "desired_size": args.gpu.min_size, "max_size": args.gpu.max_size},
-            labels={"ai-companion/pool": "gpu"},
-            taints=[{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}], opts=child)
-        aws.eks.Addon(f"{name}-pod-identity", cluster_name=self.cluster.name, addon_name="eks-pod-identity-agent", opts=child)
+    def _add_ons(self, name: str, args: ServingClusterArgs) -> None:
+        self.addons: dict[str, aws.eks.Addon] = {}
+        if not args.managed_node_groups:
+            return
+        for addon, configuration in MANAGED_NODE_ADDONS.items():
+            extra = {"configuration_values": json.dumps(configuration)} if configuration else {}
+            self.addons[addon] = aws.eks.Addon(
+                f"{name}-{addon}", cluster_name=self.cluster.name, addon_name=addon,
+                resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                opts=pulumi.ResourceOptions(parent=self), **extra)
 
+    def _model_store(self, name: str, args: ServingClusterArgs) -> None:
         self.repository = aws.ecr.Repository(
             f"{name}-model-server", name=f"ai-companion/{args.stack}/vllm", image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": args.kms_key_arn}],
-            force_delete=False, opts=child)
-
+            force_delete=False, opts=pulumi.ResourceOptions(parent=self))
         # Model weights: stateful, so versioned, KMS-encrypted, private and protected.
         self.weights_bucket = private_bucket(f"{name}-weights", args.kms_key_arn, parent=self).bucket
 
-        # Workload identity (EKS Pod Identity): the vLLM service account can read only the weights.
+    def _workload_identity(self, name: str, args: ServingClusterArgs) -> None:
+        """EKS Pod Identity: the vLLM service account can read only the weights."""
+        child = pulumi.ResourceOptions(parent=self)
         self.workload_role = aws.iam.Role(
             f"{name}-vllm", assume_role_policy=service_trust(*POD_IDENTITY), opts=child)
         aws.iam.RolePolicy(
@@ -112,12 +170,6 @@ class ServingCluster(pulumi.ComponentResource):
                      "Condition": {"StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}}},
                 ]})),
             opts=child)
-        aws.eks.PodIdentityAssociation(
+        self.workload_identity = aws.eks.PodIdentityAssociation(
             f"{name}-vllm", cluster_name=self.cluster.name, namespace=SERVING_NAMESPACE,
             service_account=SERVING_SERVICE_ACCOUNT, role_arn=self.workload_role.arn, opts=child)
-
-        self.register_outputs({
-            "clusterName": self.cluster.name,
-            "weightsBucket": self.weights_bucket.bucket,
-            "repositoryUrl": self.repository.repository_url,
-        })

@@ -107,6 +107,17 @@ def aws_dns_names(region: str, partition: str) -> list[str]:
     return names
 
 
+def dns_firewall_admits(name: str, domains: list[str] | tuple[str, ...]) -> bool:
+    """Whether a DNS Firewall domain list matches `name`: `*.example.com` matches every name below
+    example.com at any depth (not example.com itself), `*` matches everything, anything else only
+    itself; case and a trailing dot do not matter."""
+    name = name.lower().rstrip(".")
+    for domain in (d.lower().rstrip(".") for d in domains):
+        if domain == "*" or domain == name or (domain.startswith("*.") and name.endswith(domain[1:])):
+            return True
+    return False
+
+
 def _endpoints_by_az(statuses) -> dict[str, str]:
     """Map AZ -> firewall VPC endpoint id from `firewallStatuses[0].syncStates`."""
     result = {}

@@ -17,13 +17,19 @@ def service_trust(service: str, *actions: str) -> str:
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions) or "sts:AssumeRole"}]})
 
 
+def managed_policy_attachments(name: str, role: aws.iam.Role, partition: str, policies: tuple[str, ...],
+                               parent: pulumi.Resource) -> list[aws.iam.RolePolicyAttachment]:
+    """Attach AWS-managed policies to `role`; callers make what uses the role depend on the result,
+    so that destroy detaches a policy only after its user is gone."""
+    child = pulumi.ResourceOptions(parent=parent)
+    return [aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name, policy_arn=f"arn:{partition}:iam::aws:policy/{p}",
+                                         opts=child)
+            for p in policies]
+
+
 def eks_node_role(name: str, partition: str, parent: pulumi.Resource,
                   tags: dict[str, str] | None = None) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
     """The role of an EKS managed node group with the three AWS-managed node policies."""
-    child = pulumi.ResourceOptions(parent=parent)
-    role = aws.iam.Role(name, assume_role_policy=service_trust("ec2.amazonaws.com"), tags=tags, opts=child)
-    attachments = [
-        aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name, policy_arn=f"arn:{partition}:iam::aws:policy/{p}",
-                                     opts=child)
-        for p in EKS_NODE_POLICIES]
-    return role, attachments
+    role = aws.iam.Role(name, assume_role_policy=service_trust("ec2.amazonaws.com"), tags=tags,
+                        opts=pulumi.ResourceOptions(parent=parent))
+    return role, managed_policy_attachments(name, role, partition, EKS_NODE_POLICIES, parent)

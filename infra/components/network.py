@@ -18,12 +18,14 @@ import pulumi_aws as aws
 from infra.components.iam import service_trust
 # Interface endpoints a private EKS cluster needs (residency-facts.md §5): image pulls (ecr.*),
 # node bootstrap (ec2, eks), IRSA/STS, Pod Identity (eks-auth), the in-tree NLB integration
-# (elasticloadbalancing), logs, KMS for SSE-KMS objects, and autoscaling for the GPU group.
+# (elasticloadbalancing), logs, KMS for SSE-KMS objects, and Systems Manager (`ssm`,
+# `ssmmessages`, `ec2messages`) for the API tunnel's port-forward sessions (`ApiTunnel`).
+# No `autoscaling`: EKS Auto Mode launches GPU nodes itself, no Cluster Autoscaler calls it.
 # `s3` is also an *interface* endpoint (besides the free gateway) so that pods reach S3 on in-VPC
 # addresses and the workload's egress NetworkPolicy can stay "VPC CIDR only".
 INTERFACE_ENDPOINTS = (
     "ecr.api", "ecr.dkr", "ec2", "sts", "eks", "eks-auth", "elasticloadbalancing",
-    "logs", "kms", "autoscaling", "s3",
+    "logs", "kms", "s3", "ssm", "ssmmessages", "ec2messages",
 )
 
 
