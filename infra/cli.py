@@ -25,6 +25,7 @@ COMMANDS = {
     "audit": "infra.audit",
     "scp": "infra.scp",
     "models": "infra.bedrock_drift",
+    "cost": "infra.cost",
 }
 
 

@@ -29,6 +29,8 @@ KNOWN_KEYS = {
     "servedModel": "model directory under the weights bucket that vLLM serves",
     "zmPlus": "{models: [catalog model keys]} for the zm_plus option",
     "federated": "{connectors: [catalog connector keys], allowGlobalProcessing: bool}",
+    # Read by `residency cost` only (infra/pricing.py validates it); the program ignores it.
+    "costUsage": "{usage key: number} monthly volumes for `residency cost` (stacks/cost_rules.yaml usage)",
 }
 REQUIRED = ("aws:region", f"{PROJECT}:geography", f"{PROJECT}:options")
 DEFAULTS = {
