@@ -31,6 +31,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_all.py
 	$(BIN)/python benchmarks/audit_scale.py
+	$(BIN)/python benchmarks/cost_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

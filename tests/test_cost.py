@@ -258,3 +258,17 @@ def test_cli_refresh_that_cannot_read_prices_exits_3_and_writes_nothing(tmp_path
     assert result.returncode == 3, result.stderr
     assert "could not read prices" in result.stderr and "nothing written" in result.stderr
     assert prices.read_text() == before and list(tmp_path.iterdir()) == [prices]
+
+
+def test_preview_summary_prices_head_and_base_without_cloud_credentials():
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "preview.yml").read_text())
+    job = doc["jobs"]["cost"]
+    assert "id-token" not in (job.get("permissions") or {})
+    assert not any("configure-aws-credentials" in str(s.get("uses", "")) for s in job["steps"])
+    base = next(s for s in job["steps"] if s.get("with", {}).get("path") == ".base")
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    plan_base = next(s for s in job["steps"] if s.get("working-directory") == ".base")
+    assert "-m infra plan --all --out ../base-plans" in plan_base["run"]
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert any("-m infra cost --all --format markdown --base base-plans" in r and '>> "$GITHUB_STEP_SUMMARY"' in r
+               for r in runs)
