@@ -46,15 +46,17 @@ def filters_for(query: dict, region: str, by_value: str | None = None) -> list[d
     return [{"Type": "TERM_MATCH", "Field": k, "Value": str(v)} for k, v in filters.items()]
 
 
-def on_demand_price(price_list: list[str], query: dict) -> float | None:
-    """The one on-demand USD price in `price_list` whose usagetype ends with the query's and whose
-    unit is the query's (first tier of a tiered price). None when there is none; RefreshError when
-    several different prices match (the query is not specific enough)."""
+def on_demand_price(price_list: list[str], query: dict, by_value: str | None = None) -> float | None:
+    """The one on-demand USD price in `price_list` whose usagetype ends with the query's (`{value}`
+    in it is the keyed value, e.g. `BoxUsage:{value}`) and whose unit is the query's (first tier of
+    a tiered price). None when there is none; RefreshError when several different prices match
+    (the query is not specific enough)."""
+    wanted = str(query.get("usagetype") or "").replace("{value}", by_value or "")
     found = set()
     for item in price_list:
         entry = json.loads(item)
         usagetype = entry.get("product", {}).get("attributes", {}).get("usagetype", "")
-        if query.get("usagetype") and not usagetype.endswith(query["usagetype"]):
+        if wanted and not usagetype.endswith(wanted):
             continue
         for offer in (entry.get("terms", {}).get("OnDemand") or {}).values():
             for dim in (offer.get("priceDimensions") or {}).values():
@@ -74,7 +76,7 @@ def read_price(client, query: dict, region: str, by_value: str | None = None) ->
     for page in paginator.paginate(ServiceCode=query["service"], Filters=filters_for(query, region, by_value),
                                    FormatVersion="aws_v1", PaginationConfig={"PageSize": 100}):
         items.extend(page.get("PriceList", []))
-    price = on_demand_price(items, query)
+    price = on_demand_price(items, query, by_value)
     if price is None:
         raise RefreshError("no matching on-demand product")
     return price

@@ -48,7 +48,7 @@ def stubbed_client():
 SMALL_RULES = parse_rules({
     "schema_version": 1, "usage": {}, "rules": {},
     "queries": {
-        "ec2_instance_hour": {"service": "AmazonEC2", "by": "instanceType", "unit": "Hrs",
+        "ec2_instance_hour": {"service": "AmazonEC2", "by": "instanceType", "unit": "Hrs", "usagetype": "BoxUsage:{value}",
                               "filters": {"operatingSystem": "Linux", "tenancy": "Shared"}},
         "nat_gateway_hour": {"service": "AmazonEC2", "filters": {"productFamily": "NAT Gateway"},
                              "usagetype": "NatGateway-Hours", "unit": "Hrs"},
@@ -67,8 +67,9 @@ def expect(stubber, rules, region, key, items, value=None):
 def test_refresh_reads_each_price_per_region_and_writes_it_with_the_date(tmp_path):
     client, stubber = stubbed_client()
     for region, prefix in (("eu-central-1", "EUC1-"), ("us-east-1", "")):
-        expect(stubber, SMALL_RULES, region, "ec2_instance_hour",
-               [price_item("AmazonEC2", region, f"{prefix}BoxUsage:g6e.xlarge", "Hrs", ("0", "2.3270000000"))],
+        expect(stubber, SMALL_RULES, region, "ec2_instance_hour", [  # the dedicated-tenancy product is not it
+            price_item("AmazonEC2", region, f"{prefix}DedicatedUsage:g6e.xlarge", "Hrs", ("0", "9.9")),
+            price_item("AmazonEC2", region, f"{prefix}BoxUsage:g6e.xlarge", "Hrs", ("0", "2.3270000000"))],
                "g6e.xlarge")
         expect(stubber, SMALL_RULES, region, "nat_gateway_hour", [
             price_item("AmazonEC2", region, f"{prefix}NatGateway-Bytes", "GB", ("0", "0.0520000000")),
@@ -121,7 +122,7 @@ def test_refresh_command_rewrites_every_stack_region_from_the_rules_file_queries
         for k, (key, query) in enumerate(rules.queries.items()):
             for value in sorted(keyed.get(key, ())) if query.get("by") else [None]:
                 usd = f"{(r + 1) * 0.001 + k * 0.01 + len(value or ''):.6f}"
-                usagetype = query.get("usagetype") or f"BoxUsage:{value}"
+                usagetype = query["usagetype"].replace("{value}", value or "")
                 expect(stubber, rules, region, key,
                        [price_item(query["service"], region, f"X-{usagetype}", query["unit"], ("0", usd))], value)
                 scaled = float(usd) * float(query.get("scale", 1))
