@@ -58,7 +58,6 @@ class Variant:
 @dataclass(frozen=True)
 class Rules:
     usage: dict[str, float]  # usage key -> default
-    usage_descriptions: dict[str, str]
     hours_per_month: float
     retention_cap_months: float
     by_type: dict[str, tuple[Variant, ...]]
@@ -79,7 +78,6 @@ class RegionPrices:
 class PriceBook:
     currency: str
     regions: dict[str, RegionPrices]
-    path: Path = PRICES_PATH
 
 
 def _mapping(value, where: str, path: Path) -> dict:
@@ -107,12 +105,14 @@ def _read_yaml(path: Path) -> dict:
 
 
 def parse_rules(raw: dict, path: Path = RULES_PATH) -> Rules:
-    usage, descriptions = {}, {}
+    usage = {}
     for key, spec in _mapping(raw.get("usage"), "usage", path).items():
         default = _mapping(spec, f"usage.{key}", path).get("default")
         if isinstance(default, bool) or not isinstance(default, (int, float)) or default < 0:
             raise PriceDataError(f"{path}: usage.{key}.default: expected a number >= 0")
-        usage[key], descriptions[key] = float(default), str(spec.get("description", ""))
+        if not spec.get("description"):
+            raise PriceDataError(f"{path}: usage.{key}: needs a description (the profile is documented here)")
+        usage[key] = float(default)
     queries = {}
     for key, query in _mapping(raw.get("queries"), "queries", path).items():
         _unknown_keys(_mapping(query, f"queries.{key}", path), QUERY_KEYS, f"queries.{key}", path)
@@ -145,7 +145,7 @@ def parse_rules(raw: dict, path: Path = RULES_PATH) -> Rules:
     overlap = sorted((free & set(by_type)) | (free & set(not_priced)) | (set(by_type) & set(not_priced)))
     if overlap:
         raise PriceDataError(f"{path}: type(s) listed twice among rules, free and not_priced: {', '.join(overlap)}")
-    return Rules(usage, descriptions, float(raw.get("hours_per_month", 730)),
+    return Rules(usage, float(raw.get("hours_per_month", 730)),
                  float(raw.get("retention_cap_months", 12)), by_type, free, not_priced, queries)
 
 
@@ -161,7 +161,7 @@ def parse_prices(raw: dict, path: Path = PRICES_PATH) -> PriceBook:
             if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in values):
                 raise PriceDataError(f"{path}: regions.{region}.prices.{key}: expected prices >= 0")
         regions[region] = RegionPrices(region, str(entry["checked"]), str(entry.get("source", "")), prices)
-    return PriceBook(str(raw.get("currency", "USD")), regions, Path(path))
+    return PriceBook(str(raw.get("currency", "USD")), regions)
 
 
 @functools.cache
