@@ -158,7 +158,8 @@ def render_markdown(results: list[tuple[StackCost, Delta | None]]) -> str:
     head = "| stack | region | monthly | at max | not priced |" + (" change | change at max |" if compared else "")
     out += [head, "|" + "---|" * (head.count("|") - 1)]
     for cost, delta in results:
-        row = (f"| {cost.stack} | {cost.region} | {money(cost.monthly)} | {money(cost.at_max)} | "
+        at_least = "≥ " if cost.not_priced else ""  # a lower bound while anything is not priced
+        row = (f"| {cost.stack} | {cost.region} | {at_least}{money(cost.monthly)} | {at_least}{money(cost.at_max)} | "
                f"{len(cost.not_priced)} |")
         if compared:
             row += (f" {money(delta.monthly, True)} | {money(delta.at_max, True)} |" if delta and delta.base
