@@ -140,3 +140,81 @@ def test_refresh_command_rewrites_every_stack_region_from_the_rules_file_queries
         for (key, value), usd in prices.items():
             got = table.prices[key][value] if value else table.prices[key]
             assert got == pytest.approx(usd)
+
+
+class RecordedPriceList:
+    """A loopback stand-in for the Price List API (AWS JSON 1.1, `AWSPriceListService.GetProducts`):
+    for a request it returns, like the real API, every product whose service and filters match,
+    one per query of the rules file, priced 0.5 + 0.01 x the query's position."""
+
+    def __init__(self, rules):
+        import http.server
+        import threading
+
+        self.rules, self.requests = rules, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                assert self.headers["X-Amz-Target"] == "AWSPriceListService.GetProducts"
+                outer.requests.append(body)
+                reply = json.dumps({"FormatVersion": "aws_v1", "PriceList": outer.products(body)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def products(self, body: dict) -> list[str]:
+        given = {f["Field"]: f["Value"] for f in body["Filters"]}
+        items = []
+        for i, (key, query) in enumerate(self.rules.queries.items()):
+            value = given.get(query.get("by")) if query.get("by") else None
+            expected = {f["Field"]: f["Value"] for f in filters_for(query, given["regionCode"], value)}
+            if query["service"] == body["ServiceCode"] and expected == given:
+                usagetype = query.get("usagetype", "").replace("{value}", value or "")
+                items.append(price_item(query["service"], given["regionCode"], f"R-{usagetype}", query["unit"],
+                                        ("0", f"{0.5 + 0.01 * i:.4f}")))
+        return items
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from infra.stackfiles import ROOT
+
+    api = RecordedPriceList(load_rules())
+    prices = tmp_path / "prices.yaml"
+    env = {**os.environ, "AWS_ENDPOINT_URL_PRICING": api.url, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    residency = str(Path(sys.prefix) / "bin" / "residency")
+    try:
+        result = subprocess.run([residency, "cost", "--refresh", "--prices", str(prices)], capture_output=True,
+                                text=True, env=env, cwd=ROOT, timeout=300)
+    finally:
+        api.close()
+    assert result.returncode == 0, result.stderr
+    regions = sorted({load_stack_config(s).region for s in list_stacks()})
+    book = load_prices(prices)
+    assert sorted(book.regions) == regions
+    assert {t.checked for t in book.regions.values()} == {dt.date.today().isoformat()}
+    assert {r["Filters"][0]["Value"] for r in api.requests} == set(regions)  # regionCode first
+    priced = subprocess.run([residency, "cost", "--stack", "sg", "--prices", str(prices), "--format", "json"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    doc = json.loads(priced.stdout)
+    assert doc["not_priced"] == [] and doc["prices_checked"] == dt.date.today().isoformat() and doc["monthly"] > 0
