@@ -218,3 +218,10 @@ def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_pa
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     doc = json.loads(priced.stdout)
     assert doc["not_priced"] == [] and doc["prices_checked"] == dt.date.today().isoformat() and doc["monthly"] > 0
+
+
+def test_pricing_endpoint_choices_are_botocores_pricing_regions():
+    from infra.price_refresh import DEFAULT_PRICING_REGION, PRICING_ENDPOINT_REGIONS
+
+    available = botocore.session.get_session().get_available_regions("pricing")
+    assert sorted(PRICING_ENDPOINT_REGIONS) == sorted(available) and DEFAULT_PRICING_REGION in available
