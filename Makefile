@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_all.py
 	$(BIN)/python benchmarks/audit_scale.py
 	$(BIN)/python benchmarks/crossguard_wire.py
+	$(BIN)/python benchmarks/cost_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

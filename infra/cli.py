@@ -5,7 +5,8 @@ Each subcommand lives in its own module exposing `HELP`, `add_arguments(parser)`
   0  ok / no findings
   1  findings (plan, audit) or drift (models)
   2  bad input or config: unknown stack, bad key, unreadable file
-  3  incomplete live scan (audit --live): some service/region was not checked
+  3  incomplete live scan (audit --live): some service/region was not checked;
+     prices not read (cost --refresh): nothing written
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ COMMANDS = {
     "scp": "infra.scp",
     "models": "infra.bedrock_drift",
     "seed": "infra.seed",
+    "cost": "infra.cost",
 }
 
 

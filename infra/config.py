@@ -32,6 +32,8 @@ KNOWN_KEYS = {
                         "(printed by `residency seed`); the workload layer is off until it is set",
     "zmPlus": "{models: [catalog model keys]} for the zm_plus option",
     "federated": "{connectors: [catalog connector keys], allowGlobalProcessing: bool}",
+    # Read by `residency cost` only (infra/pricing.py validates it); the program ignores it.
+    "costUsage": "{usage key: number} monthly volumes for `residency cost` (stacks/cost_rules.yaml usage)",
 }
 REQUIRED = ("aws:region", f"{PROJECT}:accountId", f"{PROJECT}:geography", f"{PROJECT}:options")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")

@@ -313,7 +313,7 @@ def test_workflow_residency_commands_parse_with_the_real_cli():
     from infra.cli import build_parser
 
     commands = residency_commands()
-    assert {argv[0] for _, argv in commands} == {"plan", "audit"}
+    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost"}
     parser = build_parser()
     for name, argv in commands:
         try:

@@ -1,0 +1,299 @@
+"""`residency cost`: pricing rules on a small synthetic stack (totals computed by hand), the PR
+delta of a GPU max-size change, not-priced resources, usage profiles, and every CLI path through
+the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+import yaml
+
+from infra.loaders import InputError
+from infra.pricing import (PriceDataError, compare, load_prices, load_rules, parse_prices, parse_rules,
+                           parse_usage, price_snapshot)
+from infra.stackfiles import ROOT, list_stacks
+from stack_plans import values_with
+
+RESIDENCY = str(Path(sys.prefix) / "bin" / "residency")
+H = 730  # hours per month in stacks/cost_rules.yaml
+
+# Test-owned prices (not the repo's), so the hand computation below never goes stale.
+TEST_PRICES = {
+    "schema_version": 1, "currency": "USD",
+    "regions": {"ap-southeast-1": {"checked": "2026-01-02", "source": "test", "prices": {
+        "eks_cluster_hour": 0.10, "eks_cluster_extended_hour": 0.60,
+        "ec2_instance_hour": {"g6e.xlarge": 2.0, "m6i.large": 0.1},
+        "interface_endpoint_az_hour": 0.01, "interface_endpoint_gb": 0.01,
+        "nat_gateway_hour": 0.045, "nat_gateway_gb": 0.045,
+        "kms_key_month": 1.0, "kms_request": 0.000003,
+        "logs_ingest_gb": 0.5, "logs_storage_gb_month": 0.03,
+    }}},
+}
+
+
+def small_stack(cfg):
+    """A stack of one of each priced shape, plus a free type, an unknown type and an unplaced one."""
+    provider = aws.Provider("aws", region=cfg.region)
+    opts = pulumi.ResourceOptions(provider=provider)
+    aws.eks.Cluster("cluster", name="c", version="1.34", role_arn="arn:aws:iam::123456789012:role/r",
+                    vpc_config={"subnet_ids": ["subnet-a", "subnet-b"]}, opts=opts)
+    aws.eks.NodeGroup("gpu", cluster_name="c", node_role_arn="arn:aws:iam::123456789012:role/n",
+                      subnet_ids=["subnet-a"], instance_types=["g6e.xlarge"],
+                      scaling_config={"min_size": 1, "desired_size": 1, "max_size": 3}, opts=opts)
+    aws.ec2.VpcEndpoint("ecr", vpc_id="vpc-1", service_name="com.amazonaws.ap-southeast-1.ecr.api",
+                        vpc_endpoint_type="Interface", subnet_ids=["subnet-a", "subnet-b"], opts=opts)
+    aws.ec2.VpcEndpoint("s3", vpc_id="vpc-1", service_name="com.amazonaws.ap-southeast-1.s3",
+                        vpc_endpoint_type="Gateway", opts=opts)
+    aws.ec2.NatGateway("nat", subnet_id="subnet-a", allocation_id="eipalloc-1", opts=opts)
+    aws.kms.Key("key", opts=opts)
+    aws.cloudwatch.LogGroup("logs", name="/x", retention_in_days=30, opts=opts)
+    aws.iam.Role("role", assume_role_policy="{}", opts=opts)
+    aws.sqs.Queue("queue", opts=opts)  # no pricing rule: must be listed, never counted as 0
+    aws.ec2.Eip("eip", domain="vpc", opts=opts)  # has a rule, but no price in TEST_PRICES
+    return {}
+
+
+@pytest.fixture
+def small_cost(synth):
+    plan = synth("sg", values_with("sg"), program=small_stack)
+    usage = parse_usage('{"egress_gb": 10}', load_rules(), "test")
+    return price_snapshot(plan.snapshot, "ap-southeast-1", usage, load_rules(), parse_prices(TEST_PRICES), "sg")
+
+
+def test_small_stack_totals_match_the_hand_computation(small_cost):
+    by_name = {r.name: r for r in small_cost.priced}
+    expected = {
+        "cluster": H * 0.10,                                   # 1.34: standard support
+        "gpu": H * 1 * 2.0,                                    # desired 1 node
+        "ecr": H * 2 * 0.01 + 200 * 0.01,                      # 2 AZs + endpoint_gb default 200
+        "s3": 0.0,                                             # gateway endpoint: free
+        "nat": H * 0.045 + 10 * 0.045,                         # egress_gb overridden to 10
+        "key": 1.0 + 2_000_000 * 0.000003,                     # key + kms_requests default
+        "logs": 20 * 0.5 + 20 * (30 / (365 / 12)) * 0.03,      # ingest + 30 days kept
+    }
+    assert {n: round(r.monthly, 6) for n, r in by_name.items()} == {n: round(v, 6) for n, v in expected.items()}
+    assert small_cost.monthly == pytest.approx(sum(expected.values()))
+    assert small_cost.monthly == pytest.approx(73.0 + 1460.0 + 16.6 + 32.85 + 0.45 + 7.0 + 10.0 + 0.5917808)
+    gpu = by_name["gpu"]
+    assert gpu.gpu and gpu.nodes == (1, 1, 3)
+    assert (gpu.at_min, gpu.at_max) == (pytest.approx(H * 2.0), pytest.approx(3 * H * 2.0))
+    assert small_cost.at_max == pytest.approx(small_cost.monthly + 2 * H * 2.0)
+    assert small_cost.free == 1  # the IAM role
+
+
+def test_unknown_types_and_missing_prices_are_listed_not_priced_never_zero(small_cost):
+    unpriced = {u.name: u.reason for u in small_cost.not_priced}
+    assert unpriced == {"queue": "no pricing rule for this type", "eip": "no public_ipv4_hour price for ap-southeast-1"}
+    assert not {"queue", "eip"} & {r.name for r in small_cost.priced}
+
+
+def cluster_and_nat(version: str, firewall: bool):
+    def program(cfg):
+        opts = pulumi.ResourceOptions(provider=aws.Provider("aws", region=cfg.region))
+        aws.eks.Cluster("cluster", name="c", version=version, role_arn="arn:aws:iam::123456789012:role/r",
+                        vpc_config={"subnet_ids": ["subnet-a"]}, opts=opts)
+        aws.ec2.NatGateway("nat", subnet_id="subnet-a", allocation_id="eipalloc-1", opts=opts)
+        if firewall:
+            aws.networkfirewall.Firewall("fw", firewall_policy_arn="arn:x", vpc_id="vpc-1",
+                                         subnet_mappings=[{"subnet_id": "subnet-f"}], opts=opts)
+        return {}
+    return program
+
+
+@pytest.mark.parametrize("version, firewall, control_plane, nat", [
+    ("1.33", False, H * 0.60, H * 0.045 + 100 * 0.045),  # 1.33 left standard support: extended rate
+    ("1.34", True, H * 0.10, 0.0),                        # NAT behind Network Firewall: waived
+])
+def test_variants_follow_inputs_and_the_rest_of_the_stack(synth, version, firewall, control_plane, nat):
+    plan = synth("sg", values_with("sg"), program=cluster_and_nat(version, firewall))
+    rules = load_rules()
+    cost = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, parse_prices(TEST_PRICES))
+    by_name = {r.name: r for r in cost.priced}
+    assert by_name["cluster"].monthly == pytest.approx(control_plane)
+    assert by_name["nat"].monthly == pytest.approx(nat)
+    assert ("waived" in by_name["nat"].note) == firewall
+
+
+def test_usage_shared_over_the_resources_of_a_rule(synth):
+    rules = load_rules()
+    plan = synth("sg")
+    book = parse_prices({**TEST_PRICES})
+    cost = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, book)
+    interface = {r.urn for r in plan.snapshot.custom_resources()
+                 if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and r.inputs.get("vpcEndpointType") == "Interface"}
+    endpoints = [r for r in cost.priced if r.urn in interface]
+    processed = [line.monthly for r in endpoints for line in r.lines if line.part == "data processed"]
+    assert len(endpoints) == len(interface) > 1 and len(processed) == len(interface)
+    assert set(map(round, processed, [9] * len(processed))) == {round(200 * 0.01 / len(interface), 9)}
+    assert sum(processed) == pytest.approx(rules.usage["endpoint_gb"] * 0.01)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ('{"egress": 5}', "unknown key 'egress'; allowed: egress_gb, endpoint_gb"),
+    ('{"egress_gb": -1}', "egress_gb: '-1' is not a number >= 0"),
+    ('{"egress_gb": true}', "is not a number >= 0"),
+    ('[1, 2]', "expected a mapping of usage keys to numbers; allowed keys: egress_gb"),
+])
+def test_bad_usage_profiles_are_input_errors_naming_the_allowed_keys(raw, message):
+    with pytest.raises(InputError, match=None) as exc:
+        parse_usage(raw, load_rules(), "Pulumi.x.yaml")
+    assert message in str(exc.value)
+
+
+def test_rules_file_refuses_unknown_part_keys_and_unrefreshable_prices():
+    raw = yaml.safe_load((ROOT / "stacks" / "cost_rules.yaml").read_text())
+    raw["rules"]["aws:kms/key:Key"][0]["parts"][0]["hourz"] = True
+    with pytest.raises(PriceDataError, match="unknown key.*hourz; allowed: part, price"):
+        parse_rules(raw)
+    raw = yaml.safe_load((ROOT / "stacks" / "cost_rules.yaml").read_text())
+    raw["rules"]["aws:kms/key:Key"][0]["parts"][0]["price"] = "kms_gold"
+    with pytest.raises(PriceDataError, match="price 'kms_gold' has no entry under queries"):
+        parse_rules(raw)
+    with pytest.raises(PriceDataError, match="missing 'checked'"):
+        parse_prices({"schema_version": 1, "regions": {"us-east-1": {"prices": {}}}})
+
+
+def test_compare_reports_movers_and_newly_unpriced(small_cost, synth):
+    plan = synth("sg", values_with("sg"), program=small_stack)
+    rules = load_rules()
+    base = price_snapshot(plan.snapshot, "ap-southeast-1", parse_usage('{"egress_gb": 10}', rules, "t"), rules,
+                          parse_prices(TEST_PRICES), "sg")
+    base.priced = [r for r in base.priced if r.name != "nat"]
+    base.not_priced = [u for u in base.not_priced if u.name != "queue"]
+    delta = compare(small_cost, base)
+    assert delta.monthly == pytest.approx(H * 0.045 + 10 * 0.045)
+    assert [(m.name, m.change) for m in delta.movers] == [("nat", "added")]
+    assert [u.name for u in delta.newly_unpriced] == ["queue"]
+
+
+# --- the console script -------------------------------------------------------------------------
+
+def residency(*args, env=None, timeout=240):
+    return subprocess.run([RESIDENCY, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def project_copy(tmp_path: Path, stack: str | None = None, **config) -> Path:
+    """A copy of the project's Pulumi files, with `config` added to Pulumi.<stack>.yaml."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for path in ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(path, root / path.name)
+    if stack:
+        doc = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())
+        doc["config"].update({f"ai-companion:{k}": v for k, v in config.items()})
+        (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc))
+    return root
+
+
+def test_cli_text_json_and_markdown():
+    text = residency("cost", "--stack", "us")
+    assert text.returncode == 0, text.stderr
+    assert "stack us: us-east-1" in text.stdout
+    assert "bedrock-guardrail (bedrock/guardrail:Guardrail): charged per text unit" in text.stdout
+    js = residency("cost", "--stack", "us", "--format", "json")
+    doc = json.loads(js.stdout)
+    assert doc["monthly"] == pytest.approx(sum(r["monthly"] for r in doc["resources"]), abs=0.05)
+    assert doc["gpu_pools"], "the GPU pool must be priced (a new node shape needs a pricing rule)"
+    for pool in doc["gpu_pools"]:  # gpuMinSize 0 and gpuMaxSize 2 (Pulumi.yaml defaults) in us
+        assert (pool["min_nodes"], pool["max_nodes"], pool["monthly_at_min"]) == (0, 2, 0)
+        assert (f"GPU pool {pool['name']} ({pool['instance_type']}): $0.00 at min (0 nodes), "
+                f"${pool['monthly_at_max']:,.2f} at max (2 nodes)") in text.stdout
+    assert f"total: ${doc['monthly']:,.2f} per month" in text.stdout  # markdown: the GPU delta test
+
+
+def test_cli_all_prices_every_stack():
+    result = residency("cost", "--all", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert [d["stack"] for d in json.loads(result.stdout)] == list_stacks()
+
+
+def test_gpu_max_size_change_moves_the_pr_delta_by_exactly_its_price(tmp_path):
+    base_root = project_copy(tmp_path, "us", gpuMaxSize=5)
+    plans = tmp_path / "base-plans"
+    planned = residency("--project-dir", str(base_root), "plan", "--stack", "us", "--out", str(plans / "us.json"))
+    assert planned.returncode == 0, planned.stderr
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(yaml.safe_dump({"schema_version": 1, "regions": {"us-east-1": {
+        "checked": "2026-01-02", "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0, "m6i.large": 0.1}}}}}))
+    result = residency("cost", "--stack", "us", "--base", str(plans), "--prices", str(prices), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    change = json.loads(result.stdout)["change"]
+    assert change["monthly"] == 0  # desired sizes did not change
+    assert change["monthly_at_max"] == pytest.approx((2 - 5) * H * 2.0, abs=0.001)  # -4380.00
+    assert [(m["name"], m["monthly_at_max"]) for m in change["movers"]] == [("serving-gpu", -4380.0)]
+    doc = json.loads(result.stdout)
+    markdown = residency("cost", "--stack", "us", "--base", str(plans), "--prices", str(prices), "--format", "markdown")
+    # A lower bound: everything but the instances is not priced with these test prices.
+    assert f"| us | us-east-1 | ≥ ${doc['monthly']:,.2f} | ≥ ${doc['monthly_at_max']:,.2f} |" in markdown.stdout
+    assert "| ±$0.00 | -$4,380.00 |" in markdown.stdout and "| serving-gpu |" in markdown.stdout
+
+
+def test_cli_bad_usage_profile_key_exits_2_naming_the_allowed_keys(tmp_path):
+    root = project_copy(tmp_path, "sg", costUsage={"egres_gb": 5})
+    result = residency("--project-dir", str(root), "cost", "--stack", "sg")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "ai-companion:costUsage: unknown key 'egres_gb'; allowed: egress_gb, endpoint_gb" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_usage_profile_from_the_stack_file_changes_the_total(tmp_path, planned):
+    root = project_copy(tmp_path, "us", costUsage={"egress_gb": 1100})
+    rules, book = load_rules(), load_prices()
+    default = price_snapshot(planned("us").snapshot, "us-east-1", rules.usage, rules, book).monthly  # egress_gb 100
+    more = json.loads(residency("--project-dir", str(root), "cost", "--stack", "us", "--format", "json").stdout)
+    gb_price = book.regions["us-east-1"].prices["network_firewall_gb"]
+    assert more["usage"]["egress_gb"] == 1100 and rules.usage["egress_gb"] == 100
+    assert more["monthly"] - default == pytest.approx(1000 * gb_price, abs=0.01)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["cost", "--stack", "atlantis"], "unknown stack 'atlantis'; stacks: au, ca, eu"),
+    (["cost", "--stack", "us", "--base", "/nonexistent-base"], "--base: /nonexistent-base is not a directory"),
+    (["cost", "--refresh", "--base", "x"], "--base prices a plan; it does not apply to --refresh"),
+    (["cost", "--stack", "us", "--prices", "/nonexistent/prices.yaml"], "cannot read /nonexistent/prices.yaml"),
+    (["cost", "--stack", "us", "--format", "table"], "invalid choice: 'table'"),
+])
+def test_cli_bad_input_exits_2(args, message):
+    result = residency(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_refresh_that_cannot_read_prices_exits_3_and_writes_nothing(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on: connection refused, no network
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    prices = tmp_path / "prices.yaml"
+    shutil.copy(ROOT / "stacks" / "prices.yaml", prices)
+    before = prices.read_text()
+    result = residency("cost", "--refresh", "--prices", str(prices), env={
+        "AWS_ENDPOINT_URL_PRICING": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+    assert result.returncode == 3, result.stderr
+    assert "could not read prices" in result.stderr and "nothing written" in result.stderr
+    assert prices.read_text() == before and list(tmp_path.iterdir()) == [prices]
+
+
+def test_preview_summary_prices_head_and_base_without_cloud_credentials():
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "preview.yml").read_text())
+    job = doc["jobs"]["cost"]
+    assert "id-token" not in (job.get("permissions") or {})
+    assert not any("configure-aws-credentials" in str(s.get("uses", "")) for s in job["steps"])
+    base = next(s for s in job["steps"] if s.get("with", {}).get("path") == ".base")
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    plan_base = next(s for s in job["steps"] if s.get("working-directory") == ".base")
+    assert "-m infra plan --all --out ../base-plans" in plan_base["run"]
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert any("-m infra cost --all --format markdown --base base-plans" in r and '>> "$GITHUB_STEP_SUMMARY"' in r
+               for r in runs)

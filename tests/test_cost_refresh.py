@@ -1,0 +1,227 @@
+"""`residency cost --refresh` against botocore's Stubber: GetProducts responses in the documented
+PriceList format (each entry a JSON string), validated by the Stubber against botocore's pricing
+service model. Never the network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+
+from infra.cost import keyed_values, run_refresh
+from infra.price_refresh import RefreshError, filters_for, refresh, write_prices
+from infra.pricing import load_prices, load_rules, parse_rules
+from infra.stackfiles import list_stacks, load_stack_config
+
+TODAY = dt.date(2026, 11, 30)
+
+
+def price_item(service: str, region: str, usagetype: str, unit: str, *tiers: tuple[str, str]) -> str:
+    """One PriceList entry as the API returns it: a JSON string (product + OnDemand terms)."""
+    sku = f"SKU{abs(hash((service, region, usagetype))) % 10**8:08d}"
+    dims = {f"{sku}.JRTCKXETXF.{i}": {"unit": unit, "beginRange": begin, "endRange": "Inf",
+                                      "description": f"{usagetype} tier {i}", "pricePerUnit": {"USD": usd},
+                                      "rateCode": f"{sku}.JRTCKXETXF.{i}", "appliesTo": []}
+            for i, (begin, usd) in enumerate(tiers)}
+    return json.dumps({
+        "product": {"productFamily": "x", "sku": sku,
+                    "attributes": {"regionCode": region, "usagetype": usagetype, "servicecode": service}},
+        "serviceCode": service,
+        "terms": {"OnDemand": {f"{sku}.JRTCKXETXF": {"priceDimensions": dims, "sku": sku,
+                                                     "effectiveDate": "2026-11-01T00:00:00Z",
+                                                     "offerTermCode": "JRTCKXETXF", "termAttributes": {}}}},
+        "version": "20261101000000", "publicationDate": "2026-11-01T00:00:00Z",
+    })
+
+
+def stubbed_client():
+    session = botocore.session.get_session()
+    client = session.create_client("pricing", region_name="us-east-1", aws_access_key_id="testing",
+                                   aws_secret_access_key="testing")
+    return client, Stubber(client)
+
+
+SMALL_RULES = parse_rules({
+    "schema_version": 1, "usage": {}, "rules": {},
+    "queries": {
+        "ec2_instance_hour": {"service": "AmazonEC2", "by": "instanceType", "unit": "Hrs", "usagetype": "BoxUsage:{value}",
+                              "filters": {"operatingSystem": "Linux", "tenancy": "Shared"}},
+        "nat_gateway_hour": {"service": "AmazonEC2", "filters": {"productFamily": "NAT Gateway"},
+                             "usagetype": "NatGateway-Hours", "unit": "Hrs"},
+        "s3_standard_gb_month": {"service": "AmazonS3", "usagetype": "TimedStorage-ByteHrs", "unit": "GB-Mo"},
+    },
+})
+
+
+def expect(stubber, rules, region, key, items, value=None):
+    query = rules.queries[key]
+    stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": items},
+                         {"ServiceCode": query["service"], "Filters": filters_for(query, region, value),
+                          "FormatVersion": "aws_v1", "MaxResults": 100})
+
+
+def test_refresh_reads_each_price_per_region_and_writes_it_with_the_date(tmp_path):
+    client, stubber = stubbed_client()
+    for region, prefix in (("eu-central-1", "EUC1-"), ("us-east-1", "")):
+        expect(stubber, SMALL_RULES, region, "ec2_instance_hour", [  # the dedicated-tenancy product is not it
+            price_item("AmazonEC2", region, f"{prefix}DedicatedUsage:g6e.xlarge", "Hrs", ("0", "9.9")),
+            price_item("AmazonEC2", region, f"{prefix}BoxUsage:g6e.xlarge", "Hrs", ("0", "2.3270000000"))],
+               "g6e.xlarge")
+        expect(stubber, SMALL_RULES, region, "nat_gateway_hour", [
+            price_item("AmazonEC2", region, f"{prefix}NatGateway-Bytes", "GB", ("0", "0.0520000000")),
+            price_item("AmazonEC2", region, f"{prefix}NatGateway-Hours", "Hrs", ("0", "0.0520000000"))])
+        # Tiered: the first tier (beginRange 0) is the price.
+        expect(stubber, SMALL_RULES, region, "s3_standard_gb_month", [price_item(
+            "AmazonS3", region, f"{prefix}TimedStorage-ByteHrs", "GB-Mo",
+            ("0", "0.0245000000"), ("51200", "0.0235000000"), ("512000", "0.0225000000"))])
+    with stubber:
+        document = refresh(client, SMALL_RULES, load_prices(), ["us-east-1", "eu-central-1"],
+                           {"ec2_instance_hour": {"g6e.xlarge"}}, today=TODAY)
+        stubber.assert_no_pending_responses()
+    eu = document["regions"]["eu-central-1"]
+    assert eu["checked"] == "2026-11-30" and "Price List Query API" in eu["source"]
+    assert eu["prices"] == {"ec2_instance_hour": {"g6e.xlarge": 2.327}, "nat_gateway_hour": 0.052,
+                            "s3_standard_gb_month": 0.0245}
+    path = tmp_path / "prices.yaml"
+    write_prices(document, path)
+    book = load_prices(path)
+    assert book.regions["us-east-1"].checked == "2026-11-30"
+    assert book.regions["eu-central-1"].prices["ec2_instance_hour"]["g6e.xlarge"] == 2.327
+
+
+def test_refresh_fails_naming_each_price_it_could_not_read():
+    client, stubber = stubbed_client()
+    expect(stubber, SMALL_RULES, "us-east-1", "ec2_instance_hour", [], "p5.48xlarge")  # no product
+    stubber.add_client_error("get_products", service_error_code="ThrottlingException", service_message="Rate exceeded")
+    expect(stubber, SMALL_RULES, "us-east-1", "s3_standard_gb_month", [  # two products, two prices
+        price_item("AmazonS3", "us-east-1", "TimedStorage-ByteHrs", "GB-Mo", ("0", "0.023")),
+        price_item("AmazonS3", "us-east-1", "EUC1-TimedStorage-ByteHrs", "GB-Mo", ("0", "0.0245"))])
+    with stubber, pytest.raises(RefreshError) as exc:
+        refresh(client, SMALL_RULES, load_prices(), ["us-east-1"], {"ec2_instance_hour": {"p5.48xlarge"}}, TODAY)
+    message = str(exc.value)
+    assert "could not read 3 price(s)" in message
+    assert "us-east-1 ec2_instance_hour[p5.48xlarge]: no matching on-demand product" in message
+    assert "us-east-1 nat_gateway_hour: An error occurred (ThrottlingException)" in message
+    assert "us-east-1 s3_standard_gb_month: 2 different prices match (0.023, 0.0245)" in message
+
+
+def test_refresh_command_rewrites_every_stack_region_from_the_rules_file_queries(tmp_path, capsys):
+    """The whole `--refresh` path with the real rules: one stubbed answer per query, in order."""
+    rules = load_rules()
+    regions = sorted({load_stack_config(s).region for s in list_stacks()})
+    path = tmp_path / "prices.yaml"
+    client, stubber = stubbed_client()
+    keyed = keyed_values(list_stacks(), load_prices())
+    assert {"g6e.xlarge", "m6i.large"} <= keyed["ec2_instance_hour"]
+    expected = {}
+    for r, region in enumerate(regions):
+        for k, (key, query) in enumerate(rules.queries.items()):
+            for value in sorted(keyed.get(key, ())) if query.get("by") else [None]:
+                usd = f"{(r + 1) * 0.001 + k * 0.01 + len(value or ''):.6f}"
+                usagetype = query["usagetype"].replace("{value}", value or "")
+                expect(stubber, rules, region, key,
+                       [price_item(query["service"], region, f"X-{usagetype}", query["unit"], ("0", usd))], value)
+                scaled = float(usd) * float(query.get("scale", 1))
+                expected.setdefault(region, {})[(key, value)] = scaled
+    args = SimpleNamespace(prices=str(path), pricing_region="us-east-1", base=None)
+    with stubber:
+        assert run_refresh(args, client=client) == 0
+        stubber.assert_no_pending_responses()
+    assert f"to {path}" in capsys.readouterr().out
+    book = load_prices(path)
+    assert sorted(book.regions) == regions
+    for region, prices in expected.items():
+        table = book.regions[region]
+        assert table.checked == dt.date.today().isoformat()
+        for (key, value), usd in prices.items():
+            got = table.prices[key][value] if value else table.prices[key]
+            assert got == pytest.approx(usd)
+
+
+class RecordedPriceList:
+    """A loopback stand-in for the Price List API (AWS JSON 1.1, `AWSPriceListService.GetProducts`):
+    for a request it returns, like the real API, every product whose service and filters match,
+    one per query of the rules file, priced 0.5 + 0.01 x the query's position."""
+
+    def __init__(self, rules):
+        import http.server
+        import threading
+
+        self.rules, self.requests = rules, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                assert self.headers["X-Amz-Target"] == "AWSPriceListService.GetProducts"
+                outer.requests.append(body)
+                reply = json.dumps({"FormatVersion": "aws_v1", "PriceList": outer.products(body)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def products(self, body: dict) -> list[str]:
+        given = {f["Field"]: f["Value"] for f in body["Filters"]}
+        items = []
+        for i, (key, query) in enumerate(self.rules.queries.items()):
+            value = given.get(query.get("by")) if query.get("by") else None
+            expected = {f["Field"]: f["Value"] for f in filters_for(query, given["regionCode"], value)}
+            if query["service"] == body["ServiceCode"] and expected == given:
+                usagetype = query.get("usagetype", "").replace("{value}", value or "")
+                items.append(price_item(query["service"], given["regionCode"], f"R-{usagetype}", query["unit"],
+                                        ("0", f"{0.5 + 0.01 * i:.4f}")))
+        return items
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from infra.stackfiles import ROOT
+
+    api = RecordedPriceList(load_rules())
+    prices = tmp_path / "prices.yaml"
+    env = {**os.environ, "AWS_ENDPOINT_URL_PRICING": api.url, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    residency = str(Path(sys.prefix) / "bin" / "residency")
+    try:
+        result = subprocess.run([residency, "cost", "--refresh", "--prices", str(prices)], capture_output=True,
+                                text=True, env=env, cwd=ROOT, timeout=300)
+    finally:
+        api.close()
+    assert result.returncode == 0, result.stderr
+    regions = sorted({load_stack_config(s).region for s in list_stacks()})
+    book = load_prices(prices)
+    assert sorted(book.regions) == regions
+    assert {t.checked for t in book.regions.values()} == {dt.date.today().isoformat()}
+    assert {r["Filters"][0]["Value"] for r in api.requests} == set(regions)  # regionCode first
+    priced = subprocess.run([residency, "cost", "--stack", "sg", "--prices", str(prices), "--format", "json"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    doc = json.loads(priced.stdout)
+    assert doc["not_priced"] == [] and doc["prices_checked"] == dt.date.today().isoformat() and doc["monthly"] > 0
+
+
+def test_pricing_endpoint_choices_are_botocores_pricing_regions():
+    from infra.price_refresh import DEFAULT_PRICING_REGION, PRICING_ENDPOINT_REGIONS
+
+    available = botocore.session.get_session().get_available_regions("pricing")
+    assert sorted(PRICING_ENDPOINT_REGIONS) == sorted(available) and DEFAULT_PRICING_REGION in available
