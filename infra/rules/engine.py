@@ -126,13 +126,45 @@ _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws
 class Facts:
     """Per-resource facts, computed on first use and at most once."""
 
-    __slots__ = ("res", "scope", "_props", "_text", "_foreign", "_refs", "_gates", "_raw")
+    __slots__ = ("res", "scope", "_props", "_text", "_foreign", "_refs", "_gates", "_raw", "_parsed",
+                 "_walked", "_docs")
 
     def __init__(self, res: Resource, scope: "Scope"):
         self.res, self.scope = res, scope
-        self._props = self._text = self._foreign = self._refs = None
+        self._props = self._text = self._foreign = self._refs = self._walked = self._docs = None
         self._gates: dict[str, bool] = {}
+        self._parsed: dict[str, Any] = {}
         self._raw = scope.raw_position(res)  # index into the source's raw text, or None
+
+    def parse(self, value: str) -> Any:
+        """A JSON document stored as a string, parsed at most once per resource (None: not one)."""
+        try:
+            return self._parsed[value]
+        except KeyError:
+            doc = self._parsed[value] = P.parse_document(value)
+            return doc
+
+    @property
+    def walked(self) -> list[tuple[str, Any, bool]]:
+        """(path, leaf, denied) of every leaf (patterns.walk): the one walk all rules share."""
+        if self._walked is None:
+            self._walked = P.walk(self.props, self.parse)
+        return self._walked
+
+    @property
+    def policy_docs(self) -> list[tuple[str, dict]]:
+        """(field, document) of the resource's policy documents, each parsed once: shared by the
+        Bedrock/IAM rules and the public-exposure rules."""
+        if self._docs is None:
+            self._docs = list(P.policy_fields(self.props, self.parse))
+        return self._docs
+
+    @property
+    def scan_text(self) -> str:
+        """Text to prescreen with a regex: the resource's raw span in the source when indexed
+        (no serialisation needed), else its prescreen text. Holds every property string (JSON
+        strings escaped), so a pattern absent here is absent from the properties."""
+        return self.scope.raw.text_of(self._raw) if self._raw is not None else self.text
 
     @property
     def props(self) -> dict:
@@ -180,8 +212,17 @@ class Facts:
             if self._raw is not None and not self.gate("foreign"):
                 self._foreign = set()
             else:
-                source = self.scope.raw.text_of(self._raw) if self._raw is not None else self.text
-                self._foreign = set(P.REGION_TOKEN_RE.findall(source)) - self.scope.regions
+                source = self.scan_text
+                # C-speed prescreen: with the geography's regions masked, is any direction
+                # literal (one is in every region code) left? Most resources stop here.
+                masked = source
+                for region in self.scope.regions:
+                    if region in masked:
+                        masked = masked.replace(region, "#")
+                if any(lit in masked for lit in _DIRECTION_LITERALS):
+                    self._foreign = set(P.REGION_TOKEN_RE.findall(source)) - self.scope.regions
+                else:
+                    self._foreign = set()
         return self._foreign
 
     @property
@@ -194,8 +235,8 @@ class Facts:
             refs = []
             if self.foreign_tokens:
                 regions = self.scope.regions
-                for path, value in P.leaves(self.props, skip_deny=True):
-                    if not isinstance(value, str):
+                for path, value, denied in self.walked:
+                    if denied or not isinstance(value, str):
                         continue
                     if path == "region" and value == self.res.region:
                         continue  # the placement itself: judged by the placement rules
@@ -293,6 +334,11 @@ class Scope:
 
     def _haystack(self):
         return self.raw.data if self.raw.data is not None else self.raw.text
+
+    def release(self) -> None:
+        """Drop the per-resource caches (Facts refer back to the scope: break the cycle so
+        reference counting frees them, not the cyclic GC)."""
+        self._facts.clear()
 
     # -- per resource --------------------------------------------------------------------------
     def facts(self, res: Resource) -> Facts:
@@ -429,6 +475,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
     if kinds["neutral"]:
         notes.append(f"{kinds['neutral']} resource(s) of region-neutral packages (kubernetes, random ...) "
                      "are checked for references but not placed")
+    scope.release()
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     findings.sort(key=lambda f: (order[f.severity], f.rule, f.urn))
     return Report(
