@@ -18,6 +18,9 @@ CLASS_TITLES = {
     "replication": "4. Replication and delivery out of the region",
     "bedrock": "5. Bedrock (ZM+)",
     "federated": "6. Federated egress connectors",
+    "destinations": "7. Delivery by an AWS service to a host outside AWS",
+    "global": "8. Global and multi-Region constructs",
+    "exposure": "9. Public exposure",
 }
 
 

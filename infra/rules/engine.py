@@ -54,6 +54,10 @@ class Rule:
     # A value the rule cannot read (not known, secret, unresolvable) is itself a finding. CrossGuard
     # defers such findings on values that are merely unknown during preview (policy/policies.py).
     fails_closed: bool = False
+    # Reference controls this rule implements, fully or partly: "CT:<id>" (AWS Control Tower) or
+    # "Prowler:<check>", each optionally suffixed " (partly)". docs/rules.md's coverage table is
+    # generated from these.
+    controls: tuple[str, ...] = ()
 
     def __post_init__(self):
         assert self.severity in SEVERITIES, self.severity
@@ -113,7 +117,7 @@ class Report:
         return bool(self.not_checked)
 
 
-GATES = ("foreign", "secret", "bedrock", "policy")
+GATES = ("foreign", "secret", "bedrock", "policy", "destination")
 _DIRECTION_LITERALS = ("east-", "west-", "north-", "south-", "central-")  # one is in every region code
 # Bedrock is reached only through things that say so (bedrock:* actions, arn:aws:bedrock ARNs,
 # bedrock-runtime endpoints, aws:bedrock* types, BEDROCK_* variables) or through a model id of
@@ -121,6 +125,13 @@ _DIRECTION_LITERALS = ("east-", "west-", "north-", "south-", "central-")  # one 
 _BEDROCK_NEEDLES = ("edrock", "EDROCK", "anthropic.")
 _RAW_NEEDLES = {"secret": (P.SECRET_SIG_RAW,), "policy": ("Statement",), "bedrock": _BEDROCK_NEEDLES}
 _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws:bedrockagentcore/")
+
+
+def destination_needles(catalog: Catalog) -> tuple[str, ...]:
+    """Lower-case substrings one of which every destination's resource text holds: a URL scheme
+    separator, or a host-shaped property name closing a JSON key (`...hostname"`)."""
+    dest = catalog.destinations
+    return ("://",) + tuple(f'{p}"' for p in (dest.host_properties if dest else ()))
 
 
 class Facts:
@@ -198,6 +209,9 @@ class Facts:
                 found = P.SECRET_TEXT in self.text
             elif name == "bedrock":
                 found = any(n in self.text for n in _BEDROCK_NEEDLES)
+            elif name == "destination":
+                lowered = self.text.lower()
+                found = any(n in lowered for n in destination_needles(self.scope.ctx.get_catalog()))
             else:
                 found = "Statement" in self.text
             if name == "bedrock" and self.res.type.startswith(_BEDROCK_TYPES):
@@ -308,6 +322,8 @@ class Scope:
             text = self._haystack()
             if gate == "foreign":
                 hits = self._foreign_hits(text)
+            elif gate == "destination":
+                hits = self._destination_hits(text)
             else:
                 hits = self._resources_containing(text, _RAW_NEEDLES[gate])
             self._raw_hits[gate] = hits
@@ -331,6 +347,13 @@ class Scope:
                 masked = text.replace(enc(home), enc("#" * len(home)))
                 hits |= self._resources_containing(masked, shared)
         return hits
+
+    def _destination_hits(self, text) -> set[int]:
+        """Resources whose raw text has a URL scheme or a host-shaped key (case-insensitively)."""
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a non-ASCII case mapping moved the offsets: no prescreen
+            return set(range(len(self.raw.urns)))
+        return self._resources_containing(lowered, destination_needles(self.ctx.get_catalog()))
 
     def _haystack(self):
         return self.raw.data if self.raw.data is not None else self.raw.text
@@ -493,14 +516,16 @@ RULE_REGISTRY: list[Rule] = []
 def rule(id: str, name: str, title: str, severity: str, rationale: str, remediation: str,
          category: str, types: tuple[str, ...] = (), sources: tuple[str, ...] = (), graph: bool = False,
          gates: tuple[str, ...] = (), when: Callable[[Context], bool] | None = None,
-         stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False):
+         stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False,
+         controls: tuple[str, ...] = ()):
     """Decorator: register `fn(resource, scope) -> Iterable[str]` as a Rule."""
 
     def wrap(fn):
         assert all(g in GATES for g in gates), gates
         RULE_REGISTRY.append(Rule(id, name, title, severity, " ".join(rationale.split()),
                                   " ".join(remediation.split()), category, fn, types, sources,
-                                  graph or stack_check is not None, gates, when, stack_check, fails_closed))
+                                  graph or stack_check is not None, gates, when, stack_check, fails_closed,
+                                  controls))
         return fn
 
     return wrap
