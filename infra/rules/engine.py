@@ -129,9 +129,10 @@ _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws
 
 def destination_needles(catalog: Catalog) -> tuple[str, ...]:
     """Lower-case substrings one of which every destination's resource text holds: a URL scheme
-    separator, or a host-shaped property name closing a JSON key (`...hostname"`)."""
+    separator, or a host-shaped property name closing a JSON key (`...hostname"`), also inside
+    a JSON document stored as a string, at any escaping depth (`...image\\"`)."""
     dest = catalog.destinations
-    return ("://",) + tuple(f'{p}"' for p in (dest.host_properties if dest else ()))
+    return ("://",) + tuple(f'{p}{q}' for p in (dest.host_properties if dest else ()) for q in ('"', '\\'))
 
 
 class Facts:
