@@ -207,7 +207,7 @@ def _shared_with_all(res: Resource) -> str | None:
       types=("aws:ec2/amiLaunchPermission:AmiLaunchPermission", "aws:ebs/snapshotBlockPublicAccess:SnapshotBlockPublicAccess",
              "aws:ec2/imageBlockPublicAccess:ImageBlockPublicAccess", "aws:rds/snapshot:Snapshot",
              "aws:rds/clusterSnapshot:ClusterSnapshot", "aws:ssm/document:Document"),
-      controls=("CT:EBS_SNAPSHOT_PUBLIC_RESTORABLE_CHECK", "CT:SSM_DOCUMENT_NOT_PUBLIC", "Prowler:ec2_ebs_public_snapshot",
+      controls=("CT:EBS_SNAPSHOT_PUBLIC_RESTORABLE_CHECK (partly)", "CT:SSM_DOCUMENT_NOT_PUBLIC", "Prowler:ec2_ebs_public_snapshot",
                 "Prowler:ec2_ami_public", "Prowler:ec2_ebs_snapshot_account_block_public_access"))
 def no_public_snapshot_or_image(res: Resource, scope: Scope):
     why = _shared_with_all(res)

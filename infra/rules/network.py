@@ -274,7 +274,7 @@ def _public_endpoint(res: Resource) -> str | None:
              "aws:redshift/cluster:Cluster", "aws:dms/replicationInstance:ReplicationInstance",
              "aws:lambda/functionUrl:FunctionUrl", "aws:apigatewayv2/api:Api", "aws:apigateway/restApi:RestApi",
              "kubernetes:core/v1:Service"),
-      controls=('CT:EKS_ENDPOINT_NO_PUBLIC_ACCESS', 'CT:REDSHIFT_CLUSTER_PUBLIC_ACCESS_CHECK', 'CT:DMS_REPLICATION_NOT_PUBLIC', 'CT:EMR_MASTER_NO_PUBLIC_IP (partly)'))
+      controls=('CT:EKS_ENDPOINT_NO_PUBLIC_ACCESS', 'CT:REDSHIFT_CLUSTER_PUBLIC_ACCESS_CHECK', 'CT:DMS_REPLICATION_NOT_PUBLIC'))
 def no_public_endpoint(res: Resource, scope: Scope):
     why = _public_endpoint(res)
     if why:
