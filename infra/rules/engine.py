@@ -127,12 +127,35 @@ _RAW_NEEDLES = {"secret": (P.SECRET_SIG_RAW,), "policy": ("Statement",), "bedroc
 _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws:bedrockagentcore/")
 
 
-def destination_needles(catalog: Catalog) -> tuple[str, ...]:
-    """Lower-case substrings one of which every destination's resource text holds: a URL scheme
-    separator, or a host-shaped property name closing a JSON key (`...hostname"`), also inside
-    a JSON document stored as a string, at any escaping depth (`...image\\"`)."""
-    dest = catalog.destinations
-    return ("://",) + tuple(f'{p}{q}' for p in (dest.host_properties if dest else ()) for q in ('"', '\\'))
+# Gates answered per resource even when the source is indexed: their needles are too many (or
+# too common) for whole-document searches to pay off.
+RESOURCE_GATES = frozenset({"destination"})
+
+
+def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict) -> bool:
+    """Can this dict or list name a destination: a `://` in a string, or a host-shaped key
+    (`memo` caches the verdict per tuple of dict keys: resources of one type repeat the same
+    shapes)? Keys in `skip` (metadata subtrees the rule ignores) are not entered. JSON documents
+    stored as strings are read through `parse` (the resource's shared memo)."""
+    if isinstance(value, dict):
+        keys = tuple(value)
+        hit = memo.get(keys)
+        if hit is None:
+            hit = memo[keys] = any(isinstance(k, str) and k.lower().endswith(suffixes) for k in keys)
+        if hit:
+            return True
+        items = [v for k, v in value.items() if k not in skip]
+    else:
+        items = value
+    for v in items:
+        if isinstance(v, str):
+            if "://" in v:
+                return True
+            if len(v) > 1 and v[0] in "{[":
+                v = parse(v)
+        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo):
+            return True
+    return False
 
 
 class Facts:
@@ -202,7 +225,12 @@ class Facts:
         it, else from this resource's own prescreen text. Never a false "no"."""
         found = self._gates.get(name)
         if found is None:
-            if self._raw is not None:
+            if name == "destination":
+                dest = self.scope.ctx.get_catalog().destinations
+                found = dest is not None and destination_hint(
+                    self.props, dest.host_properties, frozenset(dest.of_kind("subtree")), self.parse,
+                    self.scope.key_memo)
+            elif self._raw is not None:
                 found = self._raw in self.scope.raw_hits(name)
             elif name == "foreign":
                 found = bool(self.foreign_tokens)
@@ -210,9 +238,6 @@ class Facts:
                 found = P.SECRET_TEXT in self.text
             elif name == "bedrock":
                 found = any(n in self.text for n in _BEDROCK_NEEDLES)
-            elif name == "destination":
-                lowered = self.text.lower()
-                found = any(n in lowered for n in destination_needles(self.scope.ctx.get_catalog()))
             else:
                 found = "Statement" in self.text
             if name == "bedrock" and self.res.type.startswith(_BEDROCK_TYPES):
@@ -279,6 +304,7 @@ class Scope:
         self._facts: dict[str, Facts] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
         self._by_id: dict[str, list[Resource]] | None = None
+        self.key_memo: dict[tuple, bool] = {}  # destination_hint's verdict per tuple of dict keys
 
     @property
     def stack_urn(self) -> str:
@@ -323,8 +349,6 @@ class Scope:
             text = self._haystack()
             if gate == "foreign":
                 hits = self._foreign_hits(text)
-            elif gate == "destination":
-                hits = self._destination_hits(text)
             else:
                 hits = self._resources_containing(text, _RAW_NEEDLES[gate])
             self._raw_hits[gate] = hits
@@ -348,13 +372,6 @@ class Scope:
                 masked = text.replace(enc(home), enc("#" * len(home)))
                 hits |= self._resources_containing(masked, shared)
         return hits
-
-    def _destination_hits(self, text) -> set[int]:
-        """Resources whose raw text has a URL scheme or a host-shaped key (case-insensitively)."""
-        lowered = text.lower()
-        if len(lowered) != len(text):  # a non-ASCII case mapping moved the offsets: no prescreen
-            return set(range(len(self.raw.urns)))
-        return self._resources_containing(lowered, destination_needles(self.ctx.get_catalog()))
 
     def _haystack(self):
         return self.raw.data if self.raw.data is not None else self.raw.text
@@ -455,7 +472,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
     hit_sets: dict[tuple[str, ...], set[int]] = {}
     if raw is not None:
         for r in active:
-            if r.gates and r.gates not in hit_sets:
+            if r.gates and r.gates not in hit_sets and not RESOURCE_GATES & set(r.gates):
                 hit_sets[r.gates] = set().union(*(scope.raw_hits(g) for g in r.gates))
     for res in snapshot.resources:
         if res.type == STACK_TYPE or not res.custom or (targets is not None and res.urn not in targets):
@@ -464,7 +481,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
         ri = scope.raw_position(res) if raw is not None else None
         for gates, group in for_type(res.type):
             if gates:
-                if ri is not None:
+                if ri is not None and gates in hit_sets:
                     # Indexed source: whole-document hit sets (and a bedrock type always passes).
                     if ri not in hit_sets[gates] and not (
                             "bedrock" in gates and res.type.startswith(_BEDROCK_TYPES)):
