@@ -308,7 +308,7 @@ def _logging_missing(scope: Scope):
       (BedrockAccess does) with an S3 and/or CloudWatch destination, writing to buckets of the
       same stack in the geography's regions.""",
       category="bedrock", types=(LOGGING,), graph=True, stack_check=_logging_missing, fails_closed=True,
-      controls=('Prowler:bedrock_model_invocation_logging_enabled',))
+      controls=("Prowler:bedrock_model_invocation_logging_enabled",))
 def bedrock_invocation_logging_in_geography(res: Resource, scope: Scope):
     conf = res.props.get("loggingConfig")
     if is_secret(conf):

@@ -130,6 +130,7 @@ _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws
 # Gates answered per resource even when the source is indexed: their needles are too many (or
 # too common) for whole-document searches to pay off.
 RESOURCE_GATES = frozenset({"destination"})
+_POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
 
 
 def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict) -> bool:
@@ -151,8 +152,11 @@ def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, par
         if isinstance(v, str):
             if "://" in v:
                 return True
-            if len(v) > 1 and v[0] in "{[":
-                v = parse(v)
+            if len(v) < 2 or v[0] not in "{[":
+                continue
+            v = parse(v)
+            if isinstance(v, dict) and v.keys() <= _POLICY_KEYS:
+                continue  # an IAM policy: hosts can only sit in Principal/Condition, which the rule skips
         if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo):
             return True
     return False
@@ -228,8 +232,7 @@ class Facts:
             if name == "destination":
                 dest = self.scope.ctx.get_catalog().destinations
                 found = dest is not None and destination_hint(
-                    self.props, dest.host_properties, frozenset(dest.of_kind("subtree")), self.parse,
-                    self.scope.key_memo)
+                    self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo)
             elif self._raw is not None:
                 found = self._raw in self.scope.raw_hits(name)
             elif name == "foreign":
@@ -305,6 +308,8 @@ class Scope:
         self._ancestors: dict[str, frozenset[str]] = {}
         self._by_id: dict[str, list[Resource]] | None = None
         self.key_memo: dict[tuple, bool] = {}  # destination_hint's verdict per tuple of dict keys
+        dest = ctx.get_catalog().destinations
+        self.destination_skip = frozenset(dest.of_kind("subtree")) if dest else frozenset()
 
     @property
     def stack_urn(self) -> str:

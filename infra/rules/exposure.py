@@ -123,7 +123,8 @@ def no_public_resource_policy(res: Resource, scope: Scope):
       remediation="Name the invoking service and set source_account/source_arn, or share layers with an organization only.",
       category="exposure",
       types=("aws:lambda/permission:Permission", "aws:lambda/layerVersionPermission:LayerVersionPermission"),
-      controls=("CT:LAMBDA_FUNCTION_PUBLIC_ACCESS_PROHIBITED", "Prowler:awslambda_function_not_publicly_accessible"))
+      controls=("CT:LAMBDA_FUNCTION_PUBLIC_ACCESS_PROHIBITED",
+                "Prowler:awslambda_function_not_publicly_accessible"))
 def no_public_lambda_permission(res: Resource, scope: Scope):
     p = res.props
     principal = p.get("principal")
@@ -174,7 +175,8 @@ _BLOCKS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrict
       category="exposure",
       types=("aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock",
              "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"),
-      controls=("CT:S3_ACCOUNT_LEVEL_PUBLIC_ACCESS_BLOCKS_PERIODIC", "Prowler:s3_account_level_public_access_blocks"))
+      controls=("CT:S3_ACCOUNT_LEVEL_PUBLIC_ACCESS_BLOCKS_PERIODIC",
+                "Prowler:s3_account_level_public_access_blocks"))
 def s3_public_access_blocked(res: Resource, scope: Scope):
     off = [b for b in _BLOCKS if not truthy(res.props.get(b))]
     if off:
@@ -207,7 +209,8 @@ def _shared_with_all(res: Resource) -> str | None:
       types=("aws:ec2/amiLaunchPermission:AmiLaunchPermission", "aws:ebs/snapshotBlockPublicAccess:SnapshotBlockPublicAccess",
              "aws:ec2/imageBlockPublicAccess:ImageBlockPublicAccess", "aws:rds/snapshot:Snapshot",
              "aws:rds/clusterSnapshot:ClusterSnapshot", "aws:ssm/document:Document"),
-      controls=("CT:EBS_SNAPSHOT_PUBLIC_RESTORABLE_CHECK (partly)", "CT:SSM_DOCUMENT_NOT_PUBLIC", "Prowler:ec2_ebs_public_snapshot",
+      controls=("CT:EBS_SNAPSHOT_PUBLIC_RESTORABLE_CHECK (partly)", "CT:SSM_DOCUMENT_NOT_PUBLIC",
+                "Prowler:ec2_ebs_public_snapshot",
                 "Prowler:ec2_ami_public", "Prowler:ec2_ebs_snapshot_account_block_public_access"))
 def no_public_snapshot_or_image(res: Resource, scope: Scope):
     why = _shared_with_all(res)
