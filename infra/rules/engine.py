@@ -2,9 +2,10 @@
 
 One pass over the snapshot. Rules are dispatched by type token (a per-type table built once) and
 grouped by their prescreen *gates* (foreign region token? secret? Bedrock mention? policy
-document?). A gate is answered from the source's raw JSON (a few whole-document C-speed substring
-searches, when the loader indexed it: `loaders.read_export`) or from the resource's own prescreen
-text (one `json.dumps`). Only resources a gate lets through are walked in Python, so most
+document? destination?). A gate is answered from the source's raw JSON (a few whole-document
+C-speed substring searches, when the loader indexed it: `loaders.read_export`) or from the
+resource's own prescreen text (one `json.dumps`); the destination gate, whose needles are too
+many for whole-document searches, by one pass over the resource's keys and string values. Only resources a gate lets through are walked in Python, so most
 resources of a clean stack never are. Gates may say "maybe" wrongly, never "no" wrongly.
 """
 

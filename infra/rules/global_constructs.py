@@ -74,5 +74,6 @@ def no_global_construct(res: Resource, scope: Scope):
             if _switched(value, prop):
                 shown = value if isinstance(value, (str, bool)) else "set"
                 yield f"{where} = {shown}: {prop.rationale}"
-        if any(u == prop.path.replace("[]", "") or u.startswith(prop.path.split("[]")[0]) for u in unknown):
+        base = prop.path.split("[]", 1)[0]
+        if any(u == base or u.startswith((base + ".", base + "[")) for u in unknown):
             yield f"{prop.path} is not known yet: whether it switches on a global mode cannot be verified"
