@@ -259,3 +259,16 @@ def test_each_policy_document_is_parsed_once_per_resource(monkeypatch):
 def test_exposure_rule_fires_and_is_quiet(rule, type_, bad, good):
     assert fired(run([res(type_, "bad", inputs=bad)]), rule)
     assert not fired(run([res(type_, "good", inputs=good)]), rule)
+
+
+def test_helm_release_chart_repository_is_quiet_and_its_image_repository_is_read():
+    release = res("kubernetes:helm.sh/v3:Release", "device-plugin", prov=None, inputs={
+        "chart": "nvidia-device-plugin", "repositoryOpts": {"repo": "https://nvidia.github.io/k8s-device-plugin"},
+        "values": {"image": {"repository": "nvcr.io/nvidia/k8s-device-plugin", "tag": "v0.17.0"},
+                   "nodeSelector": {"kubernetes.io/hostname": "ip-10-0-1-5.eu-central-1.compute.internal"}}})
+    [f] = fired(run([release]), "RSD-055")
+    assert "values.image.repository: nvcr.io" in f.message
+    mirrored = res("kubernetes:helm.sh/v3:Release", "device-plugin", prov=None, inputs={
+        "repositoryOpts": {"repo": "https://nvidia.github.io/k8s-device-plugin"},
+        "values": {"image": {"repository": f"{ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com/k8s-device-plugin"}}})
+    assert not fired(run([mirrored]), "RSD-055")
