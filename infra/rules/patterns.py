@@ -153,13 +153,6 @@ def _visit(value: Any, path: str, denied: bool, parse, out: list) -> None:
         out.append((path, value, denied))
 
 
-def leaves(value: Any, skip_deny: bool = False, parse=parse_document) -> Iterator[tuple[str, Any]]:
-    """(path, leaf) of `walk`; `skip_deny` leaves out the leaves of Deny statements."""
-    for path, leaf, denied in walk(value, parse):
-        if not (skip_deny and denied):
-            yield path, leaf
-
-
 def regional_references(path: str, value: str) -> Iterator[tuple[str, str]]:
     """(kind, region) for every regional reference in one string leaf.
 
