@@ -382,6 +382,11 @@ class Scope:
     def _haystack(self):
         return self.raw.data if self.raw.data is not None else self.raw.text
 
+    def forget(self, res: Resource) -> None:
+        """Drop one resource's facts once its rules ran: the walk and parsed documents of 100k
+        resources need not stay in memory (a later lookup recomputes them)."""
+        self._facts.pop(res.urn, None)
+
     def release(self) -> None:
         """Drop the per-resource caches (Facts refer back to the scope: break the cycle so
         reference counting frees them, not the cyclic GC)."""
@@ -502,6 +507,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
                     if key not in seen:
                         seen.add(key)
                         findings.append(Finding(rule.id, rule.severity, res.urn, res.type, message, rule.title))
+        scope.forget(res)
         if res.region is None:
             kind = placement_class(res)
             if kind == "regional":
