@@ -107,6 +107,56 @@ class KubernetesVersion:
 
 
 @dataclass(frozen=True)
+class NonDestination:
+    kind: str  # url_prefix | host_suffix | subtree
+    match: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """What the delivery rule (RSD-055) reads as a destination, and the reviewed exceptions."""
+
+    aws_dns_suffixes: tuple[str, ...]
+    host_properties: tuple[str, ...]
+    image_properties: tuple[str, ...]
+    implicit_registry: str
+    non_destinations: tuple[NonDestination, ...]
+
+    def of_kind(self, kind: str) -> tuple[str, ...]:
+        return tuple(n.match for n in self.non_destinations if n.kind == kind)
+
+
+@dataclass(frozen=True)
+class GlobalType:
+    type: str
+    rationale: str
+    source: str
+
+
+@dataclass(frozen=True)
+class GlobalProperty:
+    """A property that switches a regional resource into a global mode."""
+
+    type: str
+    path: str  # dotted; a segment ending in [] walks every element of a list
+    when: str | tuple[str, ...]  # "set" | "true" | values that switch it
+    rationale: str
+    source: str
+
+
+@dataclass(frozen=True)
+class GlobalConstructs:
+    checked: str
+    types: dict[str, GlobalType]
+    properties: tuple[GlobalProperty, ...]
+    covered_by: tuple[tuple[str, str], ...]  # (what, rule id) judged by another rule
+
+    def properties_of(self, type_: str) -> tuple[GlobalProperty, ...]:
+        return tuple(p for p in self.properties if p.type == type_)
+
+
+@dataclass(frozen=True)
 class Catalog:
     options: dict[str, str]
     partitions: dict[str, str]
@@ -114,6 +164,8 @@ class Catalog:
     path: Path = field(default=CATALOG_PATH)
     region_deny_exemptions: RegionDenyExemptions | None = None
     kubernetes: KubernetesVersion | None = None
+    destinations: Destinations | None = None
+    global_constructs: GlobalConstructs | None = None
 
     def geography(self, code: str) -> Geography:
         return self.geographies[code]
@@ -220,6 +272,56 @@ def _parse_kubernetes(raw: dict) -> KubernetesVersion:
     return KubernetesVersion(version, end, checked, raw.get("source", ""))
 
 
+NON_DESTINATION_KINDS = ("url_prefix", "host_suffix", "subtree")
+_TYPE_TOKEN_RE = re.compile(r"aws:[a-z0-9]+/[a-zA-Z0-9]+:[A-Za-z0-9]+")
+
+
+def _parse_destinations(raw: dict) -> Destinations:
+    where = "destinations"
+    non = []
+    for i, n in enumerate(_require(raw, "non_destinations", where) or []):
+        nwhere = f"{where}.non_destinations[{i}]"
+        kind = _require(n, "kind", nwhere)
+        if kind not in NON_DESTINATION_KINDS:
+            raise CatalogError(f"{nwhere}.kind: '{kind}' is not one of {', '.join(NON_DESTINATION_KINDS)}")
+        if not str(_require(n, "reason", nwhere)).strip():
+            raise CatalogError(f"{nwhere}.reason: every known non-destination needs a reason")
+        non.append(NonDestination(kind, str(_require(n, "match", nwhere)), str(n["reason"])))
+    lower = lambda key: tuple(str(x).lower() for x in (_require(raw, key, where) or ()))  # noqa: E731
+    return Destinations(lower("aws_dns_suffixes"), lower("host_properties"), lower("image_properties"),
+                        str(_require(raw, "implicit_registry", where)), tuple(non))
+
+
+def _parse_global_constructs(raw: dict) -> GlobalConstructs:
+    where = "global_constructs"
+    types = {}
+    for token, t in (_require(raw, "types", where) or {}).items():
+        twhere = f"{where}.types.{token}"
+        if not _TYPE_TOKEN_RE.fullmatch(str(token)):
+            raise CatalogError(f"{twhere}: not a pulumi-aws type token (aws:<module>/<name>:<Type>)")
+        types[token] = GlobalType(token, str(_require(t, "rationale", twhere)), str(_require(t, "source", twhere)))
+    props = []
+    for i, p in enumerate(_require(raw, "properties", where) or []):
+        pwhere = f"{where}.properties[{i}]"
+        token = str(_require(p, "type", pwhere))
+        if not _TYPE_TOKEN_RE.fullmatch(token):
+            raise CatalogError(f"{pwhere}.type: '{token}' is not a pulumi-aws type token")
+        when = _require(p, "when", pwhere)
+        if isinstance(when, list) and when:
+            when = tuple(str(v) for v in when)
+        elif when not in ("set", "true"):
+            raise CatalogError(f"{pwhere}.when: expected set, true or a list of values, got {when!r}")
+        props.append(GlobalProperty(token, str(_require(p, "path", pwhere)), when,
+                                    str(_require(p, "rationale", pwhere)), str(_require(p, "source", pwhere))))
+    covered = []
+    for i, c in enumerate(raw.get("covered_by") or []):
+        rule_id = str(_require(c, "rule", f"{where}.covered_by[{i}]"))
+        if not re.fullmatch(r"RSD-\d{3}", rule_id):
+            raise CatalogError(f"{where}.covered_by[{i}].rule: '{rule_id}' is not a rule id")
+        covered.append((str(_require(c, "what", f"{where}.covered_by[{i}]")), rule_id))
+    return GlobalConstructs(str(_require(raw, "checked", where)), types, tuple(props), tuple(covered))
+
+
 def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
     if not isinstance(raw, dict) or raw.get("schema_version") != 1:
         raise CatalogError(f"{path}: expected schema_version: 1")
@@ -261,7 +363,10 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
         geographies[code] = geo
     exemptions = _parse_exemptions(raw["region_deny_exemptions"]) if "region_deny_exemptions" in raw else None
     kubernetes = _parse_kubernetes(raw["kubernetes"]) if "kubernetes" in raw else None
-    return Catalog(dict(options), dict(partitions), geographies, path, exemptions, kubernetes)
+    destinations = _parse_destinations(raw["destinations"]) if "destinations" in raw else None
+    global_constructs = _parse_global_constructs(raw["global_constructs"]) if "global_constructs" in raw else None
+    return Catalog(dict(options), dict(partitions), geographies, path, exemptions, kubernetes,
+                   destinations, global_constructs)
 
 
 @functools.cache

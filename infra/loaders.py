@@ -184,14 +184,16 @@ def _scan_object(text: str, pos: int, tree: dict, spans: list) -> tuple[dict, in
 _STRIPPED = ("__defaults", "__meta")
 
 
-def _decode_resource(raw: dict, raw_text: str | None) -> None:
+def _decode_resource(raw: dict, raw_text: str | None, plain_document: bool = False) -> None:
     """Decode `inputs`/`outputs` in place, exactly as decode_value would.
 
     Shallow path when the resource's raw text has no special value, no unknown, no escape and no
-    `"__…"` key other than the top-level `__defaults`/`__meta` it strips; else decode_value."""
+    `"__…"` key other than the top-level `__defaults`/`__meta` it strips; else decode_value.
+    `plain_document`: the whole document has no special value, unknown or escape (checked once)."""
     parts = [raw.get("inputs") or {}, raw.get("outputs") or {}]
     fast = (raw_text is not None and isinstance(parts[0], dict) and isinstance(parts[1], dict)
-            and SIG_KEY not in raw_text and UNKNOWN not in raw_text and "\\u" not in raw_text
+            and (plain_document or (SIG_KEY not in raw_text and UNKNOWN not in raw_text
+                                    and "\\u" not in raw_text))
             and raw_text.count('"__') == sum((k in p) for p in parts for k in _STRIPPED))
     for key, part in zip(("inputs", "outputs"), parts):
         if fast:
@@ -230,10 +232,12 @@ def read_export(path: str | Path, stack: str | None = None, default_region: str 
             raise InputError(f"{path} is not JSON: {exc}") from exc
         return snapshot_from_document(doc, stack, default_region, source), None
     index = RawIndex(text, [], [], [], data if data.isascii() else None)
+    hay = index.data if index.data is not None else text
+    plain = not any(hay.find(n.encode() if hay is data else n) != -1 for n in (SIG_KEY, UNKNOWN, "\\u"))
     for raw, s, e in spans:
         if not isinstance(raw, dict):
             continue  # snapshot_from_document reports it
-        _decode_resource(raw, text[s:e])
+        _decode_resource(raw, text[s:e], plain)
         if isinstance(raw.get("urn"), str):
             index.urns.append(raw["urn"])
             index.starts.append(s)

@@ -28,7 +28,7 @@ def _is_bedrock_type(type_: str) -> bool:
 
 
 def _hinted(res: Resource, scope: Scope) -> bool:
-    return _is_bedrock_type(res.type) or _HINT_RE.search(scope.facts(res).text) is not None
+    return _is_bedrock_type(res.type) or _HINT_RE.search(scope.facts(res).scan_text) is not None
 
 
 # Policies that can grant Bedrock actions: identity policies and Bedrock's own resources and
@@ -46,10 +46,11 @@ def _can_grant_bedrock(res: Resource, props) -> bool:
     return False
 
 
-def _allow_statements(res: Resource, props):
-    if not _can_grant_bedrock(res, props):
+def _allow_statements(res: Resource, scope: Scope):
+    facts = scope.facts(res)
+    if not _can_grant_bedrock(res, facts.props):
         return
-    for doc in P.policy_fields(props):
+    for _, doc in facts.policy_docs:
         for st in P.statements(doc):
             if str(st.get("Effect", "Allow")) == "Allow":
                 yield st
@@ -61,6 +62,14 @@ def _grants_invoke(st: dict) -> bool:
     return any(P.action_grants(a, P.BEDROCK_INVOKE_ACTIONS) for a in as_list(st.get("Action")))
 
 
+def _managed_policies(res: Resource, scope: Scope) -> list[str]:
+    """AWS-managed Bedrock policy ARNs in the properties (the raw span prescreens)."""
+    facts = scope.facts(res)
+    if _MANAGED_RE.search(facts.scan_text) is None:
+        return []
+    return _MANAGED_RE.findall(facts.text)
+
+
 def _uses(res: Resource, scope: Scope) -> list[str]:
     """What makes this resource Bedrock use (empty: none)."""
     if not _hinted(res, scope):
@@ -70,16 +79,15 @@ def _uses(res: Resource, scope: Scope) -> list[str]:
     if _is_bedrock_type(res.type):
         uses.append(f"is a Bedrock resource ({res.type})")
     if any(_grants_invoke(st) and "bedrock" in str(st.get("Action", st.get("NotAction", ""))).lower()
-           for st in _allow_statements(res, props)):
+           for st in _allow_statements(res, scope)):
         uses.append("grants Bedrock invoke permissions")
-    text = scope.facts(res).text
-    managed = _MANAGED_RE.findall(text)
+    managed = _managed_policies(res, scope)
     if managed:
         uses.append(f"attaches {', '.join(sorted(set(managed)))}")
     service = props.get("serviceName")
     if isinstance(service, str) and _ENDPOINT_RE.match(service):
         uses.append(f"is a Bedrock VPC endpoint ({service})")
-    ids = sorted({f"{m.group(1)}.{m.group(2)}" for m in P.PROFILE_ID_RE.finditer(text)})
+    ids = sorted({f"{m.group(1)}.{m.group(2)}" for m in P.PROFILE_ID_RE.finditer(scope.facts(res).text)})
     if ids:
         uses.append(f"references Bedrock model profile(s) {', '.join(ids[:3])}")
     return uses
@@ -118,8 +126,7 @@ def _wildcard_resource(value) -> str | None:
       bedrock:InferenceProfileArn.""",
       category="bedrock", types=("*",), gates=("policy", "bedrock"))
 def bedrock_invoke_scoped(res: Resource, scope: Scope):
-    props = scope.facts(res).props
-    for st in _allow_statements(res, props):
+    for st in _allow_statements(res, scope):
         if not _grants_invoke(st):
             continue
         sid = f" (Sid {st['Sid']})" if st.get("Sid") else ""
@@ -130,7 +137,7 @@ def bedrock_invoke_scoped(res: Resource, scope: Scope):
             why = _wildcard_resource(value)
             if why:
                 yield f"grants Bedrock invoke on {why}{sid}"
-    for arn in sorted(set(_MANAGED_RE.findall(scope.facts(res).text))):
+    for arn in sorted(set(_managed_policies(res, scope))):
         yield f"{arn} grants Bedrock actions on Resource '*'"
 
 
@@ -147,6 +154,23 @@ def _profile_verdict(prefix: str, model: str, scope: Scope) -> str | None:
     return None
 
 
+def _may_route_outside(text: str, scope: Scope) -> bool:
+    """One regex pass over the resource's text: is there any profile id of another geography, or
+    a region-less foundation-model ARN? Only then are the values walked to name the paths."""
+    geo = scope.ctx.geography
+    own = geo.zm_plus.profile_prefix if geo.zm_plus else None
+    for vendor in P.BEDROCK_VENDORS:
+        # Every profile id is `<prefix>.<vendor>.`: when each `.<vendor>.` is the geography's own
+        # prefix's, no other profile is named (C-speed counts instead of a regex pass).
+        needle = f".{vendor}."
+        n = text.count(needle)
+        if n and (own is None or text.count(own + needle) != n):
+            if any(_profile_verdict(m.group(1), m.group(2), scope) for m in P.PROFILE_ID_RE.finditer(text)):
+                return True
+            break
+    return ":::foundation-model" in text
+
+
 @rule("RSD-042", "bedrock_model_in_geography", "Bedrock model or inference profile outside the geography",
       "CRITICAL",
       rationale="""A geographic profile (`eu.`, `us.` …) routes within its geography only; another
@@ -156,11 +180,11 @@ def _profile_verdict(prefix: str, model: str, scope: Scope) -> str | None:
       remediation="Use the catalog's profile ids for this geography (`residency models --stack S` lists them).",
       category="bedrock", types=("*",), gates=("bedrock",))
 def bedrock_model_in_geography(res: Resource, scope: Scope):
-    if not _hinted(res, scope):
+    if not _hinted(res, scope) or not _may_route_outside(scope.facts(res).scan_text, scope):
         return
     # Deny statements name global profiles and other regions to forbid them: not a use.
-    for path, value in P.leaves(scope.facts(res).props, skip_deny=True):
-        if not isinstance(value, str):
+    for path, value, denied in scope.facts(res).walked:
+        if denied or not isinstance(value, str):
             continue
         for m in P.PROFILE_ID_RE.finditer(value):
             verdict = _profile_verdict(m.group(1), m.group(2), scope)
@@ -283,7 +307,8 @@ def _logging_missing(scope: Scope):
       remediation="""Create `aws.bedrockmodel.InvocationLoggingConfiguration` in the home region
       (BedrockAccess does) with an S3 and/or CloudWatch destination, writing to buckets of the
       same stack in the geography's regions.""",
-      category="bedrock", types=(LOGGING,), graph=True, stack_check=_logging_missing, fails_closed=True)
+      category="bedrock", types=(LOGGING,), graph=True, stack_check=_logging_missing, fails_closed=True,
+      controls=("Prowler:bedrock_model_invocation_logging_enabled",))
 def bedrock_invocation_logging_in_geography(res: Resource, scope: Scope):
     conf = res.props.get("loggingConfig")
     if is_secret(conf):

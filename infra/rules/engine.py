@@ -2,9 +2,10 @@
 
 One pass over the snapshot. Rules are dispatched by type token (a per-type table built once) and
 grouped by their prescreen *gates* (foreign region token? secret? Bedrock mention? policy
-document?). A gate is answered from the source's raw JSON (a few whole-document C-speed substring
-searches, when the loader indexed it: `loaders.read_export`) or from the resource's own prescreen
-text (one `json.dumps`). Only resources a gate lets through are walked in Python, so most
+document? destination?). A gate is answered from the source's raw JSON (a few whole-document
+C-speed substring searches, when the loader indexed it: `loaders.read_export`) or from the
+resource's own prescreen text (one `json.dumps`); the destination gate, whose needles are too
+many for whole-document searches, by one pass over the resource's keys and string values. Only resources a gate lets through are walked in Python, so most
 resources of a clean stack never are. Gates may say "maybe" wrongly, never "no" wrongly.
 """
 
@@ -54,6 +55,10 @@ class Rule:
     # A value the rule cannot read (not known, secret, unresolvable) is itself a finding. CrossGuard
     # defers such findings on values that are merely unknown during preview (policy/policies.py).
     fails_closed: bool = False
+    # Reference controls this rule implements, fully or partly: "CT:<id>" (AWS Control Tower) or
+    # "Prowler:<check>", each optionally suffixed " (partly)". docs/rules.md's coverage table is
+    # generated from these.
+    controls: tuple[str, ...] = ()
 
     def __post_init__(self):
         assert self.severity in SEVERITIES, self.severity
@@ -113,7 +118,7 @@ class Report:
         return bool(self.not_checked)
 
 
-GATES = ("foreign", "secret", "bedrock", "policy")
+GATES = ("foreign", "secret", "bedrock", "policy", "destination")
 _DIRECTION_LITERALS = ("east-", "west-", "north-", "south-", "central-")  # one is in every region code
 # Bedrock is reached only through things that say so (bedrock:* actions, arn:aws:bedrock ARNs,
 # bedrock-runtime endpoints, aws:bedrock* types, BEDROCK_* variables) or through a model id of
@@ -123,16 +128,83 @@ _RAW_NEEDLES = {"secret": (P.SECRET_SIG_RAW,), "policy": ("Statement",), "bedroc
 _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws:bedrockagentcore/")
 
 
+# Gates answered per resource even when the source is indexed: their needles are too many (or
+# too common) for whole-document searches to pay off.
+RESOURCE_GATES = frozenset({"destination"})
+_POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
+
+
+def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict) -> bool:
+    """Can this dict or list name a destination: a `://` in a string, or a host-shaped key
+    (`memo` caches the verdict per tuple of dict keys: resources of one type repeat the same
+    shapes)? Keys in `skip` (metadata subtrees the rule ignores) are not entered. JSON documents
+    stored as strings are read through `parse` (the resource's shared memo)."""
+    if isinstance(value, dict):
+        keys = tuple(value)
+        hit = memo.get(keys)
+        if hit is None:
+            hit = memo[keys] = any(isinstance(k, str) and k.lower().endswith(suffixes) for k in keys)
+        if hit:
+            return True
+        items = [v for k, v in value.items() if k not in skip]
+    else:
+        items = value
+    for v in items:
+        if isinstance(v, str):
+            if "://" in v:
+                return True
+            if len(v) < 2 or v[0] not in "{[":
+                continue
+            v = parse(v)
+            if isinstance(v, dict) and v.keys() <= _POLICY_KEYS:
+                continue  # an IAM policy: hosts can only sit in Principal/Condition, which the rule skips
+        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo):
+            return True
+    return False
+
+
 class Facts:
     """Per-resource facts, computed on first use and at most once."""
 
-    __slots__ = ("res", "scope", "_props", "_text", "_foreign", "_refs", "_gates", "_raw")
+    __slots__ = ("res", "scope", "_props", "_text", "_foreign", "_refs", "_gates", "_raw", "_parsed",
+                 "_walked", "_docs")
 
     def __init__(self, res: Resource, scope: "Scope"):
         self.res, self.scope = res, scope
-        self._props = self._text = self._foreign = self._refs = None
+        self._props = self._text = self._foreign = self._refs = self._walked = self._docs = None
         self._gates: dict[str, bool] = {}
+        self._parsed: dict[str, Any] = {}
         self._raw = scope.raw_position(res)  # index into the source's raw text, or None
+
+    def parse(self, value: str) -> Any:
+        """A JSON document stored as a string, parsed at most once per resource (None: not one)."""
+        try:
+            return self._parsed[value]
+        except KeyError:
+            doc = self._parsed[value] = P.parse_document(value)
+            return doc
+
+    @property
+    def walked(self) -> list[tuple[str, Any, bool]]:
+        """(path, leaf, denied) of every leaf (patterns.walk): the one walk all rules share."""
+        if self._walked is None:
+            self._walked = P.walk(self.props, self.parse)
+        return self._walked
+
+    @property
+    def policy_docs(self) -> list[tuple[str, dict]]:
+        """(field, document) of the resource's policy documents, each parsed once: shared by the
+        Bedrock/IAM rules and the public-exposure rules."""
+        if self._docs is None:
+            self._docs = list(P.policy_fields(self.props, self.parse))
+        return self._docs
+
+    @property
+    def scan_text(self) -> str:
+        """Text to prescreen with a regex: the resource's raw span in the source when indexed
+        (no serialisation needed), else its prescreen text. Holds every property string (JSON
+        strings escaped), so a pattern absent here is absent from the properties."""
+        return self.scope.raw.text_of(self._raw) if self._raw is not None else self.text
 
     @property
     def props(self) -> dict:
@@ -158,7 +230,11 @@ class Facts:
         it, else from this resource's own prescreen text. Never a false "no"."""
         found = self._gates.get(name)
         if found is None:
-            if self._raw is not None:
+            if name == "destination":
+                dest = self.scope.ctx.get_catalog().destinations
+                found = dest is not None and destination_hint(
+                    self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo)
+            elif self._raw is not None:
                 found = self._raw in self.scope.raw_hits(name)
             elif name == "foreign":
                 found = bool(self.foreign_tokens)
@@ -180,8 +256,17 @@ class Facts:
             if self._raw is not None and not self.gate("foreign"):
                 self._foreign = set()
             else:
-                source = self.scope.raw.text_of(self._raw) if self._raw is not None else self.text
-                self._foreign = set(P.REGION_TOKEN_RE.findall(source)) - self.scope.regions
+                source = self.scan_text
+                # C-speed prescreen: with the geography's regions masked, is any direction
+                # literal (one is in every region code) left? Most resources stop here.
+                masked = source
+                for region in self.scope.regions:
+                    if region in masked:
+                        masked = masked.replace(region, "#")
+                if any(lit in masked for lit in _DIRECTION_LITERALS):
+                    self._foreign = set(P.REGION_TOKEN_RE.findall(source)) - self.scope.regions
+                else:
+                    self._foreign = set()
         return self._foreign
 
     @property
@@ -194,8 +279,8 @@ class Facts:
             refs = []
             if self.foreign_tokens:
                 regions = self.scope.regions
-                for path, value in P.leaves(self.props, skip_deny=True):
-                    if not isinstance(value, str):
+                for path, value, denied in self.walked:
+                    if denied or not isinstance(value, str):
                         continue
                     if path == "region" and value == self.res.region:
                         continue  # the placement itself: judged by the placement rules
@@ -223,6 +308,9 @@ class Scope:
         self._facts: dict[str, Facts] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
         self._by_id: dict[str, list[Resource]] | None = None
+        self.key_memo: dict[tuple, bool] = {}  # destination_hint's verdict per tuple of dict keys
+        dest = ctx.get_catalog().destinations
+        self.destination_skip = frozenset(dest.of_kind("subtree")) if dest else frozenset()
 
     @property
     def stack_urn(self) -> str:
@@ -293,6 +381,16 @@ class Scope:
 
     def _haystack(self):
         return self.raw.data if self.raw.data is not None else self.raw.text
+
+    def forget(self, res: Resource) -> None:
+        """Drop one resource's facts once its rules ran: the walk and parsed documents of 100k
+        resources need not stay in memory (a later lookup recomputes them)."""
+        self._facts.pop(res.urn, None)
+
+    def release(self) -> None:
+        """Drop the per-resource caches (Facts refer back to the scope: break the cycle so
+        reference counting frees them, not the cyclic GC)."""
+        self._facts.clear()
 
     # -- per resource --------------------------------------------------------------------------
     def facts(self, res: Resource) -> Facts:
@@ -385,7 +483,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
     hit_sets: dict[tuple[str, ...], set[int]] = {}
     if raw is not None:
         for r in active:
-            if r.gates and r.gates not in hit_sets:
+            if r.gates and r.gates not in hit_sets and not RESOURCE_GATES & set(r.gates):
                 hit_sets[r.gates] = set().union(*(scope.raw_hits(g) for g in r.gates))
     for res in snapshot.resources:
         if res.type == STACK_TYPE or not res.custom or (targets is not None and res.urn not in targets):
@@ -394,7 +492,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
         ri = scope.raw_position(res) if raw is not None else None
         for gates, group in for_type(res.type):
             if gates:
-                if ri is not None:
+                if ri is not None and gates in hit_sets:
                     # Indexed source: whole-document hit sets (and a bedrock type always passes).
                     if ri not in hit_sets[gates] and not (
                             "bedrock" in gates and res.type.startswith(_BEDROCK_TYPES)):
@@ -409,6 +507,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
                     if key not in seen:
                         seen.add(key)
                         findings.append(Finding(rule.id, rule.severity, res.urn, res.type, message, rule.title))
+        scope.forget(res)
         if res.region is None:
             kind = placement_class(res)
             if kind == "regional":
@@ -429,6 +528,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
     if kinds["neutral"]:
         notes.append(f"{kinds['neutral']} resource(s) of region-neutral packages (kubernetes, random ...) "
                      "are checked for references but not placed")
+    scope.release()
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
     findings.sort(key=lambda f: (order[f.severity], f.rule, f.urn))
     return Report(
@@ -446,14 +546,16 @@ RULE_REGISTRY: list[Rule] = []
 def rule(id: str, name: str, title: str, severity: str, rationale: str, remediation: str,
          category: str, types: tuple[str, ...] = (), sources: tuple[str, ...] = (), graph: bool = False,
          gates: tuple[str, ...] = (), when: Callable[[Context], bool] | None = None,
-         stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False):
+         stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False,
+         controls: tuple[str, ...] = ()):
     """Decorator: register `fn(resource, scope) -> Iterable[str]` as a Rule."""
 
     def wrap(fn):
         assert all(g in GATES for g in gates), gates
         RULE_REGISTRY.append(Rule(id, name, title, severity, " ".join(rationale.split()),
                                   " ".join(remediation.split()), category, fn, types, sources,
-                                  graph or stack_check is not None, gates, when, stack_check, fails_closed))
+                                  graph or stack_check is not None, gates, when, stack_check, fails_closed,
+                                  controls))
         return fn
 
     return wrap

@@ -54,7 +54,8 @@ Federated EgressConnectors component (stacks with the federated option), behind 
       internet: any workload with a route can send data anywhere.""",
       remediation=_PATH_FIX, category="network",
       types=("aws:ec2/internetGateway:InternetGateway", "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway",
-             "aws:ec2/internetGatewayAttachment:InternetGatewayAttachment"))
+             "aws:ec2/internetGatewayAttachment:InternetGatewayAttachment"),
+      controls=("CT:AWS-GR_DISALLOW_VPC_INTERNET_ACCESS",))
 def no_internet_gateway(res: Resource, scope: Scope):
     why = _outside_egress_path(res, scope)
     if why:
@@ -81,7 +82,11 @@ def no_nat_gateway(res: Resource, scope: Scope):
       category="network",
       types=("aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation", "aws:ec2/subnet:Subnet",
              "aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate",
-             "aws:ec2/spotInstanceRequest:SpotInstanceRequest"))
+             "aws:ec2/launchConfiguration:LaunchConfiguration",
+             "aws:ec2/spotInstanceRequest:SpotInstanceRequest"),
+      controls=("CT:EC2_INSTANCE_NO_PUBLIC_IP", "CT:AUTOSCALING_LAUNCH_CONFIG_PUBLIC_IP_DISABLED",
+                "CT:SUBNET_AUTO_ASSIGN_PUBLIC_IP_DISABLED", "Prowler:ec2_launch_template_no_public_ip",
+                "Prowler:ec2_instance_public_ip"))
 def no_public_ip(res: Resource, scope: Scope):
     props = res.props
     reasons = []
@@ -117,7 +122,8 @@ def _route_destinations(res: Resource):
       rationale="""A default route sends every non-local destination out of the VPC (to a gateway,
       NAT, firewall or appliance).""",
       remediation=_PATH_FIX, category="network",
-      types=("aws:ec2/route:Route", "aws:ec2/routeTable:RouteTable", "aws:ec2/defaultRouteTable:DefaultRouteTable"))
+      types=("aws:ec2/route:Route", "aws:ec2/routeTable:RouteTable", "aws:ec2/defaultRouteTable:DefaultRouteTable"),
+      controls=("CT:NO_UNRESTRICTED_ROUTE_TO_IGW", "Prowler:ec2_no_unrestricted_route_to_igw"))
 def no_internet_route(res: Resource, scope: Scope):
     hits = [f"{where}{cidr}" for where, v4, v6 in _route_destinations(res)
             for cidr in (v4, v6) if cidr in ("0.0.0.0/0", "::/0")]
@@ -184,7 +190,8 @@ def no_open_egress_rule(res: Resource, scope: Scope):
       category="network",
       types=("aws:ec2/vpcPeeringConnection:VpcPeeringConnection",
              "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter",
-             "aws:ec2/peeringConnectionOptions:PeeringConnectionOptions", "aws:ec2transitgateway/"))
+             "aws:ec2/peeringConnectionOptions:PeeringConnectionOptions", "aws:ec2transitgateway/"),
+      controls=("CT:AWS-GR_DISALLOW_CROSS_REGION_NETWORKING (partly)",))
 def no_peering_or_transit(res: Resource, scope: Scope):
     props = res.props
     peer = props.get("peerRegion")
@@ -198,7 +205,8 @@ def no_peering_or_transit(res: Resource, scope: Scope):
       category="network",
       types=("aws:ec2/vpnConnection:VpnConnection", "aws:ec2/vpnGateway:VpnGateway",
              "aws:ec2/vpnGatewayAttachment:VpnGatewayAttachment", "aws:ec2/customerGateway:CustomerGateway",
-             "aws:ec2/vpnConnectionRoute:VpnConnectionRoute", "aws:ec2clientvpn/", "aws:directconnect/"))
+             "aws:ec2/vpnConnectionRoute:VpnConnectionRoute", "aws:ec2clientvpn/", "aws:directconnect/"),
+      controls=("CT:AWS-GR_DISALLOW_VPN_CONNECTIONS",))
 def no_vpn(res: Resource, scope: Scope):
     yield f"{res.type.rsplit(':', 1)[-1]} opens a private path to networks outside the region"
 
@@ -211,7 +219,8 @@ def no_vpn(res: Resource, scope: Scope):
       category="network",
       types=("aws:cloudfront/", "aws:globalaccelerator/",
              "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint",
-             "aws:s3control/multiRegionAccessPointPolicy:MultiRegionAccessPointPolicy"))
+             "aws:s3control/multiRegionAccessPointPolicy:MultiRegionAccessPointPolicy"),
+      controls=("CT:AWS-GR_DISALLOW_CROSS_REGION_NETWORKING (partly)",))
 def no_global_edge_service(res: Resource, scope: Scope):
     yield f"{res.type.rsplit(':', 1)[-1]} is a global edge service"
 
@@ -266,7 +275,9 @@ def _public_endpoint(res: Resource) -> str | None:
              "aws:elb/loadBalancer:LoadBalancer", "aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance",
              "aws:redshift/cluster:Cluster", "aws:dms/replicationInstance:ReplicationInstance",
              "aws:lambda/functionUrl:FunctionUrl", "aws:apigatewayv2/api:Api", "aws:apigateway/restApi:RestApi",
-             "kubernetes:core/v1:Service"))
+             "kubernetes:core/v1:Service"),
+      controls=("CT:EKS_ENDPOINT_NO_PUBLIC_ACCESS", "CT:REDSHIFT_CLUSTER_PUBLIC_ACCESS_CHECK",
+                "CT:DMS_REPLICATION_NOT_PUBLIC"))
 def no_public_endpoint(res: Resource, scope: Scope):
     why = _public_endpoint(res)
     if why:

@@ -7,6 +7,7 @@ endpoint service name, a Bedrock profile id or an IAM policy document looks like
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
 from typing import Any, Iterator
@@ -99,43 +100,57 @@ def is_deny(statement: Any) -> bool:
     return isinstance(statement, dict) and statement.get("Effect") == "Deny"
 
 
-def leaves(value: Any, path: str = "", skip_deny: bool = False) -> Iterator[tuple[str, Any]]:
-    """Yield (path, leaf) for every leaf, plus `{name: *REGION, value: v}` pairs as `<path>.region`.
+def parse_document(value: str) -> Any:
+    """A JSON document stored as a string (`{...}` / `[...]`), else None."""
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, (dict, list)) else None
 
-    JSON documents stored as strings (IAM, bucket and endpoint policies) are descended into.
-    `skip_deny`: leave out `Effect: Deny` statements of policy documents (any `Statement`): an
-    explicit Deny naming a region or a model restricts, it opens no path. Indexes are kept.
+
+def walk(value: Any, parse=parse_document) -> list[tuple[str, Any, bool]]:
+    """(path, leaf, denied) for every leaf, in one pass, plus `{name: *REGION, value: v}` pairs as
+    `<path>.region`.
+
+    JSON documents stored as strings (IAM, bucket and endpoint policies) are descended into,
+    through `parse` (engine.Facts passes a per-resource memo, so each document is parsed once).
+    `denied`: the leaf is inside an `Effect: Deny` statement of a policy document (any
+    `Statement`); an explicit Deny naming a region or a model restricts, it opens no path.
     """
+    out: list[tuple[str, Any, bool]] = []
+    _visit(value, "", False, parse, out)
+    return out
+
+
+def _visit(value: Any, path: str, denied: bool, parse, out: list) -> None:
+    # A module-level function, not a closure: a recursive closure is a reference cycle that
+    # would keep every resource alive until the cyclic GC runs.
     if isinstance(value, dict):
         name = value.get("name")
-        if isinstance(name, str) and REGION_ENV_RE.search(name) and "value" in value:
-            yield (f"{path}.region" if path else "region"), value["value"]
+        if isinstance(name, str) and "value" in value and REGION_ENV_RE.search(name):
+            out.append(((f"{path}.region" if path else "region"), value["value"], denied))
         for k, v in value.items():
             sub = f"{path}.{k}" if path else str(k)
-            if skip_deny and k == "Statement":
+            if k == "Statement" and not denied:
                 if isinstance(v, list):
                     for i, st in enumerate(v):
-                        if not is_deny(st):
-                            yield from leaves(st, f"{sub}[{i}]", True)
-                    continue
-                if is_deny(v):
-                    continue
-            yield from leaves(v, sub, skip_deny)
+                        _visit(st, f"{sub}[{i}]", is_deny(st), parse, out)
+                else:
+                    _visit(v, sub, is_deny(v), parse, out)
+                continue
+            _visit(v, sub, denied, parse, out)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from leaves(v, f"{path}[{i}]", skip_deny)
+            _visit(v, f"{path}[{i}]", denied, parse, out)
     elif isinstance(value, str) and len(value) > 1 and value[0] in "{[":
-        try:
-            doc = json.loads(value)
-        except ValueError:
-            yield path, value
-            return
-        if isinstance(doc, (dict, list)):
-            yield from leaves(doc, path, skip_deny)
+        doc = parse(value)
+        if doc is None:
+            out.append((path, value, denied))
         else:
-            yield path, value
+            _visit(doc, path, denied, parse, out)
     else:
-        yield path, value
+        out.append((path, value, denied))
 
 
 def regional_references(path: str, value: str) -> Iterator[tuple[str, str]]:
@@ -163,16 +178,18 @@ def regional_references(path: str, value: str) -> Iterator[tuple[str, str]]:
             yield "hostname", m.group(1)
 
 
-def policy_fields(props: dict) -> Iterator[dict]:
-    """Policy documents of a resource: in its policy-ish top-level fields (`policy`,
-    `assumeRolePolicy`, `inlinePolicies`, `accessPolicies`, `policyDocument`, `content` …)."""
+def policy_fields(props: dict, parse=parse_document) -> Iterator[tuple[str, dict]]:
+    """(field, document) of a resource's policy documents: in its policy-ish top-level fields
+    (`policy`, `assumeRolePolicy`, `inlinePolicies`, `accessPolicies`, `policyDocument`,
+    `content` …). Prefer engine.Facts.policy_docs, which parses each document once."""
     for key, value in props.items():
         k = key.lower()
         if "polic" in k or k == "content":
-            yield from policy_documents(value)
+            for doc in policy_documents(value, parse):
+                yield key, doc
 
 
-def policy_documents(value: Any) -> Iterator[dict]:
+def policy_documents(value: Any, parse=parse_document) -> Iterator[dict]:
     """Every IAM-style policy document (a dict with `Statement`) inside a value, at any depth,
     including documents stored as JSON strings."""
     if isinstance(value, dict):
@@ -180,16 +197,14 @@ def policy_documents(value: Any) -> Iterator[dict]:
             yield value
             return
         for v in value.values():
-            yield from policy_documents(v)
+            yield from policy_documents(v, parse)
     elif isinstance(value, list):
         for v in value:
-            yield from policy_documents(v)
+            yield from policy_documents(v, parse)
     elif isinstance(value, str) and len(value) > 1 and value[0] == "{" and "Statement" in value:
-        try:
-            doc = json.loads(value)
-        except ValueError:
-            return
-        yield from policy_documents(doc)
+        doc = parse(value)
+        if doc is not None:
+            yield from policy_documents(doc, parse)
 
 
 def as_list(value: Any) -> list:
@@ -204,10 +219,13 @@ def statements(doc: dict) -> list[dict]:
 
 def action_grants(pattern: Any, actions: tuple[str, ...]) -> bool:
     """Whether an IAM Action pattern (wildcards allowed) covers any of `actions`."""
-    if not isinstance(pattern, str):
-        return False
-    p = pattern.lower()
-    return any(fnmatch.fnmatchcase(a, p) for a in actions)
+    return isinstance(pattern, str) and _action_grants(pattern.lower(), actions)
+
+
+@functools.lru_cache(maxsize=8192)
+def _action_grants(pattern: str, actions: tuple[str, ...]) -> bool:
+    # Policies repeat a handful of action patterns: each is matched once.
+    return any(fnmatch.fnmatchcase(a, pattern) for a in actions)
 
 
 def normalise_host(host: str) -> str:

@@ -44,7 +44,8 @@ def _provider_name(ref: str | None) -> str:
       outside the geography's regions breaks the residency promise.""",
       remediation="""Create the resource with the stack's explicit provider (parent=self inside
       components) and do not set a per-resource `region` outside the geography.""",
-      category="placement")
+      category="placement",
+      controls=("CT:AWS-GR_REGION_DENY (partly)", "CT:CT.MULTISERVICE.PV.1 (partly)"))
 def resource_region_in_geography(res: Resource, scope: Scope):
     if res.region and res.region not in scope.regions:
         via = {"resource": "its own region input", "provider": "its provider",
@@ -61,7 +62,8 @@ def resource_region_in_geography(res: Resource, scope: Scope):
       remediation="""Give the resource an explicit provider with `region` set (or a per-resource
       `region`). Region-less global services (IAM, Route 53 zones/records, Organizations) are
       exempt.""",
-      category="placement", fails_closed=True)
+      category="placement", fails_closed=True,
+      controls=("CT:AWS-GR_REGION_DENY (partly)",))
 def resource_region_provable(res: Resource, scope: Scope):
     if res.region is not None or placement_class(res) != "regional":
         return

@@ -83,7 +83,7 @@ def no_unverifiable_secret(res: Resource, scope: Scope):
     facts = scope.facts(res)
     if not facts.has_secret:
         return
-    for path, value in P.leaves(facts.props):
+    for path, value, _ in facts.walked:
         if isinstance(value, Secret):
             segments = [s.lower() for s in _SEGMENT_RE.split(path) if s and not s.isdigit()]
             if any(P.CHECKED_FIELD_RE.search(s) for s in segments):

@@ -51,7 +51,8 @@ def bucket_region(arn: str, scope: Scope) -> tuple[bool, str | None]:
       a destination that cannot be resolved cannot be proven inside.""",
       remediation=_FIX, category="replication", graph=True,
       types=("aws:s3/bucketReplicationConfig:BucketReplicationConfig", "aws:s3/bucket:Bucket",
-             "aws:s3/bucketV2:BucketV2"), fails_closed=True)
+             "aws:s3/bucketV2:BucketV2"), fails_closed=True,
+      controls=("CT:AWS-GR_RESTRICT_S3_CROSS_REGION_REPLICATION",))
 def s3_replication_in_geography(res: Resource, scope: Scope):
     for where, dest in _s3_destinations(res):
         arn = P.parse_arn(dest)
