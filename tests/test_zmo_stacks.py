@@ -159,9 +159,9 @@ def test_provider_default_tags_record_geography_options_and_stack(stack):
 
 
 def test_gpu_node_group_comes_from_config():
-    plan = synthesize("ca", values_with("ca", gpuInstanceType="p5.48xlarge", gpuMinSize="0", gpuMaxSize="4"))
+    plan = synthesize("ca", values_with("ca", gpuInstanceType="g5.12xlarge", gpuMinSize="0", gpuMaxSize="4"))
     gpu = next(n for n in of_type(plan, "aws:eks/nodeGroup:NodeGroup") if n.name == "serving-gpu")
-    assert gpu.inputs["instanceTypes"] == ["p5.48xlarge"]
+    assert gpu.inputs["instanceTypes"] == ["g5.12xlarge"]
     assert gpu.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 4}
     assert gpu.inputs["taints"][0]["key"] == "nvidia.com/gpu"
     system = next(n for n in of_type(plan, "aws:eks/nodeGroup:NodeGroup") if n.name == "serving-system")
