@@ -18,14 +18,12 @@ import importlib
 import os
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
-from infra.catalog import CatalogError
-from infra.config import ConfigError
-from infra.loaders import InputError
-from infra.output import remove_temp_files
-from infra.stackfiles import PROJECT_DIR_ENV
+# Nothing heavy is imported at load: main() installs the Ctrl-C handler first (importing pulumi
+# takes a while), then imports the commands.
 
 COMMANDS = {
     "plan": "infra.plan",
@@ -35,7 +33,6 @@ COMMANDS = {
 }
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-BAD_INPUT = (ConfigError, InputError, CatalogError)
 REPORT_BUG = ("this is a bug in residency, not in your input; please report it (ai-companion issue tracker) "
               "with the command line and the output of the same command run with `residency --debug ...`")
 
@@ -54,18 +51,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    from infra.catalog import CatalogError
+    from infra.config import ConfigError
+    from infra.loaders import InputError
+
+    return ConfigError, InputError, CatalogError
+
+
 def _interrupted(signum, frame) -> None:
     """Ctrl-C: leave at once. The plan runs Pulumi's asyncio loop and worker threads; a
     KeyboardInterrupt raised somewhere inside them can hang the loop or surface as an unrelated
     error, so nothing is unwound: output temp files are removed and the process exits 130."""
-    remove_temp_files()
+    output = sys.modules.get("infra.output")
+    if output is not None:
+        output.remove_temp_files()
     try:
         os.write(2, b"residency: interrupted; nothing written\n")
     finally:
         os._exit(EXIT_INTERRUPTED)
 
 
+def _watch_interrupts():
+    """Take SIGINT on a thread of its own. The OS may deliver a process signal to any thread that
+    does not block it, and Python runs handlers only when the main thread next executes bytecode:
+    while the main thread waits in C for Pulumi's workers, a Ctrl-C could be handled late or, once
+    main() restored the old handler, not at all. Blocked everywhere else (threads inherit the
+    mask), it always reaches this thread's sigwait. Returns the function that stops watching."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    done = threading.Event()
+
+    def watch() -> None:
+        signal.sigwait({signal.SIGINT})
+        if not done.is_set():
+            _interrupted(signal.SIGINT, None)
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    watcher = threading.Thread(target=watch, name="residency-sigint", daemon=True)
+    watcher.start()
+
+    def stop() -> None:
+        done.set()
+        signal.pthread_kill(watcher.ident, signal.SIGINT)
+        watcher.join(timeout=2)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+    return stop
+
+
 def _check_project_dir(path: str) -> None:
+    from infra.loaders import InputError
+
     root = Path(path)
     if not root.is_dir():
         raise InputError(f"--project-dir: {path} is not a directory")
@@ -74,14 +111,17 @@ def _check_project_dir(path: str) -> None:
 
 
 def _run(args) -> int:
+    bad_input = _bad_input_errors()
     try:
         if args.project_dir:
             _check_project_dir(args.project_dir)
         return args._run(args)
-    except BAD_INPUT as exc:
+    except bad_input as exc:
         print(f"residency {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # main() called off the main thread, where no handler is installed
+        from infra.output import remove_temp_files
+
         remove_temp_files()
         print("residency: interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -99,20 +139,27 @@ def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    previous_env = os.environ.get(PROJECT_DIR_ENV)
-    if args.project_dir:
-        os.environ[PROJECT_DIR_ENV] = args.project_dir
     try:
+        # A handler, not SIG_IGN (a shell's background job inherits that): an ignored signal is
+        # discarded even while blocked, and the watcher would never see it.
         previous_handler = signal.signal(signal.SIGINT, _interrupted)
     except ValueError:  # not the main thread: signals are delivered elsewhere
         previous_handler = None
+    stop_watching = _watch_interrupts()
+    from infra.stackfiles import PROJECT_DIR_ENV
+
+    previous_env = os.environ.get(PROJECT_DIR_ENV)
+    args = None
     try:
+        args = build_parser().parse_args(argv)
+        if args.project_dir:
+            os.environ[PROJECT_DIR_ENV] = args.project_dir
         return _run(args)
     finally:
+        stop_watching()
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
-        if args.project_dir:
+        if args is not None and args.project_dir:
             # main() is also called in-process (tests, benchmarks): leave the environment as found.
             if previous_env is None:
                 os.environ.pop(PROJECT_DIR_ENV, None)
