@@ -259,7 +259,8 @@ def mermaid_document(results: Sequence) -> str:
     """`plan --format mermaid`. One stack: one diagram, titled in its front matter (a valid .mmd
     file). Several: a Markdown document with one titled, fenced diagram per stack, because one
     Mermaid text holds exactly one diagram."""
-    diagrams = [(plan, f"---\ntitle: {mermaid_title(plan)}\n---\n{mermaid(plan, report)}") for plan, report in results]
+    diagrams = [(plan, f"---\ntitle: {json.dumps(mermaid_title(plan))}\n---\n{mermaid(plan, report)}")
+                for plan, report in results]
     if len(diagrams) == 1:
         return diagrams[0][1]
     parts = ["# Residency data paths", ""]
