@@ -301,10 +301,11 @@ def write_docs(stacks: Sequence[str] = DOC_STACKS) -> list[Path]:
 def iam_policy(template: Any, stack: str, account_id: str = "111111111111",
                repo: str = "example-org/ai-companion") -> Any:
     """Fill an IAM template for one geography: `<STACK>`, `<HOME_REGION>`, `<ACCOUNT_ID>`, `<REPO>`
-    inside strings; a list element `"<REGIONS>"` becomes the geography's catalog regions."""
-    from infra.catalog import load_catalog
+    inside strings; a list element `"<REGIONS>"` becomes the geography's catalog regions. The
+    geography and home region are the stack file's (several stacks may share a geography)."""
+    from infra.stackfiles import load_stack_config
 
-    geo = load_catalog().by_stack(stack)
+    geo = load_stack_config(stack).geography
     subs = {"<STACK>": stack, "<HOME_REGION>": geo.home_region, "<ACCOUNT_ID>": account_id, "<REPO>": repo}
 
     def fill(value: Any) -> Any:

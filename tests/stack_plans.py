@@ -1,5 +1,7 @@
 """Synthesized stacks shared by the tests: each stack file is planned once per test session.
 
+The stack files are the test suite's own (tests/fixtures/stacks, which conftest.py makes the
+project directory for the session), not the user-editable ones at the repository root.
 Plans are read-only for tests; a test that needs a variant calls `synthesize(stack, values)`.
 """
 
