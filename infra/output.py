@@ -30,6 +30,11 @@ def check_writable_target(path: Path, option: str, directory: bool = False) -> N
         raise InputError(f"{option}: {path} exists and is not a directory (a directory is needed here)")
     if not directory and path.is_dir():
         raise InputError(f"{option}: {path} is a directory")
+    nearest = path if directory else path.parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise InputError(f"{option}: cannot write {path}: {nearest} is not writable")
 
 
 def write_atomic(path: Path, text: str, option: str) -> None:

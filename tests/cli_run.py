@@ -70,10 +70,13 @@ def stack_config(stack: str) -> dict:
     return yaml.safe_load((TEST_STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
-def mermaid_parse(text: str) -> dict:
-    """Mermaid's parser (mermaid.parse under jsdom, offline): {"ok": bool, "type"|"error": str}."""
+def mermaid_parse(text: str | list[str]):
+    """Mermaid's parser (mermaid.parse under jsdom, offline): {"ok": bool, "type"|"error": str}
+    for a diagram, a list of those for a list of diagrams (one node process)."""
     if not (MERMAID_DIR / "node_modules" / "mermaid").is_dir():
         raise AssertionError("Mermaid's parser is not installed: run `make test` (npm ci in tests/mermaid)")
-    done = subprocess.run(["node", str(MERMAID_DIR / "parse.mjs")], input=text, capture_output=True, text=True,
+    stdin = json.dumps(text) if isinstance(text, list) else text
+    done = subprocess.run(["node", str(MERMAID_DIR / "parse.mjs")], input=stdin, capture_output=True, text=True,
                           timeout=120, cwd=MERMAID_DIR)
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
