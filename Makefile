@@ -13,8 +13,8 @@ MERMAID_STAMP := $(MERMAID_DIR)/node_modules/.installed
 
 .PHONY: venv plan test docs bench clean
 
-# The whole development environment (what CI and the workflows use).
-venv: $(DEV_STAMP) $(MERMAID_STAMP)
+# The Python development environment (the workflows run `make venv`); `make test` adds npm's part.
+venv: $(DEV_STAMP)
 
 $(BIN)/python:
 	@echo "make: creating the virtualenv $(VENV) ($(PYTHON) -m venv)"
