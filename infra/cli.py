@@ -110,7 +110,8 @@ def _check_project_dir(path: str) -> None:
         raise InputError(f"--project-dir: {path} has no Pulumi.yaml (not an ai-companion checkout)")
 
 
-def _run(args) -> int:
+def run_command(args) -> int:
+    """Run the parsed command; map what it raises to the exit-code contract."""
     bad_input = _bad_input_errors()
     try:
         if args.project_dir:
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.project_dir:
             os.environ[PROJECT_DIR_ENV] = args.project_dir
-        return _run(args)
+        return run_command(args)
     finally:
         stop_watching()
         if previous_handler is not None:

@@ -367,3 +367,34 @@ def test_sigint_while_planning_exits_130_leaving_no_file(tmp_path, target, repea
     assert "Traceback" not in result.err and "interrupted" in result.err
     assert not out.exists() or not any(out.iterdir())
     assert elapsed < 30  # a hang guard: the measured time is ~0.1 s (README, "Exit codes")
+
+
+# --- every registered command, present and future ---------------------------------------------------
+
+def commands() -> list[str]:
+    from infra.cli import COMMANDS
+
+    return list(COMMANDS)
+
+
+@pytest.mark.parametrize("command", commands())
+def test_every_command_has_help_through_the_console_script(command):
+    result = clean(residency(command, "--help"), 0)
+    assert result.out.startswith(f"usage: residency {command}")
+
+
+@pytest.mark.parametrize("command", commands())
+@pytest.mark.parametrize("error, rc", [(KeyError("resources"), 4), (KeyboardInterrupt(), 130)])
+def test_the_wrapper_maps_every_command_the_same_way(command, error, rc, capsys):
+    """main()'s wrapper is generic: whatever a command raises maps to the same exit code."""
+    import argparse
+
+    from infra import cli
+
+    def run(args):
+        raise error
+
+    args = argparse.Namespace(command=command, debug=False, project_dir=None, _run=run)
+    assert cli.run_command(args) == rc
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
