@@ -235,7 +235,7 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
                      and _did_you_mean(k)]
     for key in REQUIRED:
         if values.get(key) in (None, ""):
-            typo = next((k for k in unknown_keys if _did_you_mean(k) == key), None)
+            typo = next((k for k in sorted(values) if k not in REQUIRED and _did_you_mean(k) == key), None)
             problems.append(f"{key}: required key is missing" + (f" ('{typo}' is set: a typo?)" if typo else ""))
     for key in unknown_keys:
         hint = _did_you_mean(key)

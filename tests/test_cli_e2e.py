@@ -398,3 +398,9 @@ def test_the_wrapper_maps_every_command_the_same_way(command, error, rc, capsys)
     assert cli.run_command(args) == rc
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_misspelt_aws_region_is_pointed_at(tmp_path):
+    config = stack_config("sg")
+    config["aws:regoin"] = config.pop("aws:region")
+    assert "aws:region: required key is missing ('aws:regoin' is set: a typo?)" in config_error(tmp_path, **config)
