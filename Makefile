@@ -1,41 +1,63 @@
-# Two set-up commands on a fresh clone: `make plan` and `make test`. Both create .venv when it
-# is missing (and refresh it when the requirements change).
+# Two set-up commands on a fresh clone: `make plan` (installs only what the plan needs:
+# requirements.txt) and `make test` (adds the test tools of requirements-dev.txt and Mermaid's
+# parser from npm). Both create .venv when it is missing, refresh it when the requirements change,
+# and say what they are doing.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP     := $(VENV)/.installed-dev
+MERMAID_DIR   := tests/mermaid
+MERMAID_STAMP := $(MERMAID_DIR)/node_modules/.installed
 
 .PHONY: venv plan test docs bench clean
 
-venv: $(STAMP)
+# The Python development environment (the workflows run `make venv`); `make test` adds npm's part.
+venv: $(DEV_STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
-	@touch $(STAMP)
+$(BIN)/python:
+	@echo "make: creating the virtualenv $(VENV) ($(PYTHON) -m venv)"
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	@echo "make: installing the runtime packages (requirements.txt: pulumi, pulumi-aws, boto3, ...)"
+	$(PIP) -r requirements.txt
+	@echo "make: installing ai-companion itself (editable) and the console script $(BIN)/residency"
+	$(PIP) --no-deps -e .
+	@touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+	@echo "make: installing the test tools (requirements-dev.txt: pytest, moto[server], actionlint, shellcheck)"
+	$(PIP) -r requirements-dev.txt
+	@touch $@
+
+$(MERMAID_STAMP): $(MERMAID_DIR)/package.json $(MERMAID_DIR)/package-lock.json
+	@echo "make: installing Mermaid's parser for the diagram tests (npm ci in $(MERMAID_DIR))"
+	npm ci --prefix $(MERMAID_DIR) --no-audit --no-fund
+	@touch $@
 
 # Offline plan of every stack under Pulumi mocks: no CLI, no credentials, no network.
-plan: $(STAMP)
+plan: $(RUNTIME_STAMP)
+	@echo "make: planning every stack (residency plan --all)"
 	$(BIN)/residency plan --all
 
 # pytest exits 5 when it collected nothing; a suite that runs no test must not pass.
-# Suricata (tests/test_suricata_rules.py) is installed when possible (root + apt-get); otherwise
-# those tests skip with instructions (and fail under CI=true).
-test: $(STAMP)
-	@.ci/install-suricata || echo "make test: Suricata not installed; its tests will skip" >&2
+test: $(DEV_STAMP) $(MERMAID_STAMP)
+	@.ci/install-suricata || echo "make test: Suricata not installed; its tests will skip (CI=true: they fail)" >&2
+	@echo "make: running the test suite (pytest)"
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The data-path maps in docs/ (a test fails when they are stale).
-docs: $(STAMP)
+docs: $(RUNTIME_STAMP)
 	$(BIN)/python -m infra.render --write-docs
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/plan_all.py
 	$(BIN)/python benchmarks/audit_scale.py
 	$(BIN)/python benchmarks/crossguard_wire.py
 	$(BIN)/python benchmarks/cost_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(MERMAID_DIR)/node_modules

@@ -41,6 +41,9 @@ def add_arguments(parser) -> None:
     source.add_argument("--export", metavar="FILE",
                         help="a `pulumi stack export` (v3/v4) or file-backend checkpoint JSON file")
     source.add_argument("--live", action="store_true", help="scan the AWS account read-only (boto3)")
+    parser.add_argument("--as-stack", action="store_true",
+                        help="with --export: judge an export whose URNs name another stack against --stack's "
+                             "geography on purpose (refused otherwise)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     parser.add_argument("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
     live = parser.add_argument_group("live scan (--live)")
@@ -63,8 +66,15 @@ def _no_gc():
             gc.enable()
 
 
-def audit_export(path: str | Path, stack: str, ctx: Context | None = None) -> Report:
-    """Judge an export/checkpoint file against the stack's geography (InputError on bad input)."""
+def urn_stacks(snapshot) -> list[str]:
+    """The stack names the snapshot's URNs carry (`urn:pulumi:<stack>::<project>::...`)."""
+    return sorted({r.urn.split(":", 3)[2].split("::", 1)[0] for r in snapshot.resources
+                   if r.urn.startswith("urn:pulumi:") and "::" in r.urn})
+
+
+def audit_export(path: str | Path, stack: str, ctx: Context | None = None, check_stack: bool = False) -> Report:
+    """Judge an export/checkpoint file against the stack's geography (InputError on bad input).
+    `check_stack` refuses an export whose URNs name another stack (the CLI, unless --as-stack)."""
     cfg = load_stack_config(stack) if ctx is None else None
     ctx = ctx or Context.from_config(cfg)
     path = Path(path)
@@ -73,13 +83,18 @@ def audit_export(path: str | Path, stack: str, ctx: Context | None = None) -> Re
     with _no_gc():
         # The snapshot is freed (by reference counting) before the GC is back on: the collector
         # never has to walk the millions of objects the audit allocated.
-        report = _evaluate_file(path, stack, ctx)
+        report = _evaluate_file(path, stack, ctx, check_stack)
     return report
 
 
-def _evaluate_file(path: Path, stack: str, ctx: Context) -> Report:
+def _evaluate_file(path: Path, stack: str, ctx: Context, check_stack: bool) -> Report:
     # An export does not record aws:region, so a default provider proves nothing (fail closed).
     snapshot, raw = read_export(path, stack=stack)
+    others = [s for s in urn_stacks(snapshot) if s != stack]
+    if check_stack and others:
+        raise InputError(f"--export {path} is an export of stack {', '.join(repr(s) for s in others)} (its URNs "
+                         f"say so), not of stack '{stack}'; audit it with --stack {others[0]}, or pass "
+                         f"--as-stack to judge it against {stack}'s geography on purpose")
     return evaluate(snapshot, ctx, raw=raw)
 
 
@@ -112,7 +127,9 @@ def exit_code(report: Report) -> int:
 def run(args) -> int:
     if not args.live and any(getattr(args, k, None) for k in ("profile", "regions", "endpoint_url")):
         raise InputError("--profile, --regions and --endpoint-url apply to --live only")
-    report = audit_live(args) if args.live else audit_export(args.export, args.stack)
+    if args.live and args.as_stack:
+        raise InputError("--as-stack applies to --export only")
+    report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
     text = render(report, args.format)
     if args.output:
         write_atomic(Path(args.output), text, "--output")

@@ -7,6 +7,7 @@ host, an option without its section) is refused at load time, so no rule ever re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
@@ -32,9 +33,18 @@ class BedrockModel:
     model_id: str
     access: str  # in_region | inference_profile
     destinations: tuple[str, ...]  # regions a profile may route to from the home region
+    # Source regions the model can be called from: a profile's destinations from a source are
+    # `destinations` plus the source itself; an in-region model is offered in exactly these.
+    sources: tuple[str, ...] = ()
 
     def profile_id(self, prefix: str) -> str | None:
         return f"{prefix}.{self.model_id}" if self.access == "inference_profile" else None
+
+    def from_source(self, region: str) -> "BedrockModel":
+        """The model as called from `region` (a stack's home region)."""
+        if self.access != "inference_profile":
+            return self
+        return dataclasses.replace(self, destinations=tuple(sorted(set(self.destinations) | {region})))
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,30 @@ class Geography:
 
     def contains(self, region: str) -> bool:
         return region in self.regions
+
+    def at(self, home: "RegionServices") -> "Geography":
+        """This geography as seen by a stack whose home region is `home.region`: its zones, and
+        the Bedrock models (with their destinations) that can be called from there."""
+        if home.region == self.home_region:
+            return self
+        zm_plus = self.zm_plus and dataclasses.replace(self.zm_plus, models={
+            k: m.from_source(home.region) for k, m in self.zm_plus.models.items() if home.region in m.sources})
+        return dataclasses.replace(self, home_region=home.region, availability_zones=home.availability_zones,
+                                   zm_plus=zm_plus)
+
+
+@dataclass(frozen=True)
+class RegionServices:
+    """What a region offers to a stack that makes it its home (catalog `region_services`)."""
+
+    region: str
+    availability_zones: tuple[str, ...]
+    services: tuple[str, ...]  # botocore endpoint names: eks, network-firewall
+    gpu_families: tuple[str, ...]
+
+
+# What each option needs from its home region's `services` (ZM+ needs the models' `sources`).
+OPTION_SERVICES = {"zmo": ("eks",), "zm_plus": (), "federated": ("network-firewall",)}
 
 
 @dataclass(frozen=True)
@@ -166,6 +200,8 @@ class Catalog:
     kubernetes: KubernetesVersion | None = None
     destinations: Destinations | None = None
     global_constructs: GlobalConstructs | None = None
+    region_services: dict[str, RegionServices] = field(default_factory=dict)
+    gpu_families: tuple[str, ...] = ()
 
     def geography(self, code: str) -> Geography:
         return self.geographies[code]
@@ -212,7 +248,10 @@ def _parse_zm_plus(code: str, geo: Geography, raw: dict) -> ZmPlus:
             raise CatalogError(
                 f"{mwhere}.destinations: {', '.join(outside)} outside {code} ({', '.join(geo.regions)})"
             )
-        models[key] = BedrockModel(key, _require(m, "model_id", mwhere), access, destinations)
+        sources = tuple(m.get("sources") or (geo.home_region,))
+        if geo.home_region not in sources or any(r not in geo.regions for r in sources):
+            raise CatalogError(f"{mwhere}.sources: must include {geo.home_region} and only {code} regions")
+        models[key] = BedrockModel(key, _require(m, "model_id", mwhere), access, destinations, sources)
     return ZmPlus(prefix, str(_require(raw, "checked", where)), raw.get("source", ""), models)
 
 
@@ -322,6 +361,26 @@ def _parse_global_constructs(raw: dict) -> GlobalConstructs:
     return GlobalConstructs(str(_require(raw, "checked", where)), types, tuple(props), tuple(covered))
 
 
+def _parse_region_services(raw: dict, regions: frozenset[str]) -> tuple[dict[str, RegionServices], tuple[str, ...]]:
+    where = "region_services"
+    _require(raw, "checked", where)
+    families = tuple(_require(raw, "gpu_families", where))
+    services = {}
+    for region, r in (_require(raw, "regions", where) or {}).items():
+        rwhere = f"{where}.regions.{region}"
+        if region not in regions:
+            raise CatalogError(f"{rwhere}: not a region of any geography")
+        azs = tuple(_require(r, "availability_zones", rwhere))
+        if len(azs) < 2 or any(not az.startswith(region) for az in azs):
+            raise CatalogError(f"{rwhere}.availability_zones: need 2+ zones of {region}, got {', '.join(azs)}")
+        gpu = tuple(r.get("gpu_families") or ())
+        unknown = [f for f in gpu if f not in families]
+        if unknown:
+            raise CatalogError(f"{rwhere}.gpu_families: {', '.join(unknown)} not in region_services.gpu_families")
+        services[region] = RegionServices(region, azs, tuple(r.get("services") or ()), gpu)
+    return services, families
+
+
 def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
     if not isinstance(raw, dict) or raw.get("schema_version") != 1:
         raise CatalogError(f"{path}: expected schema_version: 1")
@@ -365,8 +424,11 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
     kubernetes = _parse_kubernetes(raw["kubernetes"]) if "kubernetes" in raw else None
     destinations = _parse_destinations(raw["destinations"]) if "destinations" in raw else None
     global_constructs = _parse_global_constructs(raw["global_constructs"]) if "global_constructs" in raw else None
+    all_regions = frozenset(r for g in geographies.values() for r in g.regions)
+    services, families = (_parse_region_services(raw["region_services"], all_regions)
+                          if "region_services" in raw else ({}, ()))
     return Catalog(dict(options), dict(partitions), geographies, path, exemptions, kubernetes,
-                   destinations, global_constructs)
+                   destinations, global_constructs, services, families)
 
 
 @functools.cache

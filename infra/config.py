@@ -7,6 +7,8 @@ program calls it before it creates a single resource, so bad config never regist
 
 from __future__ import annotations
 
+import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -15,7 +17,8 @@ from typing import Any, Mapping
 
 import pulumi
 
-from infra.catalog import OPTIONS, Catalog, Connector, BedrockModel, Geography, load_catalog
+from infra.catalog import (OPTION_SERVICES, OPTIONS, BedrockModel, Catalog, Connector, Geography,
+                           RegionServices, load_catalog)
 
 PROJECT = "ai-companion"
 
@@ -88,12 +91,72 @@ class StackConfig:
         return "+".join(self.options)
 
 
-def _json(key: str, raw: str, problems: list[str]) -> Any:
+def _json(key: str, raw: str, problems: list[str], expect: str = "") -> Any:
     try:
         return json.loads(raw)
     except (TypeError, ValueError):
-        problems.append(f"{key}: '{raw}' is not valid JSON/YAML structured config")
+        if expect:
+            problems.append(f"{key}: expected {expect}; got '{raw}'")
+        else:
+            problems.append(f"{key}: '{raw}' is not valid JSON/YAML structured config")
         return None
+
+
+def _did_you_mean(key: str) -> str | None:
+    """The known key a misspelt one most likely meant (`ai-compnion:geography` -> ...:geography)."""
+    ns, _, name = key.partition(":")
+    candidates = [f"{PROJECT}:{k}" for k in KNOWN_KEYS] + ["aws:region"]
+    match = difflib.get_close_matches(key, candidates, n=1, cutoff=0.8)
+    if not match and ns == PROJECT:
+        match = [f"{PROJECT}:{m}" for m in difflib.get_close_matches(name, KNOWN_KEYS, n=1, cutoff=0.6)]
+    return match[0] if match and match[0] != key else None
+
+
+@functools.cache
+def ec2_instance_types() -> frozenset[str]:
+    """Every EC2 instance type botocore's EC2 service model knows (its InstanceType enum)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    return frozenset(model.shape_for("InstanceType").enum)
+
+
+def _check_instance_type(instance_type: Any, catalog: Catalog, home: RegionServices | None) -> list[str]:
+    key = f"{PROJECT}:gpuInstanceType"
+    if not isinstance(instance_type, str) or instance_type not in ec2_instance_types():
+        close = difflib.get_close_matches(str(instance_type), sorted(ec2_instance_types()), n=1)
+        return [f"{key}: '{instance_type}' is not an EC2 instance type (botocore's InstanceType list)"
+                + (f"; did you mean '{close[0]}'?" if close else "")]
+    family = instance_type.split(".")[0]
+    if catalog.gpu_families and family not in catalog.gpu_families:
+        return [f"{key}: '{instance_type}' is not a GPU instance type of a catalogued GPU family: {', '.join(catalog.gpu_families)}"]
+    if home is not None and family not in home.gpu_families:
+        return [f"{key}: family {family} is not catalogued in {home.region}; "
+                f"offered there: {', '.join(home.gpu_families) or 'none'}"]
+    return []
+
+
+def _missing_services(home: RegionServices, options: list) -> list[str]:
+    """What the home region lacks for the stack's options (catalog region_services)."""
+    missing = [f"{svc} (needed by {option})" for option in OPTIONS if option in options
+               for svc in OPTION_SERVICES[option] if svc not in home.services]
+    if missing:
+        return [f"aws:region: '{home.region}' does not offer {', '.join(missing)}; catalog region_services"]
+    return []
+
+
+def _models_from(region: str, models: tuple[BedrockModel, ...], problems: list[str]) -> tuple[BedrockModel, ...]:
+    """The configured models as called from the stack's home region; models not callable there
+    are problems."""
+    usable = []
+    for m in models:
+        if region in m.sources:
+            usable.append(m.from_source(region))
+        else:
+            how = "in-region" if m.access == "in_region" else "through its geographic profile"
+            problems.append(f"{PROJECT}:zmPlus.models: '{m.key}' is not offered {how} from {region}; "
+                            f"source regions: {', '.join(m.sources)}")
+    return tuple(usable)
 
 
 def _int(key: str, raw: str, problems: list[str]) -> int | None:
@@ -178,14 +241,18 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
     """Validate the flat config map (`ns:key -> str`, as Pulumi stores it) into a StackConfig."""
     catalog = catalog or load_catalog()
     problems: list[str] = []
+    unknown_keys = [k for k in sorted(values) if k.partition(":")[0] == PROJECT and k.partition(":")[2] not in KNOWN_KEYS]
+    unknown_keys += [k for k in sorted(values) if ":" in k and k.partition(":")[0] not in (PROJECT, "aws", "kubernetes")
+                     and _did_you_mean(k)]
     for key in REQUIRED:
         if values.get(key) in (None, ""):
+            typo = next((k for k in sorted(values) if k not in REQUIRED and _did_you_mean(k) == key), None)
             hint = f"; {KNOWN_KEYS['accountId']}, e.g. 111111111111" if key == f"{PROJECT}:accountId" else ""
-            problems.append(f"{key}: required key is missing{hint}")
-    for key in sorted(values):
-        ns, _, name = key.partition(":")
-        if ns == PROJECT and name not in KNOWN_KEYS:
-            problems.append(f"{key}: unknown key; allowed: {', '.join(KNOWN_KEYS)}")
+            problems.append(f"{key}: required key is missing{hint}" + (f" ('{typo}' is set: a typo?)" if typo else ""))
+    for key in unknown_keys:
+        hint = _did_you_mean(key)
+        problems.append(f"{key}: unknown key" + (f"; did you mean '{hint}'?" if hint else "")
+                        + f" allowed: {', '.join(KNOWN_KEYS)}")
     if problems and any("required" in p for p in problems):
         raise ConfigError(problems)
 
@@ -198,15 +265,22 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
     geo = catalog.geography(code)
 
     region = values["aws:region"]
+    # Any region of the geography can be a stack's home where the catalog says its options'
+    # services are offered (stacks/catalog.yaml `region_services`).
+    home = catalog.region_services.get(region)
     if not geo.contains(region):
         problems.append(f"aws:region: '{region}' is outside geography {code}; allowed: {', '.join(geo.regions)}")
-    elif region != geo.home_region:
-        problems.append(f"aws:region: '{region}' is not {code}'s catalogued home region; allowed: {geo.home_region}")
+        home = None
+    elif home is None and region != geo.home_region:
+        problems.append(f"aws:region: '{region}' has no region_services entry in the catalog, so nothing is "
+                        f"known to be offered there; catalogued: {', '.join(r for r in geo.regions if r in catalog.region_services)}")
 
-    options = _json(f"{PROJECT}:options", get("options"), problems)
+    raw_options = get("options")
+    options = _json(f"{PROJECT}:options", raw_options, problems, expect="a list, e.g. [zmo]")
     if options is not None:
         if not isinstance(options, list) or not options:
-            problems.append(f"{PROJECT}:options: '{get('options')}' must be a non-empty list drawn from {', '.join(OPTIONS)}")
+            problems.append(f"{PROJECT}:options: expected a list, e.g. [zmo] or [zmo, zm_plus]; got '{raw_options}'; "
+                            f"allowed items: {', '.join(OPTIONS)}")
             options = []
         for option in options:
             if option not in OPTIONS:
@@ -239,15 +313,19 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
     if gpu_max is not None and gpu_max < 1:
         problems.append(f"{PROJECT}:gpuMaxSize: '{gpu_max}' must be at least 1")
     instance_type = get("gpuInstanceType")
-    if not isinstance(instance_type, str) or instance_type.split(".")[0][:1] not in ("g", "p"):
-        problems.append(f"{PROJECT}:gpuInstanceType: '{instance_type}' is not a GPU instance type (g*/p* families)")
+    problems += _check_instance_type(instance_type, catalog, catalog.region_services.get(region))
+    if home is not None:
+        problems += _missing_services(home, options)
 
     models: tuple[BedrockModel, ...] = ()
     raw_zm = values.get(f"{PROJECT}:zmPlus")
     if "zm_plus" in options:
         models = _parse_models(geo, _json(f"{PROJECT}:zmPlus", raw_zm or "null", problems), catalog, problems)
+        models = _models_from(region, models, problems)
     elif raw_zm is not None:
         problems.append(f"{PROJECT}:zmPlus: set, but options do not include zm_plus")
+    if home is not None:
+        geo = geo.at(home)
 
     connectors: tuple[Connector, ...] = ()
     allow_global = False

@@ -212,11 +212,16 @@ def read_export(path: str | Path, stack: str | None = None, default_region: str 
     try:
         with open(path, "rb") as fh:
             data = fh.read()
-        text = data.decode("utf-8")
+        # JSON's own detection (RFC 8259 §8.1): UTF-8 with or without a BOM, UTF-16/32 (a
+        # PowerShell `>` redirect writes UTF-16LE with a BOM).
+        encoding = json.detect_encoding(data)
+        text = data.decode(encoding)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not JSON: {exc}") from exc
+        raise InputError(f"{path} is not JSON text in UTF-8/16/32: {exc.reason} at byte {exc.start}") from exc
+    if encoding != "utf-8":
+        data = text.encode("utf-8")  # the raw index searches UTF-8 bytes
     spans: list = []
     try:
         start = _WS(text, 0).end()

@@ -28,6 +28,9 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 AWS_PROVIDER_TYPE = "pulumi:providers:aws"
+# The one resource count of every output (plan table, progress, markdown, JSON, audit): what the
+# residency rules check. Snapshot.counted_resources() selects them.
+COUNTED_RESOURCES = "counted: cloud resources and provider configurations; not components or the stack"
 
 
 class Secret:
@@ -131,6 +134,10 @@ class Snapshot:
     @property
     def by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}
+
+    def counted_resources(self) -> list[Resource]:
+        """The resources every output counts (COUNTED_RESOURCES): custom resources, providers included."""
+        return [r for r in self.resources if r.custom and r.type != STACK_TYPE]
 
     def custom_resources(self) -> list[Resource]:
         return [r for r in self.resources if r.custom and not is_provider_type(r.type) and r.type != STACK_TYPE]

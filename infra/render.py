@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from infra.model import STACK_TYPE, Resource, is_provider_type
+from infra.model import COUNTED_RESOURCES, STACK_TYPE, Resource, is_provider_type
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = ROOT / "docs"
@@ -39,6 +39,8 @@ EGRESS_COMPONENT = "ai-companion:federated:EgressConnectors"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 FIREWALL = "aws:networkfirewall/firewall:Firewall"
+PATH_KIND = {"in_geography": "Processing inside the geography (reviewed)",
+             "global": "Global processing: data may leave the geography (reviewed opt-in)"}
 
 
 # --- shared helpers -------------------------------------------------------------------------------
@@ -73,8 +75,8 @@ def _md(text: Any) -> str:
 
 
 def type_counts(snapshot) -> list[tuple[str, int]]:
-    """Every resource in the snapshot counted by type (providers and components included)."""
-    return sorted(Counter(r.type for r in snapshot.resources).items())
+    """The counted resources (model.COUNTED_RESOURCES) by type."""
+    return sorted(Counter(r.type for r in snapshot.counted_resources()).items())
 
 
 # --- markdown -------------------------------------------------------------------------------------
@@ -96,6 +98,8 @@ def _stack_markdown(plan, report) -> list[str]:
         # Collapsed: dozens of rows per stack would bury the paths and findings below.
         f"<details><summary>{sum(n for _, n in counts)} resources of {len(counts)} types</summary>",
         "",
+        f"Resources {COUNTED_RESOURCES}.",
+        "",
         "| Type | Count |",
         "|---|---:|",
         *(f"| `{t}` | {n} |" for t, n in counts),
@@ -106,11 +110,13 @@ def _stack_markdown(plan, report) -> list[str]:
         "### Declared data paths",
         "",
     ]
-    if paths:
-        lines += ["| Connector | Provider | Host | Processing |", "|---|---|---|---|"]
+    for processing in sorted({p["processing"] for p in paths}, key=lambda p: p != "in_geography"):
+        lines += [f"{PATH_KIND.get(processing, processing + ' processing')}:", "",
+                  "| Connector | Provider | Host | Processing |", "|---|---|---|---|"]
         lines += [f"| {_md(p['connector'])} | {_md(p['provider'])} | `{_md(p['host'])}` | {_md(p['processing'])} |"
-                  for p in paths]
-    else:
+                  for p in paths if p["processing"] == processing]
+        lines.append("")
+    if not paths:
         lines.append("none: no data path leaves the geography.")
     lines += ["", "### Findings", ""]
     if findings:
@@ -141,13 +147,14 @@ def markdown(plans: Sequence, reports: Sequence | None = None) -> str:
         "| Stack | Geography | Home region | Options | Resources | Declared paths | Findings |",
         "|---|---|---|---|---:|---:|---:|",
     ]
+    legend = f"Resources {COUNTED_RESOURCES}."
     for plan, report in pairs:
         cfg = plan.config
         lines.append(
             f"| `{cfg.stack}` | {cfg.geography.code} | `{cfg.region}` | {', '.join(cfg.options)} | "
-            f"{len(plan.snapshot.resources)} | {len(declared_paths(report))} | {len(_findings(report))} |"
+            f"{len(plan.snapshot.counted_resources())} | {len(declared_paths(report))} | {len(_findings(report))} |"
         )
-    lines.append("")
+    lines += ["", legend, ""]
     for plan, report in pairs:
         lines += _stack_markdown(plan, report)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -243,6 +250,25 @@ def mermaid(plan, report=None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mermaid_title(plan) -> str:
+    cfg = plan.config
+    return f"stack {cfg.stack}: {cfg.geography.code} data paths, home region {cfg.region}"
+
+
+def mermaid_document(results: Sequence) -> str:
+    """`plan --format mermaid`. One stack: one diagram, titled in its front matter (a valid .mmd
+    file). Several: a Markdown document with one titled, fenced diagram per stack, because one
+    Mermaid text holds exactly one diagram."""
+    diagrams = [(plan, f"---\ntitle: {json.dumps(mermaid_title(plan))}\n---\n{mermaid(plan, report)}")
+                for plan, report in results]
+    if len(diagrams) == 1:
+        return diagrams[0][1]
+    parts = ["# Residency data paths", ""]
+    for plan, diagram in diagrams:
+        parts += [f"## Stack `{plan.config.stack}`", "", "```mermaid", diagram.rstrip("\n"), "```", ""]
+    return "\n".join(parts)
+
+
 # --- docs/data-paths-<stack>.md -------------------------------------------------------------------
 
 def doc_path(stack: str) -> Path:
@@ -275,10 +301,11 @@ def write_docs(stacks: Sequence[str] = DOC_STACKS) -> list[Path]:
 def iam_policy(template: Any, stack: str, account_id: str = "111111111111",
                repo: str = "example-org/ai-companion") -> Any:
     """Fill an IAM template for one geography: `<STACK>`, `<HOME_REGION>`, `<ACCOUNT_ID>`, `<REPO>`
-    inside strings; a list element `"<REGIONS>"` becomes the geography's catalog regions."""
-    from infra.catalog import load_catalog
+    inside strings; a list element `"<REGIONS>"` becomes the geography's catalog regions. The
+    geography and home region are the stack file's (several stacks may share a geography)."""
+    from infra.stackfiles import load_stack_config
 
-    geo = load_catalog().by_stack(stack)
+    geo = load_stack_config(stack).geography
     subs = {"<STACK>": stack, "<HOME_REGION>": geo.home_region, "<ACCOUNT_ID>": account_id, "<REPO>": repo}
 
     def fill(value: Any) -> Any:

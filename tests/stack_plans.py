@@ -3,6 +3,8 @@
 `planned(stack)` is the stack as it runs once `residency seed` has put the model image into ECR:
 the stack file plus a model image digest, so the cluster layer is part of every plan the tests
 read. `planned_unseeded(stack)` is the stack file exactly as committed (no digest: AWS layer only).
+The stack files are the test suite's own (tests/fixtures/stacks, which conftest.py makes the
+project directory for the session), not the user-editable ones at the repository root.
 Plans are read-only for tests; a test that needs a variant calls `synthesize(stack, values)`.
 """
 

@@ -49,8 +49,16 @@ def test_findings_exit_1_and_text_names_the_rule(write, capsys):
 
 
 def test_same_export_judged_against_another_geography(write):
-    # The EU stack's state audited as the US stack: everything sits outside US.
-    assert audit("--stack", "us", "--export", write(export_with("eu"))) == 1
+    # The EU stack's state audited as the US stack on purpose: everything sits outside US.
+    assert audit("--stack", "us", "--export", write(export_with("eu")), "--as-stack") == 1
+
+
+def test_export_of_another_stack_is_refused_naming_both(write, capsys):
+    # Without --as-stack this was a flood of findings with no word that the export is eu's.
+    assert audit("--stack", "us", "--export", write(export_with("eu"))) == 2
+    err = capsys.readouterr().err
+    assert "export of stack 'eu'" in err and "not of stack 'us'" in err and "--as-stack" in err
+    assert "Traceback" not in err
 
 
 def test_json_report_shape(write, capsys):
@@ -132,9 +140,10 @@ def test_bad_input_leaves_an_existing_output_untouched(write, tmp_path):
     assert out.read_text() == "previous"
 
 
-def test_output_into_a_missing_directory_is_bad_input(write, tmp_path, capsys):
-    assert audit("--stack", "eu", "--export", write(export_with("eu")), "--output", str(tmp_path / "no" / "r.json")) == 2
-    assert "does not exist" in capsys.readouterr().err
+def test_output_into_a_missing_directory_creates_it_like_plan_out(write, tmp_path):
+    target = tmp_path / "no" / "r.json"
+    assert audit("--stack", "eu", "--export", write(export_with("eu")), "--output", str(target)) == 0
+    assert "result: OK" in target.read_text()
 
 
 # --- `--live` wiring (the scanner itself is tested in test_live_*; here it is replaced) ----------

@@ -156,9 +156,10 @@ def test_access_denied_exits_2(run_models):
     assert "access denied calling ListInferenceProfiles" in err and "Traceback" not in err + out
 
 
-def test_stack_without_zm_plus_exits_2(run_models):
-    rc, _, err = run_models(["--stack", "sg"])
-    assert rc == 2 and "stack sg has no zm_plus" in err
+def test_stack_without_zm_plus_exits_0_nothing_to_check(run_models):
+    # A loop over every stack must not stop at a ZMO-only one.
+    rc, out, _ = run_models(["--stack", "sg"])
+    assert rc == 0 and "sg: no zm_plus" in out and "nothing to check" in out
 
 
 def test_unknown_stack_exits_2(run_models):

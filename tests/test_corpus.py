@@ -1,7 +1,6 @@
 """Robustness: audit every real state file of the shared corpus (stack-export-format.md)."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,9 @@ from infra.loaders import load_document, read_export, snapshot_from_document
 from infra.model import Secret, is_provider_type
 from infra.rules.placement import placement_class
 
-# shared/ sits beside the checkout (as on developer machines and in CI); override with the env var.
-CORPUS = Path(os.environ.get("AI_COMPANION_CORPUS") or Path(__file__).resolve().parents[2] / "shared/reference/corpus")
+# Copied into the repo with their origins (tests/fixtures/corpus/README.md): no test reads outside the checkout.
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 FILES = sorted(p for p in CORPUS.glob("*.json*"))
-pytestmark = pytest.mark.skipif(not FILES, reason="shared corpus not available")
 
 
 def by_name(fragment: str) -> Path:
@@ -46,7 +44,9 @@ def test_corpus_is_present():
 @pytest.mark.parametrize("stack", ["eu", "us", "sg"])
 def test_every_file_audits_without_crashing(path, stack, tmp_path, capsys):
     out = tmp_path / "report.json"
-    code = main(["audit", "--stack", stack, "--export", str(path), "--format", "json", "--output", str(out)])
+    # These exports belong to other projects' stacks: judged against ours on purpose.
+    code = main(["audit", "--stack", stack, "--export", str(path), "--as-stack", "--format", "json",
+                 "--output", str(out)])
     assert code in (0, 1)
     report = json.loads(out.read_text())
     assert report["stack"] == stack and report["resources_checked"] >= 1

@@ -12,7 +12,7 @@ from infra.synth import synthesize
 
 
 @pytest.mark.parametrize("stack", render.DOC_STACKS)
-def test_committed_data_path_map_is_fresh(stack):
+def test_committed_data_path_map_is_fresh(stack, project_files):
     path = render.doc_path(stack)
     assert path.is_file(), f"{path.relative_to(ROOT)} is missing: run `make docs`"
     assert path.read_text() == render.data_path_doc(synthesize(stack)), (

@@ -15,6 +15,7 @@ from infra.components.egress import (ALLOWLIST_PRIORITY, GUARD_PRIORITY, PATH_TA
                                      egress_subnet_cidrs)
 from infra.components.network import private_subnet_cidrs
 from infra.config import ConfigError, parse_config
+from conftest import TEST_STACKS
 from infra.stackfiles import ROOT
 from infra.synth import synthesize
 from stack_plans import ZMO_ONLY, of_type, planned, values_with
@@ -382,7 +383,7 @@ def project(tmp_path):
 
 
 def _stack_file(stack: str) -> dict:
-    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return yaml.safe_load((TEST_STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
 CLI_REJECTED = {

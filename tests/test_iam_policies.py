@@ -102,7 +102,7 @@ def test_preview_reads_only_its_own_state_bucket_and_decrypts_only_with_its_stat
     assert decrypt["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/ai-companion-state-eu"}}
 
 
-@pytest.mark.parametrize("stack", list_stacks())
+@pytest.mark.parametrize("stack", list_stacks(ROOT))
 def test_deploy_role_is_bound_to_the_geography_regions(stack):
     regions = list(load_catalog().by_stack(stack).regions)
     policy = iam_policy(load("deploy-permissions.json"), stack)

@@ -17,7 +17,7 @@ from pulumi_policy import (EnforcementLevel, PolicyCustomTimeouts, PolicyProvide
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from infra.rules import RULES, Context
-from infra.stackfiles import list_stacks, load_stack_config
+from infra.stackfiles import ROOT, list_stacks, load_stack_config
 from policy import policies as pack
 
 PACK_DIR = Path(pack.__file__).resolve().parent
@@ -227,8 +227,8 @@ def test_invalid_config_is_reported_with_the_config_error():
     assert "aws:region: 'us-east-1' is outside geography EU" in message
 
 
-@pytest.mark.parametrize("stack", list_stacks())
-def test_pack_config_files_match_the_stack_files(stack):
+@pytest.mark.parametrize("stack", list_stacks(ROOT))
+def test_pack_config_files_match_the_stack_files(stack, project_files):
     path = pack.config_path(stack)
     assert path.exists(), f"missing {path.name}: run python policy/policies.py --write-config"
     assert path.read_text() == pack.render_pack_config(stack), f"{path.name} is stale: run --write-config"
@@ -241,7 +241,7 @@ def test_pack_config_files_match_the_stack_files(stack):
 
 
 def test_no_stale_config_files():
-    assert sorted(p.name for p in PACK_DIR.glob("config.*.json")) == sorted(f"config.{s}.json" for s in list_stacks())
+    assert sorted(p.name for p in PACK_DIR.glob("config.*.json")) == sorted(f"config.{s}.json" for s in list_stacks(ROOT))
 
 
 def test_main_only_builds_the_pack():

@@ -162,8 +162,10 @@ def test_markdown_counts_paths_and_findings():
     text = render.markdown([(plan("eu", snap), report([OPENAI, ELEVEN], [finding]))])
     section = text[text.index("## Stack `eu`"):]
     counts = _table(section, "| Type | Count |")
-    assert {row[0].strip("`"): int(row[1]) for row in counts[:-1]} == Counter(r.type for r in snap.resources)
-    assert counts[-1] == ["**Total**", f"**{len(snap.resources)}**"]
+    counted = snap.counted_resources()
+    assert {row[0].strip("`"): int(row[1]) for row in counts[:-1]} == Counter(r.type for r in counted)
+    assert counts[-1] == ["**Total**", f"**{len(counted)}**"]
+    assert len(counted) < len(snap.resources)  # the component is not counted
     assert _table(section, "| Connector | Provider | Host | Processing |") == [
         ["elevenlabs", "elevenlabs", "`api.eu.residency.elevenlabs.io`", "in_geography"],
         ["openai", "openai", "`eu.api.openai.com`", "in_geography"],
@@ -171,7 +173,7 @@ def test_markdown_counts_paths_and_findings():
     (row,) = _table(section, "| Severity | Rule | Resource | Message |")
     assert row == ["HIGH", "RES001", "`private-a` (aws:ec2/subnet:Subnet)", r"region us-east-1 \| outside EU second line"]
     summary = _table(text, "| Stack | Geography | Home region | Options | Resources | Declared paths | Findings |")
-    assert summary == [["`eu`", "EU", "`eu-central-1`", "zmo, zm_plus, federated", str(len(snap.resources)), "2", "1"]]
+    assert summary == [["`eu`", "EU", "`eu-central-1`", "zmo, zm_plus, federated", str(len(counted)), "2", "1"]]
 
 
 def test_markdown_says_none_and_sorts_stacks():
@@ -213,4 +215,4 @@ def test_real_sg_plan_map_has_a_cluster_and_nothing_crossing(real_plans):
     assert "-->|" not in text and not any(line.lstrip().startswith("ext_") for line in outside)
     md = render.markdown([(p, r)])
     total = _table(md, "| Type | Count |")[-1]
-    assert total == ["**Total**", f"**{len(p.snapshot.resources)}**"]
+    assert total == ["**Total**", f"**{r.resources_checked}**"]

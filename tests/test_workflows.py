@@ -116,8 +116,8 @@ def test_actionlint_catches_a_broken_workflow_and_runs_shellcheck(tmp_path):
 
 @pytest.mark.parametrize("name", WORKFLOW_FILES)
 def test_matrix_lists_exactly_the_stack_files(name):
-    assert list_stacks(), "no Pulumi.<stack>.yaml files found"
-    assert matrix_problems(load(name), list_stacks()) == []
+    assert list_stacks(ROOT), "no Pulumi.<stack>.yaml files found"
+    assert matrix_problems(load(name), list_stacks(ROOT)) == []
 
 
 def test_matrix_check_fails_when_a_stack_is_missing_or_extra():
@@ -126,15 +126,15 @@ def test_matrix_check_fails_when_a_stack_is_missing_or_extra():
     include = broken["jobs"]["preview"]["strategy"]["matrix"]["include"]
     include[:] = [e for e in include if e["stack"] != "ca"]
     broken["jobs"]["plan-audit"]["strategy"]["matrix"]["stack"].append("xx")
-    assert matrix_problems(broken, list_stacks()) == [
+    assert matrix_problems(broken, list_stacks(ROOT)) == [
         "plan-audit: stacks without a Pulumi.<stack>.yaml: xx",
         "preview: missing stacks with a Pulumi.<stack>.yaml: ca",
     ]
     # ... and a new stack file without a matrix entry is caught the same way.
-    assert matrix_problems(doc, list_stacks() + ["nz"]) == [
+    assert matrix_problems(doc, list_stacks(ROOT) + ["nz"]) == [
         f"{job}: missing stacks with a Pulumi.<stack>.yaml: nz" for job in ("plan-audit", "preview")
     ]
-    assert matrix_problems({"jobs": {}}, list_stacks()) == ["no job has a stack matrix"]
+    assert matrix_problems({"jobs": {}}, list_stacks(ROOT)) == ["no job has a stack matrix"]
 
 
 @pytest.mark.parametrize("name,job_id,role_key", [
@@ -144,7 +144,7 @@ def test_matrix_check_fails_when_a_stack_is_missing_or_extra():
 ])
 def test_matrix_entries_use_the_stack_home_region_and_its_own_role(name, job_id, role_key):
     for stack, entry in include_entries(load(name), job_id).items():
-        values, _ = load_stack_values(stack)
+        values, _ = load_stack_values(stack, ROOT)
         assert entry["region"] == values["aws:region"], stack
         assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/ai-companion-{role_key.split('_')[0]}-{stack}",
                             entry[role_key]), entry[role_key]
@@ -246,7 +246,7 @@ def test_deploy_policy_config_step_makes_every_policy_mandatory(tmp_path):
                    "residency-region": {"enforcementLevel": "mandatory", "allowed": ["x"]},
                    "no-internet": "mandatory"}
     # ... and on the committed configs: every policy mandatory, every other setting kept.
-    for stack in list_stacks():
+    for stack in list_stacks(ROOT):
         env["STACK"] = stack
         subprocess.run(["bash", "-e", "-c", _mandatory_script()], cwd=ROOT, env=env, check=True, capture_output=True)
         original = json.loads((ROOT / "policy" / f"config.{stack}.json").read_text())
@@ -291,7 +291,7 @@ def test_pulumi_cli_pin_matches_the_sdk_pin(name):
 
 
 def test_every_matrix_stack_has_its_policy_pack_config():
-    missing = [s for s in list_stacks() if not (ROOT / "policy" / f"config.{s}.json").is_file()]
+    missing = [s for s in list_stacks(ROOT) if not (ROOT / "policy" / f"config.{s}.json").is_file()]
     assert not missing, f"workflows pass policy/config.<stack>.json; missing for: {', '.join(missing)}"
 
 

@@ -485,8 +485,8 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
         for r in active:
             if r.gates and r.gates not in hit_sets and not RESOURCE_GATES & set(r.gates):
                 hit_sets[r.gates] = set().union(*(scope.raw_hits(g) for g in r.gates))
-    for res in snapshot.resources:
-        if res.type == STACK_TYPE or not res.custom or (targets is not None and res.urn not in targets):
+    for res in snapshot.counted_resources():
+        if targets is not None and res.urn not in targets:
             continue
         checked += 1
         ri = scope.raw_position(res) if raw is not None else None
