@@ -2,7 +2,7 @@
 
     residency seed --stack S [--weights DIR | s3://bucket/prefix] [--image REF]
                    [--outputs FILE] [--bucket NAME] [--repository URL] [--write-config]
-                   [--part-size MIB] [--workers N] [--profile NAME] [--debug]
+                   [--part-size MIB] [--workers N] [--profile NAME]
 
 Weights go to `s3://<weightsBucket>/<servedModel>/` (infra/seed_weights.py); the image goes to the
 stack's ECR repository and is printed as a digest with the `pulumi config set` line that pins it
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from infra.seed_weights import (MIB, MIN_PART_SIZE, PART_SIZE, Copier, Incomplet
 from infra.stackfiles import load_stack_config, project_root
 
 HELP = "seed the stack's region: model weights into the weights bucket, the model-server image into ECR"
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_BUG = 0, 2, 3, 4
+EXIT_OK, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 2, 3
 DIGEST_KEY = f"{PROJECT}:modelImageDigest"
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
 
@@ -60,7 +59,6 @@ def add_arguments(parser) -> None:
                         help=f"multipart part size in MiB (default {PART_SIZE // MIB}, minimum 5)")
     parser.add_argument("--workers", metavar="N", type=int, default=8, help="parts uploaded at once (default 8)")
     parser.add_argument("--profile", metavar="NAME", help="AWS shared-config profile")
-    parser.add_argument("--debug", action="store_true", help="show a traceback on an internal error")
 
 
 @dataclass(frozen=True)
@@ -233,12 +231,5 @@ def run(args) -> int:
     except Incomplete as exc:
         print(f"\nresidency seed: incomplete: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    except (InputError, ConfigError, CatalogError, KeyboardInterrupt):
-        raise  # the CLI's exit 2 / 130
-    except Exception as exc:  # noqa: BLE001 - a bug must be one line, not a traceback
-        if getattr(args, "debug", False):
-            traceback.print_exc()
-        print(f"residency seed: internal error (a bug): {type(exc).__name__}: {exc}; rerun with --debug and "
-              "report it with the traceback", file=sys.stderr)
-        return EXIT_BUG
+    # Bad input (exit 2), Ctrl-C (130) and a bug (4) are mapped by infra.cli for every command.
 

@@ -296,14 +296,16 @@ def test_every_matrix_stack_has_its_policy_pack_config():
 
 
 def residency_commands() -> list[tuple[str, list[str]]]:
-    """Every `python -m infra ...` command line in the workflows, as argv (stack set to eu)."""
+    """Every `python -m infra ...` / `.venv/bin/residency ...` command line in the workflows, as argv
+    (stack set to eu)."""
     found = []
     for name in WORKFLOW_FILES:
         for job in load(name)["jobs"].values():
             for st in job["steps"]:
                 for line in str(st.get("run", "")).splitlines():
-                    if "-m infra " in line:
-                        args = line.split("-m infra ", 1)[1].split(">>")[0]
+                    marker = next((m for m in ("-m infra ", "bin/residency ") if m in line), None)
+                    if marker:
+                        args = line.split(marker, 1)[1].split(">>")[0]
                         args = re.sub(r"\$\{\{ matrix\.stack \}\}|\$STACK", "eu", args)
                         found.append((name, shlex.split(args)))
     return found
@@ -313,7 +315,7 @@ def test_workflow_residency_commands_parse_with_the_real_cli():
     from infra.cli import build_parser
 
     commands = residency_commands()
-    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost"}
+    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost", "seed"}
     parser = build_parser()
     for name, argv in commands:
         try:
