@@ -79,11 +79,11 @@ def test_gpu_pool_starts_from_zero_and_the_pod_lands_on_it(stack):
 
 
 def test_gpu_pool_follows_config():
-    plan = synthesize("ca", values_with("ca", gpuInstanceType="p5.48xlarge", gpuMaxSize="4",
+    plan = synthesize("ca", values_with("ca", gpuInstanceType="g5.12xlarge", gpuMaxSize="4",
                                         modelImageDigest=SEEDED_DIGEST))
     (pool,) = of_type(plan, "kubernetes:karpenter.sh/v1:NodePool")
     requirements = {r["key"]: r["values"] for r in pool.inputs["spec"]["template"]["spec"]["requirements"]}
-    assert requirements["node.kubernetes.io/instance-type"] == ["p5.48xlarge"]
+    assert requirements["node.kubernetes.io/instance-type"] == ["g5.12xlarge"]
     assert pool.inputs["spec"]["limits"] == {"nvidia.com/gpu": "4"}
     (deployment,) = of_type(plan, "kubernetes:apps/v1:Deployment")
     assert deployment.inputs["spec"]["strategy"]["type"] == "RollingUpdate"
