@@ -34,14 +34,14 @@ def fresh(*args: str) -> tuple[float, float]:
 def pricing_share() -> tuple[float, float]:
     """In one process: seconds synthesizing every stack, and seconds pricing the results."""
     sys.path.insert(0, str(ROOT))
+    from infra.cost import cost_plan
     from infra.pricing import load_prices, load_rules, price_snapshot
     from infra.stackfiles import list_stacks
-    from infra.synth import synthesize
 
     synth = price = 0.0
     for stack in list_stacks():
         started = time.perf_counter()
-        plan = synthesize(stack)
+        plan, _ = cost_plan(stack)  # with the cluster layer, as `cost` plans it
         synth += time.perf_counter() - started
         started = time.perf_counter()
         rules = load_rules()

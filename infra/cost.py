@@ -1,13 +1,16 @@
 """`residency cost`: what a stack costs per month, priced from the offline plan.
 
-    residency cost --stack S | --all [--format text|json|markdown] [--base DIR] [--prices FILE]
+    residency cost --stack S | --all [--format text|json|markdown] [--base DIR] [--plan-out DIR] [--prices FILE]
     residency cost --refresh [--pricing-region us-east-1] [--prices FILE]
 
 Prices the resources `residency plan` synthesizes (infra/synth.py; no second model of the stack)
 with the rules of stacks/cost_rules.yaml and the prices of stacks/prices.yaml, and the stack's
-usage profile (`ai-companion:costUsage`, defaults in the rules file). `--base DIR` also prices the
-plan exports of the base branch (`residency plan --all --out DIR` run in a base checkout) with the
-same prices and usage, and shows the change and the biggest movers.
+usage profile (`ai-companion:costUsage`, defaults in the rules file). A stack is priced as it runs
+once deployed: a stack file without `modelImageDigest` (not seeded yet) is planned with a
+placeholder digest so the cluster layer (the GPU node pool, vLLM, its load balancer) is priced
+too, and the output says so. `--base DIR` also prices the plan exports of the base branch
+(`residency cost --all --plan-out DIR` run in a base checkout) with the same prices and usage,
+and shows the change and the biggest movers.
 
 Exit codes: 0 ok (resources not priced are listed, they are not an error); 2 bad input (unknown
 stack, bad usage profile key, unreadable price or base file); 3 `--refresh` could not read the
@@ -21,12 +24,19 @@ import sys
 from pathlib import Path
 
 from infra.loaders import InputError, read_export
+from infra.output import write_atomic
 from infra.pricing import (PRICES_PATH, USAGE_KEY, Delta, StackCost, compare, load_prices, load_rules, lookup, num,
                            parse_usage, price_snapshot)
 from infra.stackfiles import list_stacks, load_stack_values
 
 HELP = "monthly cost of a stack (or --all) priced from the offline plan; --refresh re-reads the prices"
 FORMATS = ("text", "json", "markdown")
+DIGEST_KEY = "ai-companion:modelImageDigest"
+# Stands in for the image digest `residency seed` writes, so an unseeded stack is priced with
+# its cluster layer; nothing is deployed with it (only the offline plan sees it).
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+PLACEHOLDER_NOTE = ("cluster layer planned with a placeholder image digest (the stack file has no "
+                    "modelImageDigest until `residency seed`): priced as it runs once deployed")
 
 
 def add_arguments(parser) -> None:
@@ -41,6 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--base", metavar="DIR",
                         help="directory of the base branch's plan exports (<stack>.json, from `residency plan "
                              "--all --out DIR`): show the change against it")
+    parser.add_argument("--plan-out", metavar="DIR",
+                        help="also write the plans priced here as <stack>.json exports (what --base reads)")
     parser.add_argument("--prices", metavar="FILE", default=str(PRICES_PATH),
                         help="price file to read (and, with --refresh, to rewrite); default stacks/prices.yaml")
     parser.add_argument("--pricing-region", choices=PRICING_ENDPOINT_REGIONS, default=DEFAULT_PRICING_REGION,
@@ -53,14 +65,29 @@ def usage_of(stack: str) -> dict[str, float]:
     return parse_usage(values.get(USAGE_KEY), load_rules(), f"Pulumi.{stack}.yaml")
 
 
-def cost_stack(stack: str, book, base_dir: Path | None = None) -> tuple[StackCost, Delta | None]:
-    """Plan `stack` offline and price it; with `base_dir`, price the base export too and compare."""
+def cost_plan(stack: str):
+    """The plan a stack is priced from: (plan, assumptions). With the cluster layer always in
+    it: a stack not seeded yet gets the placeholder digest."""
     from infra.synth import synthesize
 
+    values, _ = load_stack_values(stack)
+    if values.get(DIGEST_KEY):
+        return synthesize(stack, values), []
+    return synthesize(stack, {**values, DIGEST_KEY: PLACEHOLDER_DIGEST}), [PLACEHOLDER_NOTE]
+
+
+def cost_stack(stack: str, book, base_dir: Path | None = None,
+               plan_out: Path | None = None) -> tuple[StackCost, Delta | None]:
+    """Plan `stack` offline and price it; with `base_dir`, price the base export too and compare;
+    with `plan_out`, write the plan priced as <stack>.json there."""
     rules = load_rules()
     usage = usage_of(stack)  # bad usage input fails before the (slower) plan
-    plan = synthesize(stack)
+    plan, assumptions = cost_plan(stack)
+    if plan_out is not None:
+        write_atomic(plan_out / f"{stack}.json", json.dumps(plan.export, indent=1, sort_keys=True) + "\n",
+                     "--plan-out", create_dirs=True)
     head = price_snapshot(plan.snapshot, plan.config.region, usage, rules, book, stack)
+    head.assumptions = assumptions
     if base_dir is None:
         return head, None
     base_file = base_dir / f"{stack}.json"
@@ -102,6 +129,7 @@ def render_text(results: list[tuple[StackCost, Delta | None]]) -> str:
         lines += ["  " + "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]), row[3]])
                   for row in rows]
         lines += ["  " + line for line in gpu_line(cost)]
+        lines += [f"  assumed: {a}" for a in cost.assumptions]
         qualifier = f" (priced resources only; {len(cost.not_priced)} not priced)" if cost.not_priced else ""
         lines.append(f"  total: {money(cost.monthly)} per month at desired sizes, {money(cost.at_max)} "
                      f"with every pool at its max{qualifier}")
@@ -133,6 +161,7 @@ def to_json(cost: StackCost, delta: Delta | None) -> dict:
         "not_priced": [{"urn": u.urn, "type": u.type, "name": u.name, "reason": u.reason} for u in cost.not_priced],
         "free": cost.free,
         "usage": cost.usage,
+        "assumptions": cost.assumptions,
     }
     if delta is not None:
         doc["change"] = None if delta.base is None else {
@@ -168,6 +197,7 @@ def render_markdown(results: list[tuple[StackCost, Delta | None]]) -> str:
     for cost, delta in results:
         out += ["", f"### {cost.stack} (prices checked {cost.checked or 'never'})", ""]
         out += [f"- {line}" for line in gpu_line(cost)]
+        out += [f"- Assumed: {a}" for a in cost.assumptions]
         if delta and delta.movers:
             out += ["", "Biggest movers:", "", "| resource | type | change | monthly | at max |", "|---|---|---|---|---|"]
             out += [f"| {md(m.name)} | `{md(short_type(m.type))}` | {m.change} | {money(m.monthly, True)} | "
@@ -187,8 +217,6 @@ def render_markdown(results: list[tuple[StackCost, Delta | None]]) -> str:
 def keyed_values(stacks: list[str], book) -> dict[str, set[str]]:
     """For each keyed price (e.g. ec2_instance_hour by instance type): the values the stacks use
     (from their plans) plus those already in the price file."""
-    from infra.synth import synthesize
-
     rules = load_rules()
     keyed: dict[str, set[str]] = {}
     for table in book.regions.values():
@@ -196,7 +224,7 @@ def keyed_values(stacks: list[str], book) -> dict[str, set[str]]:
             if isinstance(value, dict):
                 keyed.setdefault(key, set()).update(value)
     for stack in stacks:
-        for r in synthesize(stack).snapshot.custom_resources():
+        for r in cost_plan(stack)[0].snapshot.custom_resources():
             for variant in rules.by_type.get(r.type, ()):
                 for part in variant.parts:
                     value = lookup(r.props, part.by) if part.by else None
@@ -227,8 +255,8 @@ def run_refresh(args, client=None) -> int:
 
 def run(args) -> int:
     if args.refresh:
-        if args.base:
-            raise InputError("--base prices a plan; it does not apply to --refresh")
+        if args.base or args.plan_out:
+            raise InputError(f"{'--base' if args.base else '--plan-out'} prices a plan; it does not apply to --refresh")
         return run_refresh(args)
     known = list_stacks()
     if args.stack and args.stack not in known:
@@ -237,7 +265,8 @@ def run(args) -> int:
     if base_dir is not None and not base_dir.is_dir():
         raise InputError(f"--base: {base_dir} is not a directory (expected <stack>.json plan exports)")
     book = load_prices(Path(args.prices))
-    results = [cost_stack(stack, book, base_dir) for stack in (known if args.all else [args.stack])]
+    plan_out = Path(args.plan_out) if args.plan_out else None
+    results = [cost_stack(stack, book, base_dir, plan_out) for stack in (known if args.all else [args.stack])]
     if args.format == "json":
         docs = [to_json(c, d) for c, d in results]
         print(json.dumps(docs if args.all else docs[0], indent=2))

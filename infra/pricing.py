@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES_PATH = ROOT / "stacks" / "cost_rules.yaml"
 PRICES_PATH = ROOT / "stacks" / "prices.yaml"
 USAGE_KEY = "ai-companion:costUsage"
-PART_KEYS = ("part", "price", "by", "hours", "count", "usage", "retention", "scaling")
+PART_KEYS = ("part", "price", "by", "hours", "count", "usage", "retention", "scaling", "pool")
+UNPRICED_CHARGE_KEYS = ("charge", "reason", "when")
+# Workloads whose pods a node pool's capacity is launched for (their replicas x requested units).
+POOL_WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 VARIANT_KEYS = ("when", "stack_has", "parts", "note")
 QUERY_KEYS = ("service", "by", "filters", "usagetype", "unit", "scale")
 
@@ -45,6 +50,14 @@ class Part:
     usage: str | None = None
     retention: str | None = None
     scaling: str | None = None
+    pool: str | None = None  # a Karpenter NodePool sized by this extended resource (nvidia.com/gpu)
+
+
+@dataclass(frozen=True)
+class UnpricedCharge:
+    charge: str
+    reason: str
+    when: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,8 @@ class Rules:
     free: frozenset[str]
     not_priced: dict[str, str]
     queries: dict[str, dict]
+    pool_units: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> instance type -> units
+    unpriced_charges: dict[str, tuple[UnpricedCharge, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,6 +148,8 @@ def parse_rules(raw: dict, path: Path = RULES_PATH) -> Rules:
                 if part.get("price") not in queries:
                     raise PriceDataError(f"{path}: {where}: price '{part.get('price')}' has no entry under queries "
                                          f"(every price must be refreshable); known: {', '.join(queries)}")
+                if part.get("pool") is not None and part["pool"] not in raw.get("pool_units", {}):
+                    raise PriceDataError(f"{path}: {where}: pool '{part['pool']}' has no table under pool_units")
                 if part.get("usage") is not None and part["usage"] not in usage:
                     raise PriceDataError(f"{path}: {where}: usage '{part['usage']}' is not a usage key; "
                                          f"allowed: {', '.join(usage)}")
@@ -145,8 +162,26 @@ def parse_rules(raw: dict, path: Path = RULES_PATH) -> Rules:
     overlap = sorted((free & set(by_type)) | (free & set(not_priced)) | (set(by_type) & set(not_priced)))
     if overlap:
         raise PriceDataError(f"{path}: type(s) listed twice among rules, free and not_priced: {', '.join(overlap)}")
+    pool_units = {}
+    for resource, spec in _mapping(raw.get("pool_units") or {}, "pool_units", path).items():
+        units = _mapping(_mapping(spec, f"pool_units.{resource}", path).get("per_instance"),
+                         f"pool_units.{resource}.per_instance", path)
+        if not spec.get("source") or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in units.values()):
+            raise PriceDataError(f"{path}: pool_units.{resource}: needs a source and whole numbers >= 1 per instance type")
+        pool_units[resource] = dict(units)
+    unpriced_charges = {}
+    for type_, charges in _mapping(raw.get("unpriced_charges") or {}, "unpriced_charges", path).items():
+        parsed_charges = []
+        for i, charge in enumerate(charges if isinstance(charges, list) else [None]):
+            where = f"unpriced_charges.{type_}[{i}]"
+            _unknown_keys(_mapping(charge, where, path), UNPRICED_CHARGE_KEYS, where, path)
+            if not charge.get("charge") or not charge.get("reason"):
+                raise PriceDataError(f"{path}: {where}: needs charge and reason")
+            parsed_charges.append(UnpricedCharge(charge["charge"], charge["reason"], dict(charge.get("when") or {})))
+        unpriced_charges[type_] = tuple(parsed_charges)
     return Rules(usage, float(raw.get("hours_per_month", 730)),
-                 float(raw.get("retention_cap_months", 12)), by_type, free, not_priced, queries)
+                 float(raw.get("retention_cap_months", 12)), by_type, free, not_priced, queries,
+                 pool_units, unpriced_charges)
 
 
 def parse_prices(raw: dict, path: Path = PRICES_PATH) -> PriceBook:
@@ -251,6 +286,7 @@ class StackCost:
     priced: list[PricedResource]
     not_priced: list[Unpriced]
     free: int
+    assumptions: list[str] = field(default_factory=list)  # what the plan priced assumes (shown)
 
     @property
     def monthly(self) -> float:
@@ -265,21 +301,30 @@ class StackCost:
         return [r for r in self.priced if r.gpu]
 
 
+PATH_STEP = re.compile(r"\[([^\]]*)\]|([^.\[\]]+)")
+
+
 def lookup(props: dict, path: str):
-    """The value at a dotted input path (`scalingConfig.maxSize`, `instanceTypes.0`), or None."""
+    """The value at a dotted input path, or None. Steps: a key (`scalingConfig.maxSize`), a list
+    index (`instanceTypes.0`), `[key]` for a key with dots in it (`spec.limits[nvidia.com/gpu]`)
+    and `[field=value]` for the first list item whose field has that value
+    (`requirements[key=node.kubernetes.io/instance-type].values.0`)."""
     value = props
-    for step in path.split("."):
-        if isinstance(value, dict):
-            value = value.get(step)
-        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
-            value = value[int(step)]
+    for bracket, plain in PATH_STEP.findall(path):
+        field_, eq, wanted = bracket.partition("=")
+        if eq and isinstance(value, list):
+            value = next((i for i in value if isinstance(i, dict) and str(i.get(field_)) == wanted), None)
+        elif isinstance(value, dict):
+            value = value.get(bracket or plain)
+        elif isinstance(value, list) and plain.isdigit() and int(plain) < len(value):
+            value = value[int(plain)]
         else:
             return None
     return value
 
 
-def _matches(variant: Variant, props: dict, stack_types: set[str]) -> bool:
-    if variant.stack_has and variant.stack_has not in stack_types:
+def _matches(variant: Variant | UnpricedCharge, props: dict, stack_types: set[str]) -> bool:
+    if getattr(variant, "stack_has", None) and variant.stack_has not in stack_types:
         return False
     for path, expected in variant.when.items():
         value = lookup(props, path)
@@ -291,9 +336,41 @@ def _matches(variant: Variant, props: dict, stack_types: set[str]) -> bool:
 def _number(value, what: str) -> float:
     if isinstance(value, list):
         return float(len(value))
+    if isinstance(value, str):  # Kubernetes quantities of whole units arrive as strings ("2")
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Unpriceable(f"{what} is unknown")
     return float(value)
+
+
+def _pool_nodes(part: Part, props: dict, rules: Rules, workloads: list[Resource]) -> tuple[float, float, float]:
+    """Nodes of a Karpenter NodePool sized by the extended resource `part.pool`: min 0 (nodes
+    exist only for pending pods), max = the pool's limit of that resource over the units per
+    instance, desired = the units the stack's workloads request on the pool (replicas x container
+    limits, pods whose nodeSelector the pool's labels satisfy), in whole nodes, at most max."""
+    instance = lookup(props, part.by) if part.by else None
+    per_node = rules.pool_units[part.pool].get(instance)
+    if per_node is None:
+        raise Unpriceable(f"no {part.pool} count for {instance} (cost_rules.yaml pool_units)")
+    limit = lookup(props, f"spec.limits[{part.pool}]")
+    if limit is None:
+        raise Unpriceable(f"spec.limits[{part.pool}] is not set: the pool has no maximum")
+    most = math.floor(_number(limit, f"spec.limits[{part.pool}]") / per_node)
+    labels = lookup(props, "spec.template.metadata.labels") or {}
+    requested = 0.0
+    for w in workloads:
+        pod = lookup(w.props, "spec.template.spec") or {}
+        selector = pod.get("nodeSelector") or {}
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        units = sum(_number(lookup(c, f"resources.limits[{part.pool}]") or 0, part.pool)
+                    for c in pod.get("containers") or [])
+        replicas = lookup(w.props, "spec.replicas")
+        requested += (1 if replicas is None else _number(replicas, "spec.replicas")) * units
+    return 0.0, float(min(math.ceil(requested / per_node), most)), float(most)
 
 
 def _unit_price(book: PriceBook, region: str, part: Part, props: dict) -> float:
@@ -314,7 +391,8 @@ def num(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,.4g}"
 
 
-def _price_part(part: Part, props: dict, unit_price: float, share: int, usage: dict, rules: Rules) -> Line:
+def _price_part(part: Part, props: dict, unit_price: float, share: int, usage: dict, rules: Rules,
+                workloads: list[Resource] = ()) -> Line:
     factor, basis = 1.0, []
     if part.hours:
         factor *= rules.hours_per_month
@@ -339,6 +417,9 @@ def _price_part(part: Part, props: dict, unit_price: float, share: int, usage: d
         nodes = tuple(_number(scaling.get(k) if isinstance(scaling, dict) else None, f"{part.scaling}.{k}")
                       for k in ("minSize", "desiredSize", "maxSize"))
         basis.append(f"{num(nodes[1])} nodes")
+    if part.pool:
+        nodes = _pool_nodes(part, props, rules, workloads)
+        basis.append(f"{num(nodes[1])} nodes ({part.pool} requested; max {num(nodes[2])})")
     basis.append(f"${unit_price:g}")
     monthly = unit_price * factor
     return Line(part.part, " x ".join(basis), unit_price, monthly * nodes[1], monthly * nodes[0], monthly * nodes[2])
@@ -350,6 +431,7 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
     region, which is the stack's `region`; any other resource without a region is not priced."""
     resources = snapshot.custom_resources()
     stack_types = {r.type for r in resources}
+    workloads = [r for r in resources if r.type in POOL_WORKLOAD_TYPES]
     chosen: dict[str, tuple[Resource, Variant | None]] = {}
     for r in resources:
         variants = rules.by_type.get(r.type, ())
@@ -377,16 +459,22 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
         try:
             if where is None:
                 raise Unpriceable("not placed in a region")
-            lines = [_price_part(p, r.props, _unit_price(book, where, p, r.props), shares[id(variant)], usage, rules)
-                     for p in variant.parts]
+            lines = [_price_part(p, r.props, _unit_price(book, where, p, r.props), shares[id(variant)], usage, rules,
+                                 workloads) for p in variant.parts]
         except Unpriceable as exc:
             unpriced.append(Unpriced(r.urn, r.type, r.name, str(exc)))
             continue
         scaling = next((p.scaling for p in variant.parts if p.scaling), None)
+        pool = next((p for p in variant.parts if p.pool), None)
         nodes = None
         if scaling:
             s = lookup(r.props, scaling)
             nodes = (int(s["minSize"]), int(s["desiredSize"]), int(s["maxSize"]))
+        elif pool:
+            nodes = tuple(int(n) for n in _pool_nodes(pool, r.props, rules, workloads))
+        # Charges the resource brings that the plan cannot price: listed beside its priced parts.
+        unpriced += [Unpriced(r.urn, r.type, r.name, f"{c.charge}: {c.reason}")
+                     for c in rules.unpriced_charges.get(r.type, ()) if _matches(c, r.props, stack_types)]
         instance = next((lookup(r.props, p.by) for p in variant.parts if p.by), None)
         priced.append(PricedResource(r.urn, r.type, r.name, lines, variant.note, nodes,
                                      instance if isinstance(instance, str) else None))

@@ -208,6 +208,26 @@ def test_cli_text_json_and_markdown():
         assert (f"GPU pool {pool['name']} ({pool['instance_type']}): $0.00 at min (0 nodes), "
                 f"${pool['monthly_at_max']:,.2f} at max (2 nodes)") in text.stdout
     assert f"total: ${doc['monthly']:,.2f} per month" in text.stdout  # markdown: the GPU delta test
+    # The committed stack file is not seeded: priced with its cluster layer, and it says so.
+    assert len(doc["assumptions"]) == 1 and "placeholder image digest" in doc["assumptions"][0]
+    assert f"assumed: {doc['assumptions'][0]}" in text.stdout
+    priced = {(r["type"], r["name"]) for r in doc["resources"]}
+    assert {("aws:ec2/instance:Instance", "api-tunnel"), ("kubernetes:core/v1:Service", "model-vllm")} <= priced
+    assert {"net-ssm", "net-ssmmessages", "net-ec2messages"} <= {r["name"] for r in doc["resources"]
+                                                                  if r["type"] == "aws:ec2/vpcEndpoint:VpcEndpoint"}
+
+
+def test_cli_seeded_stack_is_priced_with_its_own_digest_and_no_assumption(tmp_path):
+    digest = "sha256:" + "cd" * 32
+    root = project_copy(tmp_path, "sg", modelImageDigest=digest)
+    result = residency("--project-dir", str(root), "cost", "--stack", "sg", "--format", "json",
+                       "--plan-out", str(tmp_path / "plans"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["assumptions"] == []
+    export = json.loads((tmp_path / "plans" / "sg.json").read_text())
+    images = [c["image"] for r in export["deployment"]["resources"] if r["type"] == "kubernetes:apps/v1:Deployment"
+              for c in r["inputs"]["spec"]["template"]["spec"]["containers"]]
+    assert images and all(i.endswith("@" + digest) for i in images)
 
 
 def test_cli_all_prices_every_stack():
@@ -219,8 +239,10 @@ def test_cli_all_prices_every_stack():
 def test_gpu_max_size_change_moves_the_pr_delta_by_exactly_its_price(tmp_path):
     base_root = project_copy(tmp_path, "us", gpuMaxSize=5)
     plans = tmp_path / "base-plans"
-    planned = residency("--project-dir", str(base_root), "plan", "--stack", "us", "--out", str(plans / "us.json"))
+    # As preview.yml plans the base: the plans `cost` prices, cluster layer included.
+    planned = residency("--project-dir", str(base_root), "cost", "--stack", "us", "--plan-out", str(plans))
     assert planned.returncode == 0, planned.stderr
+    assert "placeholder image digest" in planned.stdout
     prices = tmp_path / "prices.yaml"
     prices.write_text(yaml.safe_dump({"schema_version": 1, "regions": {"us-east-1": {
         "checked": "2026-01-02", "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0, "m6i.large": 0.1}}}}}))
@@ -229,12 +251,12 @@ def test_gpu_max_size_change_moves_the_pr_delta_by_exactly_its_price(tmp_path):
     change = json.loads(result.stdout)["change"]
     assert change["monthly"] == 0  # desired sizes did not change
     assert change["monthly_at_max"] == pytest.approx((2 - 5) * H * 2.0, abs=0.001)  # -4380.00
-    assert [(m["name"], m["monthly_at_max"]) for m in change["movers"]] == [("serving-gpu", -4380.0)]
+    assert [(m["name"], m["monthly_at_max"]) for m in change["movers"]] == [("model-gpu-pool", -4380.0)]
     doc = json.loads(result.stdout)
     markdown = residency("cost", "--stack", "us", "--base", str(plans), "--prices", str(prices), "--format", "markdown")
     # A lower bound: everything but the instances is not priced with these test prices.
     assert f"| us | us-east-1 | ≥ ${doc['monthly']:,.2f} | ≥ ${doc['monthly_at_max']:,.2f} |" in markdown.stdout
-    assert "| ±$0.00 | -$4,380.00 |" in markdown.stdout and "| serving-gpu |" in markdown.stdout
+    assert "| ±$0.00 | -$4,380.00 |" in markdown.stdout and "| model-gpu-pool |" in markdown.stdout
 
 
 def test_cli_bad_usage_profile_key_exits_2_naming_the_allowed_keys(tmp_path):
@@ -259,6 +281,7 @@ def test_cli_usage_profile_from_the_stack_file_changes_the_total(tmp_path, plann
     (["cost", "--stack", "atlantis"], "unknown stack 'atlantis'; stacks: au, ca, eu"),
     (["cost", "--stack", "us", "--base", "/nonexistent-base"], "--base: /nonexistent-base is not a directory"),
     (["cost", "--refresh", "--base", "x"], "--base prices a plan; it does not apply to --refresh"),
+    (["cost", "--refresh", "--plan-out", "x"], "--plan-out prices a plan; it does not apply to --refresh"),
     (["cost", "--stack", "us", "--prices", "/nonexistent/prices.yaml"], "cannot read /nonexistent/prices.yaml"),
     (["cost", "--stack", "us", "--format", "table"], "invalid choice: 'table'"),
 ])
@@ -293,7 +316,129 @@ def test_preview_summary_prices_head_and_base_without_cloud_credentials():
     base = next(s for s in job["steps"] if s.get("with", {}).get("path") == ".base")
     assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
     plan_base = next(s for s in job["steps"] if s.get("working-directory") == ".base")
-    assert "-m infra plan --all --out ../base-plans" in plan_base["run"]
+    assert "-m infra cost --all --plan-out ../base-plans" in plan_base["run"]
     runs = [s.get("run", "") for s in job["steps"]]
     assert any("-m infra cost --all --format markdown --base base-plans" in r and '>> "$GITHUB_STEP_SUMMARY"' in r
                for r in runs)
+
+
+# --- the cluster layer: a Karpenter NodePool, sized from its limit and the workloads on it ---------
+
+POOL_PRICES = {"schema_version": 1, "currency": "USD", "regions": {"ap-southeast-1": {
+    "checked": "2026-01-02", "source": "test",
+    "prices": {"ec2_instance_hour": {"g6e.12xlarge": 10.0, "g9.xlarge": 3.0, "t4g.nano": 0.01},
+               "eks_cluster_hour": 0.10}}}}
+
+
+def node_pool(name, instance_type, labels, limits, provider, group="eks.amazonaws.com"):
+    import pulumi_kubernetes as k8s
+
+    return k8s.apiextensions.CustomResource(
+        name, api_version="karpenter.sh/v1", kind="NodePool", metadata={"name": name},
+        spec={"template": {"metadata": {"labels": labels}, "spec": {
+            "nodeClassRef": {"group": group, "kind": "NodeClass", "name": "default"},
+            "requirements": [
+                {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+                {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": [instance_type]}]}},
+            **({"limits": limits} if limits else {})},
+        opts=pulumi.ResourceOptions(provider=provider))
+
+
+def gpu_workload(name, replicas, gpus, selector, provider):
+    import pulumi_kubernetes as k8s
+
+    return k8s.apps.v1.Deployment(name, spec={
+        "replicas": replicas, "selector": {"match_labels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}}, "spec": {
+            "node_selector": selector,
+            "containers": [{"name": "c", "image": "x", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]}}},
+        opts=pulumi.ResourceOptions(provider=provider))
+
+
+def pools_stack(cfg):
+    """g6e.12xlarge has 4 GPUs (pool_units): a limit of 10 GPUs is 2 instances at most."""
+    import pulumi_kubernetes as k8s
+
+    k8s_provider = k8s.Provider("k8s", kubeconfig="{}")
+    node_pool("gpu", "g6e.12xlarge", {"pool": "gpu"}, {"nvidia.com/gpu": "10"}, k8s_provider)
+    gpu_workload("llm", 3, 2, {"pool": "gpu"}, k8s_provider)     # 6 GPUs on the pool: 2 nodes of 4
+    gpu_workload("other", 5, 1, {"pool": "elsewhere"}, k8s_provider)  # not on this pool: ignored
+    node_pool("unknown-type", "g9.xlarge", {"pool": "x"}, {"nvidia.com/gpu": "1"}, k8s_provider)
+    node_pool("unbounded", "g6e.12xlarge", {"pool": "y"}, None, k8s_provider)
+    opts = pulumi.ResourceOptions(provider=aws.Provider("aws", region=cfg.region))
+    aws.ec2.Instance("tunnel", ami="ami-1", instance_type="t4g.nano", subnet_id="subnet-a", opts=opts)
+    aws.eks.Cluster("auto", name="c", version="1.35", role_arn="arn:aws:iam::123456789012:role/r",
+                    vpc_config={"subnet_ids": ["subnet-a"]}, compute_config={"enabled": True, "node_pools": ["system"]},
+                    opts=opts)
+    aws.eks.Cluster("classic", name="d", version="1.35", role_arn="arn:aws:iam::123456789012:role/r",
+                    vpc_config={"subnet_ids": ["subnet-a"]}, opts=opts)
+    return {}
+
+
+@pytest.fixture(scope="module")
+def pools_cost():
+    from infra.synth import synthesize
+
+    rules = load_rules()
+    plan = synthesize("sg", values_with("sg"), program=pools_stack)
+    return price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, parse_prices(POOL_PRICES), "sg")
+
+
+def test_node_pool_priced_at_zero_min_its_workloads_and_its_gpu_limit(pools_cost):
+    (pool,) = [r for r in pools_cost.priced if r.name == "gpu"]
+    assert pool.gpu and pool.instance_type == "g6e.12xlarge" and pool.nodes == (0, 2, 2)
+    assert pool.at_min == 0.0
+    assert pool.monthly == pytest.approx(2 * H * 10.0)  # ceil(3 replicas x 2 GPUs / 4 per node) = 2
+    assert pool.at_max == pytest.approx(2 * H * 10.0)   # floor(10 GPUs / 4 per node) = 2
+    assert [p.name for p in pools_cost.gpu_pools] == ["gpu"]
+
+
+def test_node_pool_without_gpu_count_or_limit_is_not_priced_with_the_reason(pools_cost):
+    reasons = {u.name: u.reason for u in pools_cost.not_priced}
+    assert reasons["unknown-type"] == "no nvidia.com/gpu count for g9.xlarge (cost_rules.yaml pool_units)"
+    assert reasons["unbounded"] == "spec.limits[nvidia.com/gpu] is not set: the pool has no maximum"
+    assert not {"unknown-type", "unbounded"} & {r.name for r in pools_cost.priced}
+
+
+def test_auto_mode_charges_the_plan_cannot_price_are_listed_beside_the_priced_parts(pools_cost):
+    by_name = {r.name: r for r in pools_cost.priced}
+    charges = [(u.name, u.reason.split(":")[0]) for u in pools_cost.not_priced if u.name in by_name]
+    assert sorted(charges) == [("auto", "EKS Auto Mode system node pool"), ("gpu", "EKS Auto Mode management fee")]
+    assert by_name["auto"].monthly == by_name["classic"].monthly == pytest.approx(H * 0.10)  # control plane only
+    assert by_name["tunnel"].monthly == pytest.approx(H * 0.01)
+
+
+def test_gpu_max_size_moves_the_pool_at_max_by_whole_instances(synth):
+    """gpuMaxSize is GPUs: on a 1-GPU type each GPU more is one instance more at max, none at desired."""
+    rules, book = load_rules(), parse_prices({**POOL_PRICES, "regions": {"ap-southeast-1": {
+        **POOL_PRICES["regions"]["ap-southeast-1"], "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0}}}}})
+    digest = "sha256:" + "ab" * 32
+
+    def pool(max_size):
+        plan = synth("sg", values_with("sg", modelImageDigest=digest, gpuMaxSize=str(max_size)))
+        cost = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, book, "sg")
+        (gpu,) = cost.gpu_pools
+        return cost, gpu
+
+    (base, two), (head, five) = pool(2), pool(5)
+    assert (two.nodes, five.nodes) == ((0, 1, 2), (0, 1, 5))  # one vLLM replica with one GPU
+    assert (two.at_min, two.monthly, two.at_max) == (0.0, pytest.approx(H * 2.0), pytest.approx(2 * H * 2.0))
+    delta = compare(head, base)
+    assert delta.monthly == pytest.approx(0.0)
+    assert delta.at_max == pytest.approx(3 * H * 2.0)  # +4380.00
+    assert [(m.name, round(m.at_max, 2)) for m in delta.movers] == [("model-gpu-pool", 4380.0)]
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("spec.limits[nvidia.com/gpu]", "10"),
+    ("spec.requirements[key=zone].values.1", "b"),
+    ("spec.requirements[key=absent].values", None),
+    ("spec.requirements.0.key", "type"),
+    ("spec.limits.nvidia", None),
+])
+def test_lookup_paths_with_dotted_keys_and_list_selectors(path, expected):
+    from infra.pricing import lookup
+
+    props = {"spec": {"limits": {"nvidia.com/gpu": "10"},
+                      "requirements": [{"key": "type", "values": ["g"]}, {"key": "zone", "values": ["a", "b"]}]}}
+    assert lookup(props, path) == expected
