@@ -38,7 +38,9 @@ def test_text_lists_findings_unplaced_paths_and_not_checked():
     assert "unplaced (no provable region):" in text and "u1" in text
     assert "eu.api.openai.com" in text
     assert "not checked: ec2 in eu-west-1: AccessDenied" in text
-    assert text.rstrip().endswith("result: INCOMPLETE (some services/regions were not checked)")
+    closing = text.rstrip().splitlines()[-1]
+    assert closing.startswith("result: INCOMPLETE (some services/regions were not checked)")
+    assert "1 unit(s) not checked, so this is no verdict; 1 finding(s) in what was checked" in closing
 
 
 def test_clean_text_says_ok():

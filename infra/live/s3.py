@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from infra.live.core import Unit, bucket_location, camel, pages
+from infra.live.core import ReadOnlyViolation, Unit, bucket_location, camel, pages
 
 NO_REPLICATION = {"ReplicationConfigurationNotFoundError", "NoSuchReplicationConfiguration"}
 
@@ -14,7 +14,9 @@ def scan(unit: Unit) -> None:
     regions = unit.scan.regions
     try:
         buckets = [b for page in pages(unit.client("s3", unit.cfg.region), "list_buckets") for b in page["Buckets"]]
-    except (ClientError, BotoCoreError) as exc:
+    except ReadOnlyViolation:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- any fault: not checked
         for region in regions:
             unit.scan.for_region("s3", region).skip("ListBuckets", exc)
         return
@@ -24,7 +26,9 @@ def scan(unit: Unit) -> None:
         if region is None:
             try:
                 region = bucket_location(unit.client("s3", unit.cfg.region), name)
-            except (ClientError, BotoCoreError) as exc:
+            except ReadOnlyViolation:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- any fault: not checked
                 for r in regions:  # it could be in any scanned region: fail closed for all
                     unit.scan.for_region("s3", r).skip(f"bucket {name}", exc)
                 continue
@@ -34,12 +38,11 @@ def scan(unit: Unit) -> None:
         here = unit.scan.for_region("s3", region)
         try:
             config = here.client("s3").get_bucket_replication(Bucket=name)["ReplicationConfiguration"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in NO_REPLICATION:
+        except ReadOnlyViolation:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- any fault but "no replication": not checked
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in NO_REPLICATION:
                 continue
-            here.skip(f"bucket {name}", exc)
-            continue
-        except BotoCoreError as exc:
             here.skip(f"bucket {name}", exc)
             continue
         rules = camel(config.get("Rules") or [])
