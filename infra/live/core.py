@@ -13,6 +13,7 @@ standard retry mode's backoff per call, so seconds, not the minutes of botocore'
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -86,6 +87,29 @@ class ReadOnlyViolation(RuntimeError):
     """The scanner tried an operation outside ALLOWED_OPERATIONS (a bug; never swallowed)."""
 
 
+class MalformedAnswer(Exception):
+    """A 2xx answer that is not what AWS sends: cut short, or not JSON where JSON is due.
+
+    botocore reads an unparsable JSON body as `{"message": <body>}` and a short body as whatever
+    arrived; either would read as "nothing there", a pass by accident.
+    """
+
+
+def _check_answer(http_response, model, **_: Any) -> None:
+    """after-call: refuse a truncated body, or a non-JSON body from a JSON protocol."""
+    if not 200 <= http_response.status_code < 300:
+        return
+    body = http_response.content or b""
+    length = http_response.headers.get("content-length")
+    if length and length.isdigit() and int(length) != len(body):
+        raise MalformedAnswer(f"{model.name}: the answer was cut short ({len(body)} of {length} bytes)")
+    if model.metadata.get("protocol") in ("json", "rest-json") and body.strip() and not model.has_streaming_output:
+        try:
+            json.loads(body)
+        except ValueError:
+            raise MalformedAnswer(f"{model.name}: the answer is not JSON: {body[:80]!r}") from None
+
+
 class NotChecked(NamedTuple):
     service: str
     region: str  # an AWS region, or "global" for IAM
@@ -132,10 +156,12 @@ def fault_kind(exc: BaseException) -> str:
     if isinstance(exc, (bx.ConnectionError, bx.ConnectionClosedError, OSError)) or \
             type(exc).__module__.startswith(("urllib3", "http.client")):
         return "unreachable endpoint or connection reset"
-    if isinstance(exc, (ResponseParserError, bx.IncompleteReadError)):
+    if isinstance(exc, (ResponseParserError, bx.IncompleteReadError, MalformedAnswer)):
         return "unreadable answer (not an AWS response)"
     if isinstance(exc, BotoCoreError):
         return "client error"
+    if isinstance(exc, (KeyError, TypeError, ValueError, AttributeError, IndexError)):
+        return "unexpected answer shape, or a bug in the scanner"
     return "unexpected error in the scanner (a bug: please report it)"
 
 
@@ -189,6 +215,7 @@ class Clients:
                 kwargs["endpoint_url"] = self.endpoint_url
             client = self.session.client(service, **kwargs)
             client.meta.events.register("before-parameter-build", _guard(service))
+            client.meta.events.register("after-call", _check_answer)
             if service == "s3control":
                 client.meta.events.register("before-sign", _drop_account_label)
             self._cache[key] = client
