@@ -36,10 +36,13 @@ MISSING_IN_MOTO = {
     ("route53resolver", "ListFirewallDomainLists"): {"FirewallDomainLists": []},
     ("route53resolver", "ListFirewallRuleGroups"): {"FirewallRuleGroups": []},
     ("globalaccelerator", "ListAccelerators"): {"Accelerators": []},
+    ("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search"): {"Connections": []},
     # EC2 speaks XML: an empty answer in its own protocol.
     ("ec2", "DescribeClientVpnEndpoints"): '<DescribeClientVpnEndpointsResponse xmlns="http://ec2.amazonaws.com/'
                                            'doc/2016-11-15/"><clientVpnEndpoint/></DescribeClientVpnEndpointsResponse>',
 }
+# REST reads sent as POST (a search with a body): OpenSearch DescribeOutboundConnections.
+READS_BY_POST = {("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search")}
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 
 
@@ -54,7 +57,7 @@ class Call:
     @property
     def read_only(self) -> bool:
         if self.operation is None:
-            return self.method in ("GET", "HEAD")
+            return self.method in ("GET", "HEAD") or (self.service, self.method, self.path) in READS_BY_POST
         return self.operation.startswith(READ_PREFIXES)
 
 
@@ -265,6 +268,20 @@ def private_vpc(server, region=HOME, cidr="10.40.0.0/16"):
     ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": cidr}]}])
     return ec2, vpc, subnet, sg
+
+
+def scp_in_force(server, stack="eu"):
+    """An organization whose root has the stack's geography SCP (`residency scp`) attached, as a
+    well-kept account has (RSD-005)."""
+    from infra.scp import scp_for_stack
+
+    org = server.client("organizations", "us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    policy = org.create_policy(Name=f"residency-{stack}", Description="", Type="SERVICE_CONTROL_POLICY",
+                               Content=json.dumps(scp_for_stack(stack)))["Policy"]["PolicySummary"]["Id"]
+    org.attach_policy(PolicyId=policy, TargetId=root)
+    return policy
 
 
 def home_logging(server, region=HOME, bucket="prompt-logs"):

@@ -20,6 +20,7 @@ SENSITIVE = {"GetSecretValue", "BatchGetSecretValue", "GetPasswordData", "GetPar
              "GetConsoleOutput", "GetConsoleScreenshot", "GetLaunchTemplateData", "GetKeyPairs", "GetDataKey"}
 # moto's signing names for the botocore services the scanner uses (elb and elbv2 share one).
 SIGNING_NAME = {"cloudwatch": "monitoring", "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing",
+                "opensearch": "es", "apigatewayv2": "apigateway",
                 "s3control": "s3"}
 
 

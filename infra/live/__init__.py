@@ -1,8 +1,11 @@
 """Live account scan: map what is really deployed into the normalized model (source "live").
 
 `scan_account` reads (never writes) the stack's home region and the other regions of its
-geography, plus account-wide IAM, S3 and the global edge services (CloudFront, Global Accelerator,
-S3 Multi-Region Access Points, in their API home regions), with boto3's standard credential chain.
+geography (EC2/VPC, KMS, Bedrock, firewalls, logs, ECR, Secrets Manager, DynamoDB, load balancers,
+EKS, Lambda, API Gateway, SNS, SQS, EventBridge, RDS/Aurora, OpenSearch, Redshift, AWS Backup),
+plus account-wide IAM, S3 (with account Block Public Access), Organizations (the SCPs in force)
+and the global edge services (CloudFront, Global Accelerator, S3 Multi-Region Access Points, in
+their API home regions), with boto3's standard credential chain.
 Every resource found becomes a `model.Resource` with its pulumi-aws type token and camelCase input
 names and `inputs["region"]` set to where it was found, so the one rule set (infra/rules) judges it
 exactly as it judges a stack export. Anything that could not be read is listed in
@@ -17,6 +20,7 @@ is reported not checked with that one reason.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -24,7 +28,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from infra.config import StackConfig
-from infra.live import bedrock, data, ec2, edge, firewall, iam, kms, lb, s3
+from infra.live import bedrock, compute, data, databases, ec2, edge, firewall, iam, kms, lb, messaging, org, s3
 from infra.live.core import (ALLOWED_OPERATIONS, Clients, NotChecked, ReadOnlyViolation, Scan, Timeouts, fault,
                              fault_kind)
 from infra.loaders import InputError
@@ -47,15 +51,28 @@ REGIONAL: dict[str, Callable] = {
     "dynamodb": data.scan_dynamodb,
     "elbv2": lb.scan_elbv2,
     "elb": lb.scan_elb,
+    "eks": compute.scan_eks,
+    "lambda": compute.scan_lambda,
+    "apigateway": messaging.scan_apigateway,
+    "apigatewayv2": messaging.scan_apigatewayv2,
+    "sns": messaging.scan_sns,
+    "sqs": messaging.scan_sqs,
+    "events": messaging.scan_events,
+    "rds": databases.scan_rds,
+    "opensearch": databases.scan_opensearch,
+    "redshift": databases.scan_redshift,
+    "backup": databases.scan_backup,
 }
 ACCOUNT_WIDE: dict[str, Callable] = {
-    "iam": iam.scan, "s3": s3.scan,
+    "iam": iam.scan, "s3": s3.scan,  # s3: also the account-level Block Public Access (s3control)
+    "organizations": org.scan,  # the SCPs in force on the account
     # Global edge services: read once, in their API home region (edge.HOME_REGIONS), even when that
     # region is outside the stack's geography (see infra/live/edge.py).
     "cloudfront": edge.scan_cloudfront, "globalaccelerator": edge.scan_global_accelerator,
     "s3control": edge.scan_mrap,
 }
 SERVICES = tuple(REGIONAL) + tuple(ACCOUNT_WIDE)
+PARALLEL_UNITS = 8  # units read at once; AWS throttles per service and region, so this stays modest
 
 
 @dataclass
@@ -153,11 +170,17 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
         for service, region, _fn in units:
             scan.mark(service, region, f"not scanned: {failed.reason}", failed.kind)
         return LiveScan(Snapshot([], source="live", stack=cfg.stack), scan.not_checked, scanned, failed.reason)
-    for service, region, fn in units:
+    scan.order = {(service, region): i for i, (service, region, _fn) in enumerate(units)}
+    for service, region, _fn in units:
         if region in disabled:
             scan.mark(service, region, "opt-in region not enabled for this account", "opt-in region not enabled")
-        else:
-            _run(scan, scan.for_region(service, region), fn)
+    todo = [scan.for_region(service, region) for service, region, _fn in units if region not in disabled]
+    functions = {(service, region): fn for service, region, fn in units}
+    # Units are independent reads: run them side by side so one slow service or region does not
+    # hold up the rest (each call is still bounded by `timeouts`).
+    with ThreadPoolExecutor(max_workers=PARALLEL_UNITS) as pool:
+        for _ in pool.map(lambda unit: _run(scan, unit, functions[(unit.service, unit.region)]), todo):
+            pass
 
     notes = [f"live scan of {', '.join(scanned)} and account-wide services "
              f"({', '.join(s for s in ACCOUNT_WIDE if s in wanted)})"]

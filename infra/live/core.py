@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
@@ -39,14 +40,29 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
         "DescribeVpnConnections", "DescribeInternetGateways", "DescribeEgressOnlyInternetGateways",
         "DescribeNatGateways", "DescribeAddresses", "DescribeInstances", "DescribeSubnets",
         "DescribeRouteTables", "DescribeSecurityGroups", "DescribeVpcEndpoints", "DescribeClientVpnEndpoints",
+        "DescribeVpcs", "DescribeNetworkAcls", "DescribeTransitGateways", "DescribeVpnGateways",
+        "DescribeCustomerGateways",
     }),
+    "eks": frozenset({"ListClusters", "DescribeCluster"}),
+    # ListFunctions returns environment values: read on purpose (they configure where code sends data).
+    "lambda": frozenset({"ListFunctions", "ListFunctionUrlConfigs", "GetPolicy"}),
+    "apigateway": frozenset({"GetRestApis"}),
+    "apigatewayv2": frozenset({"GetApis"}),
+    "sns": frozenset({"ListTopics", "GetTopicAttributes", "ListSubscriptions"}),
+    "sqs": frozenset({"ListQueues", "GetQueueAttributes"}),
+    "events": frozenset({"ListEventBuses", "ListRules", "ListTargetsByRule", "ListApiDestinations"}),
+    "rds": frozenset({"DescribeDBInstances", "DescribeDBClusters", "DescribeGlobalClusters"}),
+    "opensearch": frozenset({"ListDomainNames", "DescribeDomains", "DescribeOutboundConnections"}),
+    "redshift": frozenset({"DescribeClusters"}),
+    "backup": frozenset({"ListBackupPlans", "GetBackupPlan"}),
+    "organizations": frozenset({"DescribeOrganization", "ListParents", "ListPoliciesForTarget", "DescribePolicy"}),
     "elbv2": frozenset({"DescribeLoadBalancers"}),
     "elb": frozenset({"DescribeLoadBalancers"}),
     # Global edge services, read in their API home regions (edge.HOME_REGIONS) whatever the geography.
     "cloudfront": frozenset({"ListDistributions"}),
     "globalaccelerator": frozenset({"ListAccelerators"}),
-    "s3control": frozenset({"ListMultiRegionAccessPoints"}),
-    "sts": frozenset({"GetCallerIdentity"}),  # the account id ListMultiRegionAccessPoints needs
+    "s3control": frozenset({"ListMultiRegionAccessPoints", "GetPublicAccessBlock"}),
+    "sts": frozenset({"GetCallerIdentity"}),  # the account id s3control and Organizations need
     "s3": frozenset({"ListBuckets", "GetBucketLocation", "GetBucketReplication", "HeadBucket"}),
     "kms": frozenset({"ListKeys", "DescribeKey"}),
     "iam": frozenset({"GetAccountAuthorizationDetails", "GetPolicy", "GetPolicyVersion"}),
@@ -97,7 +113,7 @@ class MalformedAnswer(Exception):
 
 def _check_answer(http_response, model, **_: Any) -> None:
     """after-call: refuse a truncated body, or a non-JSON body from a JSON protocol."""
-    if not 200 <= http_response.status_code < 300:
+    if not 200 <= http_response.status_code < 300 or http_response.raw is None:  # None: botocore's Stubber
         return
     body = http_response.content or b""
     length = http_response.headers.get("content-length")
@@ -202,6 +218,7 @@ class Clients:
         self.session = session
         self.endpoint_url = endpoint_url
         self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()  # units run in threads; a boto3 session is not thread-safe
         s3 = {"addressing_style": "path"} if endpoint_configured(endpoint_url) else None
         self.config = Config(retries={**RETRIES, "total_max_attempts": timeouts.max_attempts}, s3=s3,
                              connect_timeout=timeouts.connect, read_timeout=timeouts.read,
@@ -209,17 +226,21 @@ class Clients:
 
     def __call__(self, service: str, region: str):
         key = (service, region)
-        if key not in self._cache:
-            kwargs = {"region_name": region, "config": self.config}
-            if self.endpoint_url:  # else botocore honours AWS_ENDPOINT_URL itself
-                kwargs["endpoint_url"] = self.endpoint_url
-            client = self.session.client(service, **kwargs)
-            client.meta.events.register("before-parameter-build", _guard(service))
-            client.meta.events.register("after-call", _check_answer)
-            if service == "s3control":
-                client.meta.events.register("before-sign", _drop_account_label)
-            self._cache[key] = client
-        return self._cache[key]
+        with self._lock:
+            return self._cache[key] if key in self._cache else self._create(key)
+
+    def _create(self, key: tuple[str, str]):
+        service, region = key
+        kwargs = {"region_name": region, "config": self.config}
+        if self.endpoint_url:  # else botocore honours AWS_ENDPOINT_URL itself
+            kwargs["endpoint_url"] = self.endpoint_url
+        client = self.session.client(service, **kwargs)
+        client.meta.events.register("before-parameter-build", _guard(service))
+        client.meta.events.register("after-call", _check_answer)
+        if service == "s3control":
+            client.meta.events.register("before-sign", _drop_account_label)
+        self._cache[key] = client
+        return client
 
 
 def pages(client, operation: str, **params) -> Iterator[dict]:
@@ -267,8 +288,10 @@ class Scan:
     regions: tuple[str, ...]
     progress: Callable[[str], None] = lambda _msg: None
     resources: dict[str, Resource] = field(default_factory=dict)
+    order: dict[tuple[str, str], int] = field(default_factory=dict)  # planned units, for a stable report
     _failed: dict[tuple[str, str], list] = field(default_factory=dict)  # unit -> [first entry, later count]
     _bucket_regions: dict[str, str | None] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # units run in threads
 
     def for_region(self, service: str, region: str) -> "Unit":
         return Unit(self, service, region)
@@ -276,16 +299,18 @@ class Scan:
     def mark(self, service: str, region: str, reason: str, kind: str) -> None:
         """Record a unit as not checked: once per unit, whatever number of its steps failed."""
         key = (service, region)
-        if key in self._failed:
-            self._failed[key][1] += 1
-        else:
-            self._failed[key] = [NotChecked(service, region, reason, kind), 0]
+        with self.lock:
+            if key in self._failed:
+                self._failed[key][1] += 1
+            else:
+                self._failed[key] = [NotChecked(service, region, reason, kind), 0]
 
     @property
     def not_checked(self) -> list[NotChecked]:
-        """One entry per unit, in the order they failed."""
+        """One entry per unit, in the planned order of the units (whichever thread failed first)."""
+        keys = sorted(self._failed, key=lambda k: (self.order.get(k, len(self.order)), k))
         return [entry._replace(reason=f"{entry.reason} (and {more} more failed step(s))") if more else entry
-                for entry, more in self._failed.values()]
+                for entry, more in (self._failed[k] for k in keys)]
 
 
 @dataclass
@@ -322,13 +347,14 @@ class Unit:
         urn = arn or f"live:{where or 'global'}:{type_}:{rid}"
         outputs = prune({**(outputs or {}), "id": rid, **({"arn": arn} if arn else {})})
         name = name or tags_dict(inputs.get("tags")).get("Name") or rid
-        existing = self.scan.resources.get(urn)
         resource = Resource(urn=urn, type=type_, name=name, custom=True, id=rid, inputs=inputs, outputs=outputs)
-        if existing is not None:  # the same thing seen from two regions (peering, replicas): merge
-            existing.inputs = {**resource.inputs, **existing.inputs}
-            existing.outputs = {**resource.outputs, **existing.outputs}
-            return existing
-        self.scan.resources[urn] = resource
+        with self.scan.lock:
+            existing = self.scan.resources.get(urn)
+            if existing is not None:  # the same thing seen from two regions (peering, replicas): merge
+                existing.inputs = {**resource.inputs, **existing.inputs}
+                existing.outputs = {**resource.outputs, **existing.outputs}
+                return existing
+            self.scan.resources[urn] = resource
         return resource
 
     def bucket_region(self, bucket: str) -> str | None:

@@ -1,4 +1,5 @@
-"""S3: bucket replication rules, with each destination bucket's region resolved."""
+"""S3: bucket replication rules, with each destination bucket's region resolved, and the
+account-level Block Public Access settings."""
 
 from __future__ import annotations
 
@@ -7,10 +8,30 @@ from botocore.exceptions import ClientError
 from infra.live.core import ReadOnlyViolation, Unit, bucket_location, camel, pages
 
 NO_REPLICATION = {"ReplicationConfigurationNotFoundError", "NoSuchReplicationConfiguration"}
+NO_PUBLIC_ACCESS_BLOCK = "NoSuchPublicAccessBlockConfiguration"
+BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+def scan_account_public_access_block(unit: Unit) -> None:
+    """Account-wide S3 Block Public Access (s3control, read in the home region). None configured
+    means every setting is off: recorded as such, never skipped."""
+    with unit.step("GetPublicAccessBlock"):
+        account = unit.client("sts", unit.cfg.region).get_caller_identity()["Account"]
+        try:
+            conf = unit.client("s3control", unit.cfg.region).get_public_access_block(
+                AccountId=account)["PublicAccessBlockConfiguration"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != NO_PUBLIC_ACCESS_BLOCK:
+                raise
+            conf = {}
+        unit.add("aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock", account, {
+            "accountId": account, **{k[:1].lower() + k[1:]: bool(conf.get(k)) for k in BLOCK_SETTINGS},
+        }, region=unit.cfg.region, name=f"s3-block-public-access-{account}")
 
 
 def scan(unit: Unit) -> None:
     """ListBuckets is account-wide: buckets in the scanned regions are checked, once."""
+    scan_account_public_access_block(unit)
     regions = unit.scan.regions
     try:
         buckets = [b for page in pages(unit.client("s3", unit.cfg.region), "list_buckets") for b in page["Buckets"]]

@@ -6,7 +6,7 @@ call `evaluate(snapshot, Context.from_config(cfg))`. Rules live in one module pe
 """
 
 from infra.rules.engine import RULE_REGISTRY, Context, Report, Rule, Scope, evaluate
-from infra.rules import placement, references, network, replication, bedrock, federated  # noqa: F401  (register)
+from infra.rules import placement, references, network, replication, bedrock, federated, guardrails  # noqa: F401,E501  (register)
 
 RULES: tuple[Rule, ...] = tuple(sorted(RULE_REGISTRY, key=lambda r: r.id))
 RULES_BY_ID = {r.id: r for r in RULES}
