@@ -43,6 +43,10 @@ MISSING_IN_MOTO = {
 }
 # REST reads sent as POST (a search with a body): OpenSearch DescribeOutboundConnections.
 READS_BY_POST = {("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search")}
+# The same for REST calls whose path names a resource: (service, method, path pattern) -> answer.
+MISSING_IN_MOTO_PATHS = [
+    ("lambda", "GET", re.compile(r"/2021-10-31/functions/[^/]+/urls"), {"FunctionUrlConfigs": []}),
+]
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 
 
@@ -76,6 +80,9 @@ class _Recorder:
             self.calls.append(call)
         canned = MISSING_IN_MOTO.get((call.service, call.operation) if call.operation else
                                      (call.service, call.method, path))
+        if canned is None and not call.operation:
+            canned = next((answer for service, method, pattern, answer in MISSING_IN_MOTO_PATHS
+                           if (service, method) == (call.service, call.method) and pattern.fullmatch(path)), None)
         if canned is not None:
             xml = isinstance(canned, str)
             body = canned.encode() if xml else json.dumps(canned).encode()
