@@ -15,5 +15,5 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 3.0  # s per attempt
-    read: float = 15.0  # s per attempt
+    read: float = 10.0  # s per attempt
     max_attempts: int = 3  # per call, the first one included (botocore's total_max_attempts)
