@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from live_fixtures import _server, hermetic_aws_env  # noqa: E402
+from live_fixtures import hermetic_aws_env, shared_moto_server  # noqa: E402
 from test_live_faults import plant_account  # noqa: E402
 from test_live_readonly import populate  # noqa: E402
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp())
     hermetic_aws_env(_Patch(), tmp)
-    server = _server()
+    server = shared_moto_server()
     server.reset()
     populate(server)
     plant_account(server)

@@ -41,8 +41,10 @@ MISSING_IN_MOTO = {
     ("ec2", "DescribeClientVpnEndpoints"): '<DescribeClientVpnEndpointsResponse xmlns="http://ec2.amazonaws.com/'
                                            'doc/2016-11-15/"><clientVpnEndpoint/></DescribeClientVpnEndpointsResponse>',
 }
-# REST reads sent as POST (a search with a body): OpenSearch DescribeOutboundConnections.
-READS_BY_POST = {("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search")}
+# REST reads sent as POST (a search or lookup with a body): OpenSearch DescribeOutboundConnections
+# and DescribeDomains.
+READS_BY_POST = {("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search"),
+                 ("es", "POST", "/2021-01-01/opensearch/domain-info")}
 # The same for REST calls whose path names a resource: (service, method, path pattern) -> answer.
 MISSING_IN_MOTO_PATHS = [
     ("lambda", "GET", re.compile(r"/2021-10-31/functions/[^/]+/urls"), {"FunctionUrlConfigs": []}),
@@ -187,6 +189,11 @@ def _server() -> MotoServer:
         _SERVER = MotoServer()
         atexit.register(_SERVER.stop)
     return _SERVER
+
+
+def shared_moto_server() -> MotoServer:
+    """The process's moto server, for module-scoped fixtures and benchmarks (reset it yourself)."""
+    return _server()
 
 
 def hermetic_aws_env(monkeypatch, tmp_path) -> None:

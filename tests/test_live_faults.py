@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from fault_proxy import FaultProxy
-from live_fixtures import ACCOUNT, HOME, _server, hermetic_aws_env
+from live_fixtures import ACCOUNT, HOME, aws_env, hermetic_aws_env, moto, shared_moto_server  # noqa: F401  (fixtures)
 
 RESIDENCY = str(Path(sys.executable).with_name("residency"))
 LIMITS = ["--read-timeout", "3", "--max-attempts", "2", "--connect-timeout", "2"]
@@ -100,7 +100,7 @@ def plant_account(server) -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Run]:
-    server = _server()
+    server = shared_moto_server()
     tmp = tmp_path_factory.mktemp("aws")
     with pytest.MonkeyPatch.context() as mp:
         hermetic_aws_env(mp, tmp)
@@ -204,3 +204,46 @@ def test_a_dead_endpoint_exits_3_in_seconds(tmp_path):
     closing = err.rstrip().splitlines()[-1]
     assert "INCOMPLETE" in closing and "0 finding(s) in what was checked" in closing and str(out_file) in closing
     assert "EndpointConnectionError" in out_file.read_text()
+
+
+# --- in-process: what the subprocess cases cannot reach ----------------------------------------------
+
+def test_an_exception_in_our_mapping_code_is_that_unit_only(monkeypatch, aws_env):  # noqa: F811
+    """Every exception, not only botocore's: a bug in one scanner costs its unit, not the scan."""
+    import infra.live as live
+    from live_fixtures import StubSession
+    from infra.stackfiles import load_stack_config
+
+    def broken(unit):
+        raise ValueError("unexpected shape")
+
+    monkeypatch.setitem(live.REGIONAL, "eks", broken)
+    stub = StubSession()
+    stub.stub("ec2").add_response("describe_regions", {"Regions": [{"RegionName": HOME}]}, {"AllRegions": True})
+    stub.stub("ecr").add_response("describe_registry", {"registryId": ACCOUNT, "replicationConfiguration": {"rules": [
+        {"destinations": [{"region": "us-east-1", "registryId": ACCOUNT}]}]}}, {})
+    result = live.scan_account(load_stack_config("eu"), regions=[HOME], session=stub, services=["eks", "ecr"])
+    assert [(n.service, n.kind) for n in result.not_checked] == [
+        ("eks", "unexpected answer shape, or a bug in the scanner")]
+    assert "ValueError" in result.not_checked[0].reason
+    assert [r.type for r in result.snapshot.resources] == ["aws:ecr/replicationConfiguration:ReplicationConfiguration"]
+
+
+def test_a_write_attempt_is_never_swallowed(monkeypatch, moto):  # noqa: F811
+    """A write is a bug in the scanner, never an account condition: it stops the scan (exit 4)."""
+    import infra.live as live
+    from infra.stackfiles import load_stack_config
+
+    monkeypatch.setitem(live.REGIONAL, "sqs", lambda unit: unit.client().create_queue(QueueName="x"))
+    with moto.recording() as calls:
+        with pytest.raises(live.ReadOnlyViolation, match="refusing sqs:CreateQueue"):
+            live.scan_account(load_stack_config("eu"), regions=[HOME], endpoint_url=moto.url, services=["sqs"])
+    assert [c.operation for c in calls] == ["DescribeRegions"]
+
+
+@pytest.mark.parametrize("flag, value", [("--max-attempts", "0"), ("--read-timeout", "-1"), ("--connect-timeout", "x")])
+def test_bad_limits_are_bad_input(tmp_path, flag, value):
+    proc = subprocess.run([RESIDENCY, "audit", "--live", "--stack", "eu", flag, value], capture_output=True,
+                          text=True, env=environment(tmp_path), timeout=60)
+    assert proc.returncode == 2 and flag in proc.stderr and f"'{value}' is not a positive number" in proc.stderr
+    assert "Traceback" not in proc.stderr
