@@ -90,9 +90,9 @@ def plant_account(server) -> None:
     server.client("ecr").put_replication_configuration(replicationConfiguration={
         "rules": [{"destinations": [{"region": "us-east-1", "registryId": ACCOUNT}]}]})
     server.client("kms").create_key(MultiRegion=True, Description="planted")
-    server.client("logs").create_log_group(logGroupName="app")
-    server.client("secretsmanager").create_secret(Name="db", SecretString="x")
-    server.client("dynamodb").create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+    server.client("logs").create_log_group(logGroupName="app-logs")
+    server.client("secretsmanager").create_secret(Name="db-password", SecretString="x")
+    server.client("dynamodb").create_table(TableName="orders", BillingMode="PAY_PER_REQUEST",
                                            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
                                            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
     server.client("ec2").describe_regions()  # warm moto's EC2 backend: its first answer is slow
@@ -247,3 +247,23 @@ def test_bad_limits_are_bad_input(tmp_path, flag, value):
                           text=True, env=environment(tmp_path), timeout=60)
     assert proc.returncode == 2 and flag in proc.stderr and f"'{value}' is not a positive number" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_unit_whose_endpoint_stops_answering_is_not_tried_further(moto):
+    """After a reset (or timeout) the unit's remaining steps are skipped, not each timed out."""
+    import infra.live as live
+    from infra.stackfiles import load_stack_config
+
+    proxy = FaultProxy(moto.url)
+    proxy.plant("reset", "ec2", "DescribeVpcs")
+    try:
+        with moto.recording() as calls:
+            result = live.scan_account(load_stack_config("eu"), regions=[HOME], endpoint_url=proxy.url,
+                                       services=["ec2", "kms"], timeouts=live.Timeouts(max_attempts=1))
+    finally:
+        proxy.stop()
+    (entry,) = result.not_checked
+    assert (entry.service, entry.kind) == ("ec2", "unreachable endpoint or connection reset")
+    assert "VPCs: ConnectionClosedError" in entry.reason and "more failed step(s)" in entry.reason
+    assert [c.operation for c in calls if c.service == "ec2"] == ["DescribeRegions"]  # nothing after the reset
+    assert {c.service for c in calls} == {"ec2", "kms"}

@@ -3,7 +3,8 @@
 The scan must never pass by accident, so any failure while reading one unit (one service in one
 region) -- an AWS error, a connection reset, a timeout, a body botocore cannot parse, or an
 exception in our own mapping code -- is turned into one "not checked" entry for that unit (exit 3)
-instead of being read as "nothing there", and the scan goes on with the next unit.
+instead of being read as "nothing there", and the scan goes on with the next unit. After a
+timeout or a refused/reset connection the rest of that unit is skipped (`UnitAbandoned`).
 `ReadOnlyViolation` is never caught: it is a bug in this package, not an account condition.
 
 Timeouts and retries are explicit (infra/timeouts.py, `--connect-timeout/--read-timeout/--max-attempts`):
@@ -125,6 +126,15 @@ def _check_answer(http_response, model, **_: Any) -> None:
             json.loads(body)
         except ValueError:
             raise MalformedAnswer(f"{model.name}: the answer is not JSON: {body[:80]!r}") from None
+
+
+class UnitAbandoned(Exception):
+    """A unit's endpoint stopped answering (timeout, refused or reset): its remaining steps are
+    skipped rather than each waiting out the same timeouts."""
+
+
+# Faults after which the rest of a unit is not tried (each further call would cost the timeouts).
+ABANDON_KINDS = {"timed out", "unreachable endpoint or connection reset"}
 
 
 class NotChecked(NamedTuple):
@@ -291,6 +301,7 @@ class Scan:
     resources: dict[str, Resource] = field(default_factory=dict)
     order: dict[tuple[str, str], int] = field(default_factory=dict)  # planned units, for a stable report
     _failed: dict[tuple[str, str], list] = field(default_factory=dict)  # unit -> [first entry, later count]
+    abandoned: set[tuple[str, str]] = field(default_factory=set)  # units whose endpoint stopped answering
     _bucket_regions: dict[str, str | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)  # units run in threads
 
@@ -301,6 +312,8 @@ class Scan:
         """Record a unit as not checked: once per unit, whatever number of its steps failed."""
         key = (service, region)
         with self.lock:
+            if kind in ABANDON_KINDS:
+                self.abandoned.add(key)
             if key in self._failed:
                 self._failed[key][1] += 1
             else:
@@ -393,6 +406,8 @@ class _Step:
         self.unit, self.what = unit, what
 
     def __enter__(self) -> "_Step":
+        if (self.unit.service, self.unit.region) in self.unit.scan.abandoned:
+            raise UnitAbandoned(f"{self.what}: not tried, the endpoint stopped answering")  # ends the unit
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
