@@ -119,6 +119,8 @@ def _session(profile: str | None):
 
 
 class _FirstCallFailed(Exception):
+    """No AWS answered the first call: nothing else is tried."""
+
     def __init__(self, reason: str, kind: str):
         super().__init__(reason)
         self.reason, self.kind = reason, kind
@@ -162,6 +164,7 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
     units = [(service, region, fn) for region in scanned for service, fn in REGIONAL.items() if service in wanted]
     units += [(service, edge.HOME_REGIONS.get(service, "global"), fn)
               for service, fn in ACCOUNT_WIDE.items() if service in wanted]
+    scan.order = {(service, region): i for i, (service, region, _fn) in enumerate(units)}
 
     try:
         disabled = _disabled_regions(clients, cfg.region, scanned, scan.progress)
@@ -170,7 +173,6 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
         for service, region, _fn in units:
             scan.mark(service, region, f"not scanned: {failed.reason}", failed.kind)
         return LiveScan(Snapshot([], source="live", stack=cfg.stack), scan.not_checked, scanned, failed.reason)
-    scan.order = {(service, region): i for i, (service, region, _fn) in enumerate(units)}
     for service, region, _fn in units:
         if region in disabled:
             scan.mark(service, region, "opt-in region not enabled for this account", "opt-in region not enabled")
