@@ -36,6 +36,7 @@ MISSING_IN_MOTO = {
     ("route53resolver", "ListFirewallDomainLists"): {"FirewallDomainLists": []},
     ("route53resolver", "ListFirewallRuleGroups"): {"FirewallRuleGroups": []},
     ("globalaccelerator", "ListAccelerators"): {"Accelerators": []},
+    ("directconnect", "DescribeVirtualInterfaces"): {"virtualInterfaces": []},
     ("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search"): {"Connections": []},
     # EC2 speaks XML: an empty answer in its own protocol.
     ("ec2", "DescribeClientVpnEndpoints"): '<DescribeClientVpnEndpointsResponse xmlns="http://ec2.amazonaws.com/'

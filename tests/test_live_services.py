@@ -380,6 +380,36 @@ def test_network_acl_open_to_the_internet_is_flagged_default_acl_is_not(moto):
     assert nacl.id == acl and flagged(report, acl, "RSD-024")
 
 
+@pytest.mark.parametrize("public, bad", [(True, True), (False, False)])
+def test_launch_template_public_ip(moto, public, bad):
+    tid = moto.client("ec2").create_launch_template(LaunchTemplateName="nodes", LaunchTemplateData={
+        "UserData": "c2VjcmV0", "NetworkInterfaces": [{"DeviceIndex": 0, "AssociatePublicIpAddress": public}]})[
+        "LaunchTemplate"]["LaunchTemplateId"]
+    result, report = run(moto, ["ec2"])
+    (lt,) = of_type(result, "aws:ec2/launchTemplate:LaunchTemplate")
+    assert lt.id == tid and "userData" not in lt.inputs  # user data is never kept
+    assert bool(flagged(report, tid, "RSD-022")) is bad
+
+
+def test_direct_connect_connection_is_flagged_and_none_is_quiet(moto):
+    result, report = run(moto, ["directconnect"])
+    assert result.snapshot.resources == [] and report.findings == []
+    conn = moto.client("directconnect").create_connection(location="EqFA5", bandwidth="1Gbps",
+                                                         connectionName="to-office")["connectionId"]
+    result, report = run(moto, ["directconnect"])
+    assert flagged(report, conn, "RSD-026")
+
+
+@pytest.mark.parametrize("public, bad", [(True, True), (False, False)])
+def test_dms_replication_instance_public_access(moto, public, bad):
+    moto.client("dms").create_replication_instance(ReplicationInstanceIdentifier="mover",
+                                                   ReplicationInstanceClass="dms.t3.micro", PubliclyAccessible=public)
+    result, report = run(moto, ["dms"])
+    (mover,) = of_type(result, "aws:dms/replicationInstance:ReplicationInstance")
+    assert mover.inputs["publiclyAccessible"] is public
+    assert bool(flagged(report, "mover", "RSD-028")) is bad
+
+
 # --- Organizations: the geography's SCP in force ------------------------------------------------------------
 
 def test_account_outside_any_organization_is_flagged(moto):

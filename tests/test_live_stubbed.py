@@ -333,7 +333,7 @@ def test_no_global_accelerator_is_not_flagged():
 EC2_LISTS = (  # ec2.scan's calls, in order, with their result keys
     ("describe_vpcs", "Vpcs"), ("describe_network_acls", "NetworkAcls"),
     ("describe_transit_gateways", "TransitGateways"), ("describe_vpn_gateways", "VpnGateways"),
-    ("describe_customer_gateways", "CustomerGateways"),
+    ("describe_customer_gateways", "CustomerGateways"), ("describe_launch_templates", "LaunchTemplates"),
     ("describe_vpc_peering_connections", "VpcPeeringConnections"),
     ("describe_transit_gateway_peering_attachments", "TransitGatewayPeeringAttachments"),
     ("describe_vpn_connections", "VpnConnections"), ("describe_client_vpn_endpoints", "ClientVpnEndpoints"),

@@ -2,7 +2,8 @@
 
 `scan_account` reads (never writes) the stack's home region and the other regions of its
 geography (EC2/VPC, KMS, Bedrock, firewalls, logs, ECR, Secrets Manager, DynamoDB, load balancers,
-EKS, Lambda, API Gateway, SNS, SQS, EventBridge, RDS/Aurora, OpenSearch, Redshift, AWS Backup),
+EKS, Lambda, API Gateway, SNS, SQS, EventBridge, RDS/Aurora, OpenSearch, Redshift, AWS Backup, DMS,
+Direct Connect),
 plus account-wide IAM, S3 (with account Block Public Access), Organizations (the SCPs in force)
 and the global edge services (CloudFront, Global Accelerator, S3 Multi-Region Access Points, in
 their API home regions), with boto3's standard credential chain.
@@ -28,7 +29,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from infra.config import StackConfig
-from infra.live import bedrock, compute, data, databases, ec2, edge, firewall, iam, kms, lb, messaging, org, s3
+from infra.live import (bedrock, compute, data, databases, directconnect, ec2, edge, firewall, iam, kms, lb, messaging,
+                        org, s3)
 from infra.live.core import (ALLOWED_OPERATIONS, Clients, NotChecked, ReadOnlyViolation, Scan, Timeouts, fault,
                              fault_kind)
 from infra.loaders import InputError
@@ -62,6 +64,8 @@ REGIONAL: dict[str, Callable] = {
     "opensearch": databases.scan_opensearch,
     "redshift": databases.scan_redshift,
     "backup": databases.scan_backup,
+    "dms": databases.scan_dms,
+    "directconnect": directconnect.scan,
 }
 ACCOUNT_WIDE: dict[str, Callable] = {
     "iam": iam.scan, "s3": s3.scan,  # s3: also the account-level Block Public Access (s3control)

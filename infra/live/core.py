@@ -42,8 +42,10 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
         "DescribeNatGateways", "DescribeAddresses", "DescribeInstances", "DescribeSubnets",
         "DescribeRouteTables", "DescribeSecurityGroups", "DescribeVpcEndpoints", "DescribeClientVpnEndpoints",
         "DescribeVpcs", "DescribeNetworkAcls", "DescribeTransitGateways", "DescribeVpnGateways",
-        "DescribeCustomerGateways",
+        "DescribeCustomerGateways", "DescribeLaunchTemplates", "DescribeLaunchTemplateVersions",
     }),
+    "directconnect": frozenset({"DescribeConnections", "DescribeVirtualInterfaces"}),
+    "dms": frozenset({"DescribeReplicationInstances"}),
     "eks": frozenset({"ListClusters", "DescribeCluster"}),
     # ListFunctions returns environment values: read on purpose (they configure where code sends data).
     "lambda": frozenset({"ListFunctions", "ListFunctionUrlConfigs", "GetPolicy"}),

@@ -126,3 +126,15 @@ def scan_backup(unit: Unit) -> None:
                                     for c in r.get("CopyActions") or []],
                 } for r in plan.get("Rules") or []],
             }, arn=p.get("BackupPlanArn"), name=plan.get("BackupPlanName"))
+
+
+def scan_dms(unit: Unit) -> None:
+    with unit.step("DescribeReplicationInstances"):
+        for page in pages(unit.client(), "describe_replication_instances"):
+            for r in page["ReplicationInstances"]:
+                unit.add("aws:dms/replicationInstance:ReplicationInstance", r["ReplicationInstanceIdentifier"], {
+                    "replicationInstanceId": r["ReplicationInstanceIdentifier"],
+                    "replicationInstanceClass": r.get("ReplicationInstanceClass"),
+                    "publiclyAccessible": r.get("PubliclyAccessible"), "kmsKeyArn": r.get("KmsKeyId"),
+                    "availabilityZone": r.get("AvailabilityZone"),
+                }, arn=r.get("ReplicationInstanceArn"))

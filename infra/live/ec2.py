@@ -30,6 +30,7 @@ def _first_vpc(gateway: dict) -> str | None:
 def scan(unit: Unit) -> None:
     ec2 = unit.client()
     scan_vpcs_and_gateways(unit, ec2)
+    scan_launch_templates(unit, ec2)
 
     with unit.step("VPC peering connections"):
         for page in pages(ec2, "describe_vpc_peering_connections"):
@@ -278,3 +279,20 @@ def _sg_rule(p: dict) -> dict:
         "prefixListIds": [r["PrefixListId"] for r in p.get("PrefixListIds") or []],
         "securityGroups": [r["GroupId"] for r in p.get("UserIdGroupPairs") or [] if r.get("GroupId")],
     }
+
+
+def scan_launch_templates(unit: Unit, ec2) -> None:
+    """Launch templates whose default or latest version asks for public IPs (user data is not kept)."""
+    templates: list[dict] = []
+    with unit.step("launch templates"):
+        templates = [t for page in pages(ec2, "describe_launch_templates") for t in page["LaunchTemplates"]]
+    for t in templates:
+        tid = t["LaunchTemplateId"]
+        with unit.step(f"launch template {tid}"):
+            versions = ec2.describe_launch_template_versions(LaunchTemplateId=tid, Versions=["$Default", "$Latest"])
+            nics = [{"associatePublicIpAddress": n.get("AssociatePublicIpAddress"), "subnetId": n.get("SubnetId")}
+                    for v in versions["LaunchTemplateVersions"]
+                    for n in (v.get("LaunchTemplateData") or {}).get("NetworkInterfaces") or []]
+            unit.add("aws:ec2/launchTemplate:LaunchTemplate", tid, {
+                "name": t.get("LaunchTemplateName"), "networkInterfaces": nics, "tags": tags_dict(t.get("Tags")),
+            }, arn=_arn(unit, None, "launch-template", tid))
