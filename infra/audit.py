@@ -2,6 +2,7 @@
 
     residency audit --stack STACK --export FILE [--format text|json|sarif] [--output PATH]
     residency audit --stack STACK --live [--profile NAME] [--regions r1,r2] [--endpoint-url URL]
+                    [--connect-timeout S] [--read-timeout S] [--max-attempts N]
                     [--format ...] [--output PATH]
 
 `--export` reads a `pulumi stack export` (version 3 or 4) or a file-backend checkpoint and judges
@@ -11,13 +12,15 @@ reads the account with boto3 (infra/live) and judges what it finds with the same
 Exit codes: 0 no findings; 1 findings; 2 bad input (unreadable or unrecognized file, unknown
 stack, bad config or flag); 3 the live scan was incomplete (some service/region could not be
 read). 3 wins over 1: an incomplete scan proves nothing, so it must never read as a verdict; the
-findings it did make are still in the report.
+findings it did make are still in the report, and every line that counts findings says the scan
+was incomplete.
 
 Output goes to stdout, or atomically to `--output` (temp file + rename): never half a report.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import sys
@@ -26,9 +29,10 @@ from pathlib import Path
 
 from infra.loaders import InputError, read_export
 from infra.output import write_atomic
-from infra.report import FORMATS, render
+from infra.report import FORMATS, render, verdict
 from infra.rules import Context, Report, evaluate
 from infra.stackfiles import load_stack_config
+from infra.timeouts import Timeouts
 
 HELP = "audit a stack export/checkpoint (--export) or the live account (--live) against the stack's geography"
 
@@ -51,6 +55,27 @@ def add_arguments(parser) -> None:
     live.add_argument("--regions", metavar="R1,R2", help="comma-separated subset of the geography's regions")
     live.add_argument("--endpoint-url", metavar="URL",
                       help="AWS endpoint override (tests/moto); AWS_ENDPOINT_URL is honoured too")
+    defaults = Timeouts()
+    live.add_argument("--connect-timeout", metavar="S", type=_positive(float), default=defaults.connect,
+                      help=f"seconds to wait for a connection, per attempt (default {defaults.connect:g})")
+    live.add_argument("--read-timeout", metavar="S", type=_positive(float), default=defaults.read,
+                      help=f"seconds to wait for an answer, per attempt (default {defaults.read:g})")
+    live.add_argument("--max-attempts", metavar="N", type=_positive(int), default=defaults.max_attempts,
+                      help=f"attempts per call, first one included (standard retry mode; default "
+                           f"{defaults.max_attempts})")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
 
 
 @contextmanager
@@ -107,14 +132,12 @@ def audit_live(args) -> Report:
     def progress(message: str) -> None:
         print(f"residency audit: {message}", file=sys.stderr)
 
+    timeouts = Timeouts(connect=args.connect_timeout, read=args.read_timeout, max_attempts=args.max_attempts)
     scan = live.scan_account(cfg, profile=args.profile, regions=args.regions, endpoint_url=endpoint,
-                             progress=progress)
+                             progress=progress, timeouts=timeouts)
     report = evaluate(scan.snapshot, Context.from_config(cfg))
-    report.not_checked = [
-        {"service": n[0], "region": n[1], "reason": n[2]} if isinstance(n, tuple)
-        else {"service": n.get("service"), "region": n.get("region"), "reason": n.get("reason")}
-        for n in scan.not_checked
-    ]
+    report.not_checked = [{"service": n.service, "region": n.region, "reason": n.reason, "kind": n.kind}
+                          for n in scan.not_checked]
     return report
 
 
@@ -133,8 +156,8 @@ def run(args) -> int:
     text = render(report, args.format)
     if args.output:
         write_atomic(Path(args.output), text, "--output")
-        print(f"residency audit: {len(report.findings)} finding(s) for stack {report.stack}; "
-              f"report written to {args.output}", file=sys.stderr)
+        print(f"residency audit: stack {report.stack}: {verdict(report)}; report written to {args.output}",
+              file=sys.stderr)
     else:
         sys.stdout.write(text)
     return exit_code(report)

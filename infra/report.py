@@ -3,7 +3,12 @@
 JSON: an object with `stack`, `geography`, `regions`, `source`, `resources_checked`, `findings`
 (each `rule`, `name`, `severity`, `urn`, `type`, `message`, `title`), `unplaced` (each `urn`,
 `type`), `declared_paths` (each `connector`, `provider`, `host`, `processing`), `notes` and
-`not_checked` (live scans: each `service`, `region`, `reason`).
+`not_checked` (live scans: each `service`, `region`, `reason`, `kind`: one entry per unit, a
+service in a region, that could not be read; `kind` is what the text summary groups by).
+
+Text: the findings, then each not-checked unit once (grouped by kind), then a summary that counts
+findings by rule and not-checked units by kind, then the closing `result:` line. An incomplete
+scan never reads as a verdict: its header and closing line say INCOMPLETE.
 
 SARIF: one run; `tool.driver.rules` lists every rule (id, name, short/full description, help,
 helpUri, security-severity); each result names its rule, a level, the message, the stack file
@@ -47,11 +52,44 @@ def to_dict(report: Report) -> dict:
     }
 
 
+def verdict(report: Report) -> str:
+    """One line on the outcome; an incomplete scan never reads as "0 findings" alone."""
+    counted = f"{len(report.findings)} finding(s)"
+    if report.not_checked:
+        return (f"INCOMPLETE: {len(report.not_checked)} unit(s) not checked, so this is no verdict; "
+                f"{counted} in what was checked")
+    return counted + (" (FINDINGS)" if report.findings else " (OK)")
+
+
+def _by(items, key) -> dict:
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def _summary(report: Report) -> list[str]:
+    lines = []
+    if report.findings:
+        by_rule = _by(report.findings, lambda f: f.rule)
+        lines.append(f"summary: {len(report.findings)} finding(s) by rule:")
+        for rule_id in sorted(by_rule):
+            name = RULES_BY_ID[rule_id].name if rule_id in RULES_BY_ID else ""
+            lines.append(f"  {rule_id} {name}: {len(by_rule[rule_id])}")
+    if report.not_checked:
+        by_kind = _by(report.not_checked, lambda n: n.get("kind") or "not checked")
+        lines.append(f"summary: {len(report.not_checked)} unit(s) not checked by reason:")
+        for kind, units in sorted(by_kind.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            lines.append(f"  {kind}: {len(units)}")
+    return lines
+
+
 def render_text(report: Report) -> str:
+    incomplete = " [INCOMPLETE SCAN]" if report.not_checked else ""
     lines = [
         f"residency: stack {report.stack} ({report.geography}: {', '.join(report.regions)}), "
         f"source {report.source or '-'}: {report.resources_checked} resources checked, "
-        f"{len(report.findings)} finding(s), {len(report.unplaced)} unplaced"
+        f"{len(report.findings)} finding(s), {len(report.unplaced)} unplaced{incomplete}"
     ]
     for f in report.findings:
         name = RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else ""
@@ -65,11 +103,12 @@ def render_text(report: Report) -> str:
         lines.append("declared data paths:")
         lines += [f"  {d.get('connector')}: {d.get('host')} ({d.get('provider')}, processing {d.get('processing')})"
                   for d in report.declared_paths]
-    for n in report.not_checked:
-        lines.append(f"not checked: {n.get('service')} in {n.get('region')}: {n.get('reason')}")
+    for units in _by(report.not_checked, lambda n: n.get("kind") or "not checked").values():
+        lines += [f"not checked: {n.get('service')} in {n.get('region')}: {n.get('reason')}" for n in units]
     lines += [f"note: {n}" for n in report.notes]
+    lines += _summary(report)
     if report.not_checked:
-        lines.append("result: INCOMPLETE (some services/regions were not checked)")
+        lines.append(f"result: INCOMPLETE (some services/regions were not checked): {verdict(report)}")
     else:
         lines.append("result: " + ("FINDINGS" if report.findings else "OK"))
     return "\n".join(lines) + "\n"

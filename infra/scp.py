@@ -20,6 +20,7 @@ SCP Denies use `"Resource": "*"` (an SCP grants nothing). Exit 0, or 2 for an un
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 
@@ -61,6 +62,30 @@ def build_scp(geo: Geography, zm_plus: bool) -> dict:
              "Resource": "*", "Condition": {"StringNotEquals": {"bedrock:DataRetentionMode": "none"}}},
         ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def statement_digests(policy) -> set[str]:
+    """A digest per statement of a policy (dict or JSON text), insensitive to key order, string-list
+    order and whitespace: the live audit compares the SCPs in force with this one by digests, so
+    the policies' region lists never reach the reference rules as values."""
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(policy)
+        except ValueError:
+            return set()
+    statements = policy.get("Statement") if isinstance(policy, dict) else None
+    statements = statements if isinstance(statements, list) else [statements] if statements else []
+    return {hashlib.sha256(json.dumps(_canonical(s), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+            for s in statements}
+
+
+def _canonical(value):
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        return sorted(items) if all(isinstance(v, str) for v in items) else items
+    return value
 
 
 def scp_for_stack(stack: str) -> dict:

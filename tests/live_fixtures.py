@@ -36,10 +36,20 @@ MISSING_IN_MOTO = {
     ("route53resolver", "ListFirewallDomainLists"): {"FirewallDomainLists": []},
     ("route53resolver", "ListFirewallRuleGroups"): {"FirewallRuleGroups": []},
     ("globalaccelerator", "ListAccelerators"): {"Accelerators": []},
+    ("directconnect", "DescribeVirtualInterfaces"): {"virtualInterfaces": []},
+    ("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search"): {"Connections": []},
     # EC2 speaks XML: an empty answer in its own protocol.
     ("ec2", "DescribeClientVpnEndpoints"): '<DescribeClientVpnEndpointsResponse xmlns="http://ec2.amazonaws.com/'
                                            'doc/2016-11-15/"><clientVpnEndpoint/></DescribeClientVpnEndpointsResponse>',
 }
+# REST reads sent as POST (a search or lookup with a body): OpenSearch DescribeOutboundConnections
+# and DescribeDomains.
+READS_BY_POST = {("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search"),
+                 ("es", "POST", "/2021-01-01/opensearch/domain-info")}
+# The same for REST calls whose path names a resource: (service, method, path pattern) -> answer.
+MISSING_IN_MOTO_PATHS = [
+    ("lambda", "GET", re.compile(r"/2021-10-31/functions/[^/]+/urls"), {"FunctionUrlConfigs": []}),
+]
 _CREDENTIAL_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/")
 
 
@@ -54,7 +64,7 @@ class Call:
     @property
     def read_only(self) -> bool:
         if self.operation is None:
-            return self.method in ("GET", "HEAD")
+            return self.method in ("GET", "HEAD") or (self.service, self.method, self.path) in READS_BY_POST
         return self.operation.startswith(READ_PREFIXES)
 
 
@@ -73,6 +83,9 @@ class _Recorder:
             self.calls.append(call)
         canned = MISSING_IN_MOTO.get((call.service, call.operation) if call.operation else
                                      (call.service, call.method, path))
+        if canned is None and not call.operation:
+            canned = next((answer for service, method, pattern, answer in MISSING_IN_MOTO_PATHS
+                           if (service, method) == (call.service, call.method) and pattern.fullmatch(path)), None)
         if canned is not None:
             xml = isinstance(canned, str)
             body = canned.encode() if xml else json.dumps(canned).encode()
@@ -179,6 +192,11 @@ def _server() -> MotoServer:
     return _SERVER
 
 
+def shared_moto_server() -> MotoServer:
+    """The process's moto server, for module-scoped fixtures and benchmarks (reset it yourself)."""
+    return _server()
+
+
 def hermetic_aws_env(monkeypatch, tmp_path) -> None:
     """Fake credentials; no shared config, profile or endpoint from the developer's machine."""
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
@@ -265,6 +283,20 @@ def private_vpc(server, region=HOME, cidr="10.40.0.0/16"):
     ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": cidr}]}])
     return ec2, vpc, subnet, sg
+
+
+def scp_in_force(server, stack="eu"):
+    """An organization whose root has the stack's geography SCP (`residency scp`) attached, as a
+    well-kept account has (RSD-005)."""
+    from infra.scp import scp_for_stack
+
+    org = server.client("organizations", "us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    policy = org.create_policy(Name=f"residency-{stack}", Description="", Type="SERVICE_CONTROL_POLICY",
+                               Content=json.dumps(scp_for_stack(stack)))["Policy"]["PolicySummary"]["Id"]
+    org.attach_policy(PolicyId=policy, TargetId=root)
+    return policy
 
 
 def home_logging(server, region=HOME, bucket="prompt-logs"):

@@ -198,4 +198,4 @@ def test_incomplete_live_scan_json_lists_what_was_not_checked(monkeypatch, capsy
     fake_scan(monkeypatch, [], [("iam", "global", "throttled")])
     assert audit("--stack", "eu", "--live", "--format", "json") == 3
     assert json.loads(capsys.readouterr().out)["not_checked"] == [
-        {"service": "iam", "region": "global", "reason": "throttled"}]
+        {"service": "iam", "region": "global", "reason": "throttled", "kind": "not checked"}]

@@ -13,7 +13,7 @@ from infra.stackfiles import ROOT, list_stacks
 
 IAM = ROOT / "docs" / "iam"
 ROLES = ("preview", "deploy", "audit")
-READ_VERB = re.compile(r"^[a-z0-9-]+:(Get|List|Describe)[A-Za-z0-9*]*$")
+READ_VERB = re.compile(r"^[a-z0-9-]+:(Get|List|Describe)[A-Za-z0-9*]*$|^apigateway:GET$")  # API Gateway: HTTP verbs
 READ_ONLY_EXCEPTIONS = {"kms:Decrypt"}  # secrets in the state are encrypted with the state key
 # A port-forward to the API tunnel changes nothing in AWS; what it reaches is the Kubernetes API,
 # where the role's access entry decides. Scoped below to the tunnel and the port-forward document.
@@ -147,9 +147,13 @@ IAM_ACTION_FOR = {
     ("s3", "ListBuckets"): "s3:ListAllMyBuckets",
     ("s3", "GetBucketReplication"): "s3:GetReplicationConfiguration",
     ("s3", "HeadBucket"): "s3:ListBucket",
+    ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
+    # API Gateway authorizes by HTTP verb on a resource path (granted on the API lists only).
+    ("apigateway", "GetRestApis"): "apigateway:GET",
+    ("apigatewayv2", "GetApis"): "apigateway:GET",
 }
 IAM_PREFIX_FOR = {"network-firewall": "networkfirewall", "elbv2": "elasticloadbalancing",
-                  "elb": "elasticloadbalancing", "s3control": "s3"}
+                  "elb": "elasticloadbalancing", "s3control": "s3", "opensearch": "es"}
 
 
 def granted(policy: dict, action: str) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from infra.cli import main
-from live_fixtures import ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto, private_vpc  # noqa: F401
+from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto, private_vpc,  # noqa: F401
+                           scp_in_force)
 
 
 def audit(server, *extra, fmt="json"):
@@ -17,6 +18,7 @@ def clean_home_region(server):
     drop_default_vpc(server)
     private_vpc(server)
     home_logging(server)  # Bedrock invocation logging to an in-region bucket (RSD-045)
+    scp_in_force(server)  # the geography's SCP on the organization root (RSD-005)
 
 
 def test_clean_region_exits_0(moto, capsys):

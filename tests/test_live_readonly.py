@@ -20,6 +20,7 @@ SENSITIVE = {"GetSecretValue", "BatchGetSecretValue", "GetPasswordData", "GetPar
              "GetConsoleOutput", "GetConsoleScreenshot", "GetLaunchTemplateData", "GetKeyPairs", "GetDataKey"}
 # moto's signing names for the botocore services the scanner uses (elb and elbv2 share one).
 SIGNING_NAME = {"cloudwatch": "monitoring", "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing",
+                "opensearch": "es", "apigatewayv2": "apigateway",
                 "s3control": "s3"}
 
 
@@ -126,9 +127,40 @@ def populate(server):
     s3control.meta.events.register("before-sign", _drop_account_label)
     s3control.create_multi_region_access_point(AccountId="123456789012", ClientToken="t", Details={
         "Name": "everywhere", "Regions": [{"Bucket": "src"}]})
+    populate_data_services(server, subnets)
     server.client("cloudwatch").put_metric_data(Namespace="AWS/Bedrock", MetricData=[{
         "MetricName": "Invocations", "Value": 1,
         "Dimensions": [{"Name": "ModelId", "Value": "anthropic.claude-haiku-4-5-20251001-v1:0"}]}])
+
+
+def populate_data_services(server, subnets):
+    """One of each kind the wider scan reads: EKS, Lambda, API Gateway, SNS, SQS, EventBridge, RDS,
+    OpenSearch, Redshift, Backup, transit and VPN gateways, S3 Block Public Access, an organization."""
+    from live_fixtures import scp_in_force
+    from test_live_services import function, queue_arn
+
+    server.client("eks").create_cluster(name="c", roleArn="arn:aws:iam::123456789012:role/eks",
+                                        resourcesVpcConfig={"subnetIds": subnets})
+    function(server, "fn", {"A": "b"})
+    server.client("lambda").add_permission(FunctionName="fn", StatementId="s", Action="lambda:InvokeFunction",
+                                           Principal="s3.amazonaws.com")
+    server.client("apigateway").create_rest_api(name="r", endpointConfiguration={"types": ["PRIVATE"]})
+    server.client("apigatewayv2").create_api(Name="h", ProtocolType="HTTP")
+    topic = server.client("sns").create_topic(Name="t")["TopicArn"]
+    queue = queue_arn(server, "q")
+    server.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue)
+    server.client("events").put_rule(Name="r", ScheduleExpression="rate(1 day)")
+    server.client("events").put_targets(Rule="r", Targets=[{"Id": "q", "Arn": queue}])
+    server.client("rds").create_db_instance(DBInstanceIdentifier="db", DBInstanceClass="db.t3.micro", Engine="postgres",
+                                            MasterUsername="u", MasterUserPassword="password1", AllocatedStorage=20)
+    server.client("opensearch").create_domain(DomainName="search")
+    server.client("redshift").create_cluster(ClusterIdentifier="dw", NodeType="dc2.large", MasterUsername="u",
+                                             MasterUserPassword="Password1")
+    server.client("backup").create_backup_plan(BackupPlan={"BackupPlanName": "p", "Rules": [
+        {"RuleName": "r", "TargetBackupVaultName": "Default"}]})
+    server.client("ec2").create_transit_gateway(Description="hub")
+    server.client("ec2").create_vpn_gateway(Type="ipsec.1")
+    scp_in_force(server)
 
 
 def test_a_full_scan_of_a_populated_account_only_reads(moto):
@@ -152,4 +184,10 @@ def test_a_full_scan_of_a_populated_account_only_reads(moto):
     types = {r.type for r in result.snapshot.resources}
     assert {"aws:lb/loadBalancer:LoadBalancer", "aws:elb/loadBalancer:LoadBalancer",
             "aws:cloudfront/distribution:Distribution",
-            "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint"} <= types
+            "aws:s3control/multiRegionAccessPoint:MultiRegionAccessPoint", "aws:eks/cluster:Cluster",
+            "aws:lambda/function:Function", "aws:lambda/permission:Permission", "aws:apigateway/restApi:RestApi",
+            "aws:apigatewayv2/api:Api", "aws:sns/topicSubscription:TopicSubscription", "aws:sqs/queue:Queue",
+            "aws:cloudwatch/eventTarget:EventTarget", "aws:rds/instance:Instance", "aws:opensearch/domain:Domain",
+            "aws:redshift/cluster:Cluster", "aws:backup/plan:Plan", "aws:organizations/organization:Organization",
+            "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock",
+            "aws:ec2transitgateway/transitGateway:TransitGateway", "aws:ec2/vpnGateway:VpnGateway"} <= types

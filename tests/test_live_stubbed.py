@@ -16,7 +16,7 @@ import socket
 import pytest
 
 import infra.live.core as core
-from infra.live import scan_account
+from infra.live import Timeouts, scan_account
 from infra.loaders import InputError
 from infra.rules import Context, evaluate
 from infra.stackfiles import load_stack_config
@@ -29,6 +29,8 @@ EU_DESTINATIONS = ("eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu
 
 def run(session, services, stack="eu", regions=(HOME,)):
     cfg = load_stack_config(stack)
+    if ("ec2", cfg.region) not in session.stubbers:  # the first call of every scan
+        opted_in(session, *regions, home=cfg.region)
     result = scan_account(cfg, regions=list(regions), session=session, services=services)
     session.assert_no_pending_responses()
     return result, evaluate(result.snapshot, Context.from_config(cfg))
@@ -329,6 +331,9 @@ def test_no_global_accelerator_is_not_flagged():
 
 
 EC2_LISTS = (  # ec2.scan's calls, in order, with their result keys
+    ("describe_vpcs", "Vpcs"), ("describe_network_acls", "NetworkAcls"),
+    ("describe_transit_gateways", "TransitGateways"), ("describe_vpn_gateways", "VpnGateways"),
+    ("describe_customer_gateways", "CustomerGateways"), ("describe_launch_templates", "LaunchTemplates"),
     ("describe_vpc_peering_connections", "VpcPeeringConnections"),
     ("describe_transit_gateway_peering_attachments", "TransitGatewayPeeringAttachments"),
     ("describe_vpn_connections", "VpnConnections"), ("describe_client_vpn_endpoints", "ClientVpnEndpoints"),
@@ -385,10 +390,10 @@ def test_access_denied_is_not_checked_and_the_rest_is_still_scanned():
 
 
 @pytest.mark.parametrize("code, meaning", [
-    ("ThrottlingException", "throttled beyond the standard retries"),
+    ("ThrottlingException", "throttled beyond the retries"),
     ("UnrecognizedClientException", "region not enabled"),
     ("AccessDeniedException", "access denied"),
-    ("InternalServerException", "error"),
+    ("InternalServerException", "AWS error"),
 ])
 def test_service_faults_are_not_checked(code, meaning):
     stub = StubSession()
@@ -438,11 +443,14 @@ def test_unreachable_endpoint_is_not_checked(aws_env, monkeypatch):
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(core, "RETRIES", {"mode": "standard", "max_attempts": 1})  # no backoff in a test
     cfg = load_stack_config("eu")
-    result = scan_account(cfg, regions=[HOME], endpoint_url=f"http://127.0.0.1:{port}", services=["ecr", "iam"])
-    assert {(n.service, n.region) for n in result.not_checked} == {("ecr", HOME), ("iam", "global")}
-    assert all("EndpointConnectionError (unknown or unreachable endpoint)" in n.reason for n in result.not_checked)
+    result = scan_account(cfg, regions=[HOME], endpoint_url=f"http://127.0.0.1:{port}", services=["ecr", "iam"],
+                          timeouts=Timeouts(max_attempts=1))
+    # The first call (DescribeRegions) already fails: nothing else is tried, every unit is named once.
+    assert [(n.service, n.region) for n in result.not_checked] == [("ecr", HOME), ("iam", "global")]
+    assert result.aborted and "ec2:DescribeRegions" in result.aborted
+    assert all("not scanned: the first call" in n.reason and "EndpointConnectionError" in n.reason
+               and n.kind == "unreachable endpoint or connection reset" for n in result.not_checked)
 
 
 # --- bad input: exit 2, never a scan -----------------------------------------------------------------------

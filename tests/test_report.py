@@ -38,7 +38,9 @@ def test_text_lists_findings_unplaced_paths_and_not_checked():
     assert "unplaced (no provable region):" in text and "u1" in text
     assert "eu.api.openai.com" in text
     assert "not checked: ec2 in eu-west-1: AccessDenied" in text
-    assert text.rstrip().endswith("result: INCOMPLETE (some services/regions were not checked)")
+    closing = text.rstrip().splitlines()[-1]
+    assert closing.startswith("result: INCOMPLETE (some services/regions were not checked)")
+    assert "1 unit(s) not checked, so this is no verdict; 1 finding(s) in what was checked" in closing
 
 
 def test_clean_text_says_ok():
@@ -89,3 +91,27 @@ def test_unknown_format_is_refused():
 def test_to_dict_is_json_serialisable_with_every_rule():
     findings = [Finding(r.id, r.severity, "urn:x", "t", "m", r.title) for r in RULES]
     assert json.loads(json.dumps(to_dict(report(findings))))["findings"][-1]["rule"] == RULES[-1].id
+
+
+def test_text_summary_groups_findings_by_rule_and_units_by_reason():
+    g = Finding("RSD-030", "CRITICAL", "urn:b", "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "m", "t")
+    units = [{"service": "ec2", "region": "eu-west-1", "reason": "AccessDenied ...", "kind": "access denied"},
+             {"service": "sns", "region": "eu-west-1", "reason": "ReadTimeoutError ...", "kind": "timed out"},
+             {"service": "iam", "region": "global", "reason": "AccessDenied ...", "kind": "access denied"}]
+    text = render(report([F, F, g], not_checked=units), "text")
+    lines = text.splitlines()
+    assert lines[0].endswith("[INCOMPLETE SCAN]")
+    summary = lines[lines.index("summary: 3 finding(s) by rule:"):]
+    assert summary[1:3] == ["  RSD-021 no_nat_gateway: 2", "  RSD-030 s3_replication_in_geography: 1"]
+    assert summary[3:6] == ["summary: 3 unit(s) not checked by reason:", "  access denied: 2", "  timed out: 1"]
+    # Each unit is named once; units of one reason are listed together.
+    named = [line for line in lines if line.startswith("not checked: ")]
+    assert [n.split(":")[1].strip() for n in named] == ["ec2 in eu-west-1", "iam in global", "sns in eu-west-1"]
+
+
+def test_incomplete_scan_with_no_findings_never_closes_on_a_bare_zero():
+    text = render(report(not_checked=[{"service": "ec2", "region": "eu-west-1", "reason": "x", "kind": "timed out"}]),
+                  "text")
+    closing = text.rstrip().splitlines()[-1]
+    assert closing.startswith("result: INCOMPLETE") and "0 finding(s) in what was checked" in closing
+    assert "no verdict" in closing

@@ -275,13 +275,18 @@ def test_audit_runs_live_per_geography_uploads_sarif_first_then_fails_on_1_or_3(
     assert job["permissions"]["security-events"] == "write" and job["permissions"]["id-token"] == "write"
 
 
-@pytest.mark.parametrize("rc,expected", [("0", 0), ("1", 1), ("3", 3), ("2", 2), ("", 2)])
-def test_audit_verdict_step_exit_codes(rc, expected):
+@pytest.mark.parametrize("rc,expected,title", [
+    ("0", 0, None), ("1", 1, "residency findings"), ("2", 2, "bad input"), ("3", 3, "incomplete scan"),
+    ("4", 4, "internal error"), ("130", 130, "interrupted"), ("", 2, "audit did not run"), ("9", 4, "audit error")])
+def test_audit_verdict_step_exit_codes(rc, expected, title):
     job = load("audit.yml")["jobs"]["live-audit"]
     script = next(s["run"] for s in job["steps"] if s.get("name") == "Verdict")
     result = subprocess.run(["bash", "-e", "-c", script], env={**os.environ, "RC": rc, "STACK": "eu"},
                             capture_output=True, text=True)
     assert result.returncode == expected, result.stdout
+    # Each code is reported as what it is: a crash or an incomplete scan never reads as findings.
+    titles = re.findall(r"::error title=([^:]+)::", result.stdout)
+    assert titles == ([title] if title else [])
 
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])

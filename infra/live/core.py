@@ -1,24 +1,35 @@
 """Plumbing shared by every service scanner: clients, the read-only guard, faults and paging.
 
-The scan must never pass by accident, so every AWS error (botocore's ClientError/BotoCoreError) is
-turned into a "not checked" entry for its service and region (exit 3) instead of being read as
-"nothing there". `ReadOnlyViolation` is never caught: it is a bug in this package, not an account
-condition.
+The scan must never pass by accident, so any failure while reading one unit (one service in one
+region) -- an AWS error, a connection reset, a timeout, a body botocore cannot parse, or an
+exception in our own mapping code -- is turned into one "not checked" entry for that unit (exit 3)
+instead of being read as "nothing there", and the scan goes on with the next unit. After a
+timeout or a refused/reset connection the rest of that unit is skipped (`UnitAbandoned`).
+`ReadOnlyViolation` is never caught: it is a bug in this package, not an account condition.
+
+Timeouts and retries are explicit (infra/timeouts.py, `--connect-timeout/--read-timeout/--max-attempts`):
+a dead or black-holed endpoint costs at most `max_attempts x (connect or read timeout)` plus the
+standard retry mode's backoff per call, so seconds, not the minutes of botocore's defaults.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
+from botocore import exceptions as bx
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from infra.config import StackConfig
 from infra.model import Resource
+from infra.timeouts import Timeouts
 
 # Every operation the scanner may send, per botocore service name. The guard refuses anything
 # else before the request is even built, so a modifying call cannot reach the account whatever a
@@ -30,14 +41,31 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
         "DescribeVpnConnections", "DescribeInternetGateways", "DescribeEgressOnlyInternetGateways",
         "DescribeNatGateways", "DescribeAddresses", "DescribeInstances", "DescribeSubnets",
         "DescribeRouteTables", "DescribeSecurityGroups", "DescribeVpcEndpoints", "DescribeClientVpnEndpoints",
+        "DescribeVpcs", "DescribeNetworkAcls", "DescribeTransitGateways", "DescribeVpnGateways",
+        "DescribeCustomerGateways", "DescribeLaunchTemplates", "DescribeLaunchTemplateVersions",
     }),
+    "directconnect": frozenset({"DescribeConnections", "DescribeVirtualInterfaces"}),
+    "dms": frozenset({"DescribeReplicationInstances"}),
+    "eks": frozenset({"ListClusters", "DescribeCluster"}),
+    # ListFunctions returns environment values: read on purpose (they configure where code sends data).
+    "lambda": frozenset({"ListFunctions", "ListFunctionUrlConfigs", "GetPolicy"}),
+    "apigateway": frozenset({"GetRestApis"}),
+    "apigatewayv2": frozenset({"GetApis"}),
+    "sns": frozenset({"ListTopics", "GetTopicAttributes", "ListSubscriptions"}),
+    "sqs": frozenset({"ListQueues", "GetQueueAttributes"}),
+    "events": frozenset({"ListEventBuses", "ListRules", "ListTargetsByRule", "ListApiDestinations"}),
+    "rds": frozenset({"DescribeDBInstances", "DescribeDBClusters", "DescribeGlobalClusters"}),
+    "opensearch": frozenset({"ListDomainNames", "DescribeDomains", "DescribeOutboundConnections"}),
+    "redshift": frozenset({"DescribeClusters"}),
+    "backup": frozenset({"ListBackupPlans", "GetBackupPlan"}),
+    "organizations": frozenset({"DescribeOrganization", "ListParents", "ListPoliciesForTarget", "DescribePolicy"}),
     "elbv2": frozenset({"DescribeLoadBalancers"}),
     "elb": frozenset({"DescribeLoadBalancers"}),
     # Global edge services, read in their API home regions (edge.HOME_REGIONS) whatever the geography.
     "cloudfront": frozenset({"ListDistributions"}),
     "globalaccelerator": frozenset({"ListAccelerators"}),
-    "s3control": frozenset({"ListMultiRegionAccessPoints"}),
-    "sts": frozenset({"GetCallerIdentity"}),  # the account id ListMultiRegionAccessPoints needs
+    "s3control": frozenset({"ListMultiRegionAccessPoints", "GetPublicAccessBlock"}),
+    "sts": frozenset({"GetCallerIdentity"}),  # the account id s3control and Organizations need
     "s3": frozenset({"ListBuckets", "GetBucketLocation", "GetBucketReplication", "HeadBucket"}),
     "kms": frozenset({"ListKeys", "DescribeKey"}),
     "iam": frozenset({"GetAccountAuthorizationDetails", "GetPolicy", "GetPolicyVersion"}),
@@ -78,10 +106,44 @@ class ReadOnlyViolation(RuntimeError):
     """The scanner tried an operation outside ALLOWED_OPERATIONS (a bug; never swallowed)."""
 
 
+class MalformedAnswer(Exception):
+    """A 2xx answer that is not what AWS sends: cut short, or not JSON where JSON is due.
+
+    botocore reads an unparsable JSON body as `{"message": <body>}` and a short body as whatever
+    arrived; either would read as "nothing there", a pass by accident.
+    """
+
+
+def _check_answer(http_response, model, **_: Any) -> None:
+    """after-call: refuse a truncated body, or a non-JSON body from a JSON protocol."""
+    if not 200 <= http_response.status_code < 300 or http_response.raw is None:  # None: botocore's Stubber
+        return
+    body = http_response.content or b""
+    length = http_response.headers.get("content-length")
+    encoded = http_response.headers.get("content-encoding", "identity") != "identity"  # length is of the wire form
+    if length and length.isdigit() and int(length) != len(body) and not encoded and model.http.get("method") != "HEAD":
+        raise MalformedAnswer(f"{model.name}: the answer was cut short ({len(body)} of {length} bytes)")
+    if model.metadata.get("protocol") in ("json", "rest-json") and body.strip() and not model.has_streaming_output:
+        try:
+            json.loads(body)
+        except ValueError:
+            raise MalformedAnswer(f"{model.name}: the answer is not JSON: {body[:80]!r}") from None
+
+
+class UnitAbandoned(Exception):
+    """A unit's endpoint stopped answering (timeout, refused or reset): its remaining steps are
+    skipped rather than each waiting out the same timeouts."""
+
+
+# Faults after which the rest of a unit is not tried (each further call would cost the timeouts).
+ABANDON_KINDS = {"timed out", "unreachable endpoint or connection reset"}
+
+
 class NotChecked(NamedTuple):
     service: str
     region: str  # an AWS region, or "global" for IAM
-    reason: str
+    reason: str  # the first failure in the unit (and how many more steps failed after it)
+    kind: str = "not checked"  # fault_kind(): what the summary groups by
 
     def __str__(self) -> str:
         return f"not checked: {self.service} in {self.region}: {self.reason}"
@@ -97,28 +159,49 @@ def _guard(service: str) -> Callable[..., None]:
     return before_parameter_build
 
 
-def fault(exc: Exception) -> str:
-    """A one-line reason for a failed call, naming the error code and what it means."""
+def _error_code(exc: ClientError) -> tuple[str, str]:
+    """(code, message) of an AWS error, also when the body came in another protocol than expected."""
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?"))
+    message = " ".join(str(err.get("Message") or "").split())
+    embedded = _XML_ERROR_RE.search(message) if code.isdigit() else None
+    return (embedded.group(1), embedded.group(2)) if embedded else (code, message)
+
+
+def fault_kind(exc: BaseException) -> str:
+    """What kind of failure, in words a person groups by (the summary's "not checked" groups)."""
     if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?"))
-        message = " ".join(str(err.get("Message") or "").split())
-        embedded = _XML_ERROR_RE.search(message) if code.isdigit() else None
-        if embedded:  # an error body in another protocol than the client expected: read it anyway
-            code, message = embedded.group(1), embedded.group(2)
+        code, _ = _error_code(exc)
         if code in ACCESS_DENIED or code == "403":
-            kind = "access denied"
-        elif code in REGION_DISABLED:
-            kind = "region not enabled for this account (opt-in) or credentials not valid there"
-        elif code in THROTTLED:
-            kind = "throttled beyond the standard retries"
-        else:
-            kind = "error"
-        return f"{code} on {exc.operation_name} ({kind})" + (f": {message[:200]}" if message else "")
+            return "access denied"
+        if code in REGION_DISABLED:
+            return "region not enabled or credentials not valid there"
+        if code in THROTTLED:
+            return "throttled beyond the retries"
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return "service error (5xx)" if status >= 500 or code.startswith("5") else "AWS error"
+    if isinstance(exc, (bx.ReadTimeoutError, bx.ConnectTimeoutError)):
+        return "timed out"
+    if isinstance(exc, (bx.ConnectionError, bx.ConnectionClosedError, OSError)) or \
+            type(exc).__module__.startswith(("urllib3", "http.client")):
+        return "unreachable endpoint or connection reset"
+    if isinstance(exc, (ResponseParserError, bx.IncompleteReadError, MalformedAnswer)):
+        return "unreadable answer (not an AWS response)"
     if isinstance(exc, BotoCoreError):
-        kind = "unknown or unreachable endpoint" if "Endpoint" in type(exc).__name__ else "client error"
-        return f"{type(exc).__name__} ({kind}): {exc}"
-    return f"{type(exc).__name__}: {exc}"
+        return "client error"
+    if isinstance(exc, (KeyError, TypeError, ValueError, AttributeError, IndexError)):
+        return "unexpected answer shape, or a bug in the scanner"
+    return "unexpected error in the scanner (a bug: please report it)"
+
+
+def fault(exc: BaseException) -> str:
+    """A one-line reason for a failed call: the error code or exception, and what it means."""
+    if isinstance(exc, ClientError):
+        code, message = _error_code(exc)
+        return f"{code} on {exc.operation_name} ({fault_kind(exc)})" + (f": {message[:200]}" if message else "")
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{type(exc).__name__} ({fault_kind(exc)}): {text}"
 
 
 def bucket_location(s3, bucket: str) -> str:
@@ -144,25 +227,33 @@ def _drop_account_label(request, **_: Any) -> None:
 class Clients:
     """One guarded client per (service, region), created on first use."""
 
-    def __init__(self, session, endpoint_url: str | None = None):
+    def __init__(self, session, endpoint_url: str | None = None, timeouts: Timeouts = Timeouts()):
         self.session = session
         self.endpoint_url = endpoint_url
         self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()  # units run in threads; a boto3 session is not thread-safe
         s3 = {"addressing_style": "path"} if endpoint_configured(endpoint_url) else None
-        self.config = Config(retries=dict(RETRIES), s3=s3, user_agent_extra="ai-companion-residency-audit")
+        self.config = Config(retries={**RETRIES, "total_max_attempts": timeouts.max_attempts}, s3=s3,
+                             connect_timeout=timeouts.connect, read_timeout=timeouts.read,
+                             user_agent_extra="ai-companion-residency-audit")
 
     def __call__(self, service: str, region: str):
         key = (service, region)
-        if key not in self._cache:
-            kwargs = {"region_name": region, "config": self.config}
-            if self.endpoint_url:  # else botocore honours AWS_ENDPOINT_URL itself
-                kwargs["endpoint_url"] = self.endpoint_url
-            client = self.session.client(service, **kwargs)
-            client.meta.events.register("before-parameter-build", _guard(service))
-            if service == "s3control":
-                client.meta.events.register("before-sign", _drop_account_label)
-            self._cache[key] = client
-        return self._cache[key]
+        with self._lock:
+            return self._cache[key] if key in self._cache else self._create(key)
+
+    def _create(self, key: tuple[str, str]):
+        service, region = key
+        kwargs = {"region_name": region, "config": self.config}
+        if self.endpoint_url:  # else botocore honours AWS_ENDPOINT_URL itself
+            kwargs["endpoint_url"] = self.endpoint_url
+        client = self.session.client(service, **kwargs)
+        client.meta.events.register("before-parameter-build", _guard(service))
+        client.meta.events.register("after-call", _check_answer)
+        if service == "s3control":
+            client.meta.events.register("before-sign", _drop_account_label)
+        self._cache[key] = client
+        return client
 
 
 def pages(client, operation: str, **params) -> Iterator[dict]:
@@ -210,11 +301,32 @@ class Scan:
     regions: tuple[str, ...]
     progress: Callable[[str], None] = lambda _msg: None
     resources: dict[str, Resource] = field(default_factory=dict)
-    not_checked: list[NotChecked] = field(default_factory=list)
+    order: dict[tuple[str, str], int] = field(default_factory=dict)  # planned units, for a stable report
+    _failed: dict[tuple[str, str], list] = field(default_factory=dict)  # unit -> [first entry, later count]
+    abandoned: set[tuple[str, str]] = field(default_factory=set)  # units whose endpoint stopped answering
     _bucket_regions: dict[str, str | None] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # units run in threads
 
     def for_region(self, service: str, region: str) -> "Unit":
         return Unit(self, service, region)
+
+    def mark(self, service: str, region: str, reason: str, kind: str) -> None:
+        """Record a unit as not checked: once per unit, whatever number of its steps failed."""
+        key = (service, region)
+        with self.lock:
+            if kind in ABANDON_KINDS:
+                self.abandoned.add(key)
+            if key in self._failed:
+                self._failed[key][1] += 1
+            else:
+                self._failed[key] = [NotChecked(service, region, reason, kind), 0]
+
+    @property
+    def not_checked(self) -> list[NotChecked]:
+        """One entry per unit, in the planned order of the units (whichever thread failed first)."""
+        keys = sorted(self._failed, key=lambda k: (self.order.get(k, len(self.order)), k))
+        return [entry._replace(reason=f"{entry.reason} (and {more} more failed step(s))") if more else entry
+                for entry, more in (self._failed[k] for k in keys)]
 
 
 @dataclass
@@ -233,13 +345,12 @@ class Unit:
         region = region or (self.region if self.region != "global" else self.cfg.region)
         return self.scan.clients(service or self.service, region)
 
-    def skip(self, what: str, exc: Exception) -> None:
-        entry = NotChecked(self.service, self.region, f"{what}: {fault(exc)}")
-        self.scan.not_checked.append(entry)
-        self.scan.progress(str(entry))
+    def skip(self, what: str, exc: BaseException) -> None:
+        self.scan.mark(self.service, self.region, f"{what}: {fault(exc)}", fault_kind(exc))
 
     def step(self, what: str) -> "_Step":
-        """`with unit.step("VPN connections"):` records an AWS failure inside and carries on."""
+        """`with unit.step("VPN connections"):` records any failure inside as this unit not
+        checked, and carries on with the unit's next step."""
         return _Step(self, what)
 
     def add(self, type_: str, rid: str, inputs: dict, *, outputs: dict | None = None, arn: str | None = None,
@@ -252,13 +363,14 @@ class Unit:
         urn = arn or f"live:{where or 'global'}:{type_}:{rid}"
         outputs = prune({**(outputs or {}), "id": rid, **({"arn": arn} if arn else {})})
         name = name or tags_dict(inputs.get("tags")).get("Name") or rid
-        existing = self.scan.resources.get(urn)
         resource = Resource(urn=urn, type=type_, name=name, custom=True, id=rid, inputs=inputs, outputs=outputs)
-        if existing is not None:  # the same thing seen from two regions (peering, replicas): merge
-            existing.inputs = {**resource.inputs, **existing.inputs}
-            existing.outputs = {**resource.outputs, **existing.outputs}
-            return existing
-        self.scan.resources[urn] = resource
+        with self.scan.lock:
+            existing = self.scan.resources.get(urn)
+            if existing is not None:  # the same thing seen from two regions (peering, replicas): merge
+                existing.inputs = {**resource.inputs, **existing.inputs}
+                existing.outputs = {**resource.outputs, **existing.outputs}
+                return existing
+            self.scan.resources[urn] = resource
         return resource
 
     def bucket_region(self, bucket: str) -> str | None:
@@ -267,7 +379,9 @@ class Unit:
         if bucket not in cache:
             try:
                 cache[bucket] = bucket_location(self.client("s3"), bucket)
-            except (ClientError, BotoCoreError) as exc:
+            except ReadOnlyViolation:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- unresolved: the rules fail closed on it
                 cache[bucket] = None
                 self.scan.progress(f"{self.service} {self.region}: bucket {bucket}: region unknown ({fault(exc)})")
         return cache[bucket]
@@ -294,10 +408,12 @@ class _Step:
         self.unit, self.what = unit, what
 
     def __enter__(self) -> "_Step":
+        if (self.unit.service, self.unit.region) in self.unit.scan.abandoned:
+            raise UnitAbandoned(f"{self.what}: not tried, the endpoint stopped answering")  # ends the unit
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is not None and isinstance(exc, (ClientError, BotoCoreError)):
+        if isinstance(exc, Exception) and not isinstance(exc, ReadOnlyViolation):
             self.unit.skip(self.what, exc)
             return True
         return False

@@ -29,6 +29,8 @@ def _first_vpc(gateway: dict) -> str | None:
 
 def scan(unit: Unit) -> None:
     ec2 = unit.client()
+    scan_vpcs_and_gateways(unit, ec2)
+    scan_launch_templates(unit, ec2)
 
     with unit.step("VPC peering connections"):
         for page in pages(ec2, "describe_vpc_peering_connections"):
@@ -199,6 +201,72 @@ def scan(unit: Unit) -> None:
                     arn=_arn(unit, e.get("OwnerId"), "vpc-endpoint", e["VpcEndpointId"]))
 
 
+def scan_vpcs_and_gateways(unit: Unit, ec2) -> None:
+    """VPCs (the default VPC of each region as DefaultVpc), network ACLs someone created, transit
+    gateways, VPN and customer gateways."""
+    with unit.step("VPCs"):
+        for page in pages(ec2, "describe_vpcs"):
+            for v in page["Vpcs"]:
+                type_ = "aws:ec2/defaultVpc:DefaultVpc" if v.get("IsDefault") else "aws:ec2/vpc:Vpc"
+                unit.add(type_, v["VpcId"], {
+                    "cidrBlock": v.get("CidrBlock"), "instanceTenancy": v.get("InstanceTenancy"),
+                    "tags": tags_dict(v.get("Tags")),
+                }, outputs={"default": bool(v.get("IsDefault"))}, arn=_arn(unit, v.get("OwnerId"), "vpc", v["VpcId"]))
+
+    with unit.step("network ACLs"):
+        for page in pages(ec2, "describe_network_acls"):
+            for acl in page["NetworkAcls"]:
+                if acl.get("IsDefault"):
+                    # Every VPC's default ACL allows all traffic and the stacks leave it so (their
+                    # security groups hold egress); only an ACL someone created is a choice to judge.
+                    continue
+                entries = acl.get("Entries") or []
+                unit.add("aws:ec2/networkAcl:NetworkAcl", acl["NetworkAclId"], {
+                    "vpcId": acl.get("VpcId"), "tags": tags_dict(acl.get("Tags")),
+                    "egress": [_acl_entry(e) for e in entries if e.get("Egress")],
+                    "ingress": [_acl_entry(e) for e in entries if not e.get("Egress")],
+                }, arn=_arn(unit, acl.get("OwnerId"), "network-acl", acl["NetworkAclId"]))
+
+    with unit.step("transit gateways"):
+        for page in pages(ec2, "describe_transit_gateways"):
+            for t in page["TransitGateways"]:
+                if _state(t) in GONE:
+                    continue
+                unit.add("aws:ec2transitgateway/transitGateway:TransitGateway", t["TransitGatewayId"], {
+                    "description": t.get("Description"), "tags": tags_dict(t.get("Tags")),
+                }, arn=t.get("TransitGatewayArn"))
+
+    with unit.step("VPN gateways"):
+        for page in pages(ec2, "describe_vpn_gateways"):
+            for g in page["VpnGateways"]:
+                if _state(g) in GONE:
+                    continue
+                unit.add("aws:ec2/vpnGateway:VpnGateway", g["VpnGatewayId"], {
+                    "vpcId": next((a["VpcId"] for a in g.get("VpcAttachments") or []
+                                   if a.get("State") == "attached"), None),
+                    "amazonSideAsn": str(g["AmazonSideAsn"]) if g.get("AmazonSideAsn") else None,
+                    "tags": tags_dict(g.get("Tags")),
+                }, arn=_arn(unit, None, "vpn-gateway", g["VpnGatewayId"]))
+
+    with unit.step("customer gateways"):
+        for page in pages(ec2, "describe_customer_gateways"):
+            for g in page["CustomerGateways"]:
+                if _state(g) in GONE:
+                    continue
+                unit.add("aws:ec2/customerGateway:CustomerGateway", g["CustomerGatewayId"], {
+                    "bgpAsn": g.get("BgpAsn"), "ipAddress": g.get("IpAddress"), "type": g.get("Type"),
+                    "tags": tags_dict(g.get("Tags")),
+                }, arn=_arn(unit, None, "customer-gateway", g["CustomerGatewayId"]))
+
+
+def _acl_entry(e: dict) -> dict:
+    """An EC2 network ACL entry in the shape of pulumi-aws NetworkAcl `egress`/`ingress` entries."""
+    ports = e.get("PortRange") or {}
+    return {"ruleNo": e.get("RuleNumber"), "action": e.get("RuleAction"), "protocol": e.get("Protocol"),
+            "cidrBlock": e.get("CidrBlock"), "ipv6CidrBlock": e.get("Ipv6CidrBlock"),
+            "fromPort": ports.get("From", 0), "toPort": ports.get("To", 0)}
+
+
 def _sg_rule(p: dict) -> dict:
     """An EC2 IpPermission in the shape of pulumi-aws SecurityGroup `egress`/`ingress` entries."""
     protocol = p.get("IpProtocol", "-1")
@@ -211,3 +279,20 @@ def _sg_rule(p: dict) -> dict:
         "prefixListIds": [r["PrefixListId"] for r in p.get("PrefixListIds") or []],
         "securityGroups": [r["GroupId"] for r in p.get("UserIdGroupPairs") or [] if r.get("GroupId")],
     }
+
+
+def scan_launch_templates(unit: Unit, ec2) -> None:
+    """Launch templates whose default or latest version asks for public IPs (user data is not kept)."""
+    templates: list[dict] = []
+    with unit.step("launch templates"):
+        templates = [t for page in pages(ec2, "describe_launch_templates") for t in page["LaunchTemplates"]]
+    for t in templates:
+        tid = t["LaunchTemplateId"]
+        with unit.step(f"launch template {tid}"):
+            versions = ec2.describe_launch_template_versions(LaunchTemplateId=tid, Versions=["$Default", "$Latest"])
+            nics = [{"associatePublicIpAddress": n.get("AssociatePublicIpAddress"), "subnetId": n.get("SubnetId")}
+                    for v in versions["LaunchTemplateVersions"]
+                    for n in (v.get("LaunchTemplateData") or {}).get("NetworkInterfaces") or []]
+            unit.add("aws:ec2/launchTemplate:LaunchTemplate", tid, {
+                "name": t.get("LaunchTemplateName"), "networkInterfaces": nics, "tags": tags_dict(t.get("Tags")),
+            }, arn=_arn(unit, None, "launch-template", tid))

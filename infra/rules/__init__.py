@@ -8,7 +8,7 @@ destinations, global_constructs, exposure); `RULES` lists them by ID.
 
 from infra.rules.engine import RULE_REGISTRY, Context, Report, Rule, Scope, evaluate
 from infra.rules import (placement, references, network, replication, bedrock, federated,  # noqa: F401  (register)
-                         destinations, global_constructs, exposure)
+                         destinations, global_constructs, exposure, guardrails)
 
 RULES: tuple[Rule, ...] = tuple(sorted(RULE_REGISTRY, key=lambda r: r.id))
 RULES_BY_ID = {r.id: r for r in RULES}
