@@ -3,7 +3,7 @@
 `residency plan`, the CrossGuard pack (policy/), `residency audit --export` and the live audit all
 call `evaluate(snapshot, Context.from_config(cfg))`. Rules live in one module per class
 (placement, references, network, replication, bedrock, federated,
-destinations, global_constructs, exposure); `RULES` lists them by ID.
+destinations, global_constructs, exposure, guardrails); `RULES` lists them by ID.
 """
 
 from infra.rules.engine import RULE_REGISTRY, Context, Report, Rule, Scope, evaluate
