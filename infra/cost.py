@@ -85,7 +85,7 @@ def cost_stack(stack: str, book, base_dir: Path | None = None,
     plan, assumptions = cost_plan(stack)
     if plan_out is not None:
         write_atomic(plan_out / f"{stack}.json", json.dumps(plan.export, indent=1, sort_keys=True) + "\n",
-                     "--plan-out", create_dirs=True)
+                     "--plan-out")
     head = price_snapshot(plan.snapshot, plan.config.region, usage, rules, book, stack)
     head.assumptions = assumptions
     if base_dir is None:
