@@ -276,15 +276,34 @@ def test_audit_runs_live_per_geography_uploads_sarif_first_then_fails_on_1_or_3(
 
 
 @pytest.mark.parametrize("rc,expected,title", [
-    ("0", 0, None), ("1", 1, "residency findings"), ("2", 2, "bad input"), ("3", 3, "incomplete scan"),
-    ("4", 4, "internal error"), ("130", 130, "interrupted"), ("", 2, "audit did not run"), ("9", 4, "audit error")])
+    ("0", 0, None), ("1", 1, "residency findings"), ("2", 2, "bad input"), ("3", 3, "incomplete"),
+    ("4", 4, "internal error"), ("130", 130, "interrupted"), ("", 2, "did not run"), ("9", 4, "unknown exit code")])
 def test_audit_verdict_step_exit_codes(rc, expected, title):
     job = load("audit.yml")["jobs"]["live-audit"]
     script = next(s["run"] for s in job["steps"] if s.get("name") == "Verdict")
     result = subprocess.run(["bash", "-e", "-c", script], env={**os.environ, "RC": rc, "STACK": "eu"},
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == expected, result.stdout
     # Each code is reported as what it is: a crash or an incomplete scan never reads as findings.
+    titles = re.findall(r"::error title=([^:]+)::", result.stdout)
+    assert titles == ([title] if title else [])
+
+
+@pytest.mark.parametrize("step_name,code,title", [
+    ("Plan every stack offline", 1, "residency findings"), ("Plan every stack offline", 4, "internal error"),
+    ("Seed weights and model-server image", 3, "incomplete"), ("Seed weights and model-server image", 2, "bad input"),
+    ("Seed weights and model-server image", 0, None)])
+def test_deploy_steps_report_each_exit_code_as_what_it_is(step_name, code, title, tmp_path):
+    # The step's own command is replaced by a stub with the given exit code; the verdict part runs for real.
+    steps = [s for job in load("deploy.yml")["jobs"].values() for s in job["steps"] if s.get("name") == step_name]
+    (step,) = steps
+    command, verdict = step["run"].split("||", 1)
+    stub = tmp_path / "stub"
+    stub.write_text(f"#!/bin/sh\nexit {code}\n")
+    stub.chmod(0o755)
+    result = subprocess.run(["bash", "-e", "-c", f"{stub} || {verdict}"], env={**os.environ, "STACK": "eu"},
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == code, result.stdout
     titles = re.findall(r"::error title=([^:]+)::", result.stdout)
     assert titles == ([title] if title else [])
 
@@ -310,7 +329,7 @@ def residency_commands() -> list[tuple[str, list[str]]]:
                 for line in str(st.get("run", "")).splitlines():
                     marker = next((m for m in ("-m infra ", "bin/residency ") if m in line), None)
                     if marker:
-                        args = line.split(marker, 1)[1].split(">>")[0]
+                        args = line.split(marker, 1)[1].split(">>")[0].split("||")[0]
                         args = re.sub(r"\$\{\{ matrix\.stack \}\}|\$STACK", "eu", args)
                         found.append((name, shlex.split(args)))
     return found
