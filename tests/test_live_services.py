@@ -146,6 +146,30 @@ def test_lambda_function_url(urls, bad, aws_env):  # noqa: F811
         assert found[0].inputs["authorizationType"] == "NONE" and found[0].inputs["functionName"] == "hook"
 
 
+@pytest.mark.parametrize("condition, bad", [
+    ({"StringEquals": {"aws:sourceaccount": ACCOUNT}}, False),  # condition keys are case-insensitive
+    ({"StringEquals": {"AWS:PrincipalOrgID": "o-abcdef1234"}}, False),
+    (None, True),
+])
+def test_lambda_resource_policy_as_aws_writes_it(condition, bad, aws_env):  # noqa: F811
+    """GetPolicy's document as AWS returns it, whatever the case of its condition keys."""
+    stub = stubbed_first_call()
+    lam = stub.stub("lambda")
+    fn_arn = f"arn:aws:lambda:{HOME}:{ACCOUNT}:function:hook"
+    statement = {"Sid": "any", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+                 "Resource": fn_arn}
+    if condition:
+        statement["Condition"] = condition
+    lam.add_response("list_functions", {"Functions": [{"FunctionName": "hook", "FunctionArn": fn_arn}]}, {})
+    lam.add_response("list_function_url_configs", {"FunctionUrlConfigs": []}, {"FunctionName": "hook"})
+    lam.add_response("get_policy", {"Policy": json.dumps({"Version": "2012-10-17", "Id": "default",
+                                                          "Statement": [statement]})}, {"FunctionName": "hook"})
+    result, report = stubbed_run(stub, ["lambda"])
+    (perm,) = of_type(result, "aws:lambda/permission:Permission")
+    assert perm.inputs["principal"] == "*"
+    assert [f.rule for f in report.findings] == (["RSD-058"] if bad else [])
+
+
 def test_lambda_in_region_without_url_or_policy_is_quiet(moto):
     function(moto, "worker", {"QUEUE": f"arn:aws:sqs:{HOME}:{ACCOUNT}:jobs", "AWS_REGION_HINT": HOME})
     result, report = run(moto, ["lambda"])
