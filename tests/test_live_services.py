@@ -622,6 +622,15 @@ def test_a_full_scan_of_a_planted_account_names_each_planted_path(moto):
     moto.client("ecr", "eu-west-1").put_replication_configuration(replicationConfiguration={
         "rules": [{"destinations": [{"region": US, "registryId": ACCOUNT}]}]})
     planted["RSD-033"] = ACCOUNT
+    # Public exposure (issue #13's rules on live data): a queue anyone may write to, a function
+    # anyone may invoke, a search domain with a public endpoint.
+    moto.client("sqs").create_queue(QueueName="open-inbox", Attributes={"Policy": sqs_policy("*")})
+    planted["RSD-057"] = "open-inbox"
+    moto.client("lambda").add_permission(FunctionName="leaky", StatementId="anyone", Action="lambda:InvokeFunction",
+                                         Principal="*")
+    planted["RSD-058"] = "leaky:anyone"
+    moto.client("opensearch").create_domain(DomainName="exposed")
+    planted["RSD-063"] = "domain/exposed"
     regions = ",".join((HOME, "eu-west-1"))
     code, report = console_audit(moto, "--regions", regions)
     assert code == 1 and report["not_checked"] == []
