@@ -10,8 +10,11 @@ region, with the caller's credentials, this checks the stack's configured ZM+ mo
 - each in-region model is still listed by `ListFoundationModels` with on-demand (in-region)
   inference; a model offered only through a profile is not in-region.
 
-Exit 0 clean, 1 drift (each difference printed), 2 cannot check (stack without ZM+, no or
-rejected credentials, access denied, endpoint unreachable), with a message and no traceback.
+Exit codes (README "Exit codes"), each with a message and no traceback: 0 clean (or a stack
+without ZM+: nothing to check); 1 drift, each difference printed; 2 bad input (unknown stack,
+unknown --profile, broken AWS config, no credentials at all, a malformed --endpoint-url);
+3 not checked: a fault while reading the live catalog (endpoint unreachable or timing out,
+throttled, access denied or credentials rejected, an answer that is not Bedrock's).
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import sys
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.parsers import ResponseParserError
 
 from infra.catalog import BedrockModel, Geography
+from infra.loaders import InputError
 from infra.stackfiles import load_stack_config
 
 HELP = "check the stack's Bedrock profiles and in-region models against the live account (1 = drift)"
@@ -36,10 +41,29 @@ def add_arguments(parser) -> None:
     parser.add_argument("--endpoint-url", help="Bedrock control-plane endpoint (default: the home region's)")
 
 
+EXIT_OK, EXIT_DRIFT, EXIT_NOT_CHECKED = 0, 1, 3  # bad input (2) is an InputError
+# Faults while reading: nothing was checked. ResponseParserError (an HTML or malformed answer) is
+# not a BotoCoreError.
+READ_FAULTS = (BotoCoreError, ClientError, ResponseParserError)
+
+
 def make_client(region: str, profile: str | None = None, endpoint_url: str | None = None):
-    session = boto3.Session(profile_name=profile)
-    return session.client("bedrock", region_name=region, endpoint_url=endpoint_url, config=Config(
-        connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"}))
+    """A Bedrock client; what the caller got wrong (profile, config, credentials, endpoint URL)
+    is bad input, raised as InputError before anything is read."""
+    try:
+        session = boto3.Session(profile_name=profile)
+        credentials = session.get_credentials()
+    except ProfileNotFound as exc:
+        raise InputError(f"--profile: {exc}") from exc
+    except BotoCoreError as exc:  # broken shared config, expired SSO token, ...
+        raise InputError(f"cannot load AWS credentials: {exc}") from exc
+    if credentials is None:
+        raise InputError("no AWS credentials found (set AWS_PROFILE, pass --profile, or provide credentials)")
+    try:
+        return session.client("bedrock", region_name=region, endpoint_url=endpoint_url, config=Config(
+            connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"}))
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise InputError(f"--endpoint-url: {exc}") from exc
 
 
 def _region(arn: str) -> str:
@@ -113,18 +137,20 @@ def run(args) -> int:
         # Not an error: a loop over every stack must not stop at the ZMO-only ones.
         print(f"{args.stack}: no zm_plus (options: {', '.join(cfg.options)}); nothing to check")
         return 0
+    client = make_client(geo.home_region, args.profile, args.endpoint_url)
     try:
-        client = make_client(geo.home_region, args.profile, args.endpoint_url)
         drift = check(client, geo, cfg.bedrock_models)
-    except (BotoCoreError, ClientError) as exc:
-        print(f"residency models: cannot check stack {args.stack} in {geo.home_region}: {_reason(exc)}",
-              file=sys.stderr)
-        return 2
+    except NoCredentialsError as exc:  # the chain found none when the first call was signed
+        raise InputError(_reason(exc)) from exc
+    except READ_FAULTS as exc:
+        print(f"residency models: INCOMPLETE, not checked: stack {args.stack} in {geo.home_region}: "
+              f"{_reason(exc)}", file=sys.stderr)
+        return EXIT_NOT_CHECKED
     checked = ", ".join(m.key for m in cfg.bedrock_models)
     if drift:
         print(f"{args.stack}: Bedrock drift in {geo.home_region} ({len(drift)}):")
         for line in drift:
             print(f"  DRIFT {line}")
-        return 1
+        return EXIT_DRIFT
     print(f"{args.stack}: {checked} match the catalog in {geo.home_region} (all destinations inside {geo.code})")
-    return 0
+    return EXIT_OK

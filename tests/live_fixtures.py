@@ -305,3 +305,14 @@ def home_logging(server, region=HOME, bucket="prompt-logs"):
     server.client("s3", region).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     server.client("bedrock", region).put_model_invocation_logging_configuration(loggingConfig={
         "s3Config": {"bucketName": bucket}, "textDataDeliveryEnabled": True})
+
+
+def account_public_access_blocked(server, region=HOME, on=True):
+    """The account-level S3 Block Public Access, all four settings `on` (RSD-060): a well-kept
+    account has it; moto's (like a new AWS account's) has none configured."""
+    from infra.live.core import _drop_account_label
+
+    s3control = server.client("s3control", region)
+    s3control.meta.events.register("before-sign", _drop_account_label)  # moto routes by path only
+    s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": on, "IgnorePublicAcls": on, "BlockPublicPolicy": on, "RestrictPublicBuckets": on})

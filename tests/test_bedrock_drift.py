@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 from infra import bedrock_drift, cli
 from infra.catalog import load_catalog
 from infra.stackfiles import PROJECT_DIR_ENV
+from cli_run import residency
 
 EU = load_catalog().by_stack("eu")
 US = load_catalog().by_stack("us")
@@ -146,14 +147,20 @@ def test_in_region_model_no_longer_offered_is_drift(run_models, listed, message)
     assert rc == 1 and message in out
 
 
-def test_access_denied_exits_2(run_models):
+@pytest.mark.parametrize("code, status, says", [
+    ("AccessDeniedException", 403, "access denied calling ListInferenceProfiles"),
+    ("ThrottlingException", 429, "ListInferenceProfiles failed: ThrottlingException"),
+])
+def test_a_fault_reading_the_catalog_is_not_checked_exit_3(run_models, code, status, says):
+    """A fault while reading is "not checked" (3), never drift (1) nor bad input (2)."""
     def setup(s):
-        s.add_client_error("list_inference_profiles", service_error_code="AccessDeniedException",
-                           service_message="not authorized", http_status_code=403)
+        s.add_client_error("list_inference_profiles", service_error_code=code, service_message="no",
+                           http_status_code=status)
 
     rc, out, err = run_models(["--stack", "eu"], setup)
-    assert rc == 2
-    assert "access denied calling ListInferenceProfiles" in err and "Traceback" not in err + out
+    assert rc == 3, out + err
+    assert says in err and "INCOMPLETE, not checked: stack eu in eu-central-1" in err
+    assert "Traceback" not in err + out and out == ""
 
 
 def test_stack_without_zm_plus_exits_0_nothing_to_check(run_models):
@@ -194,12 +201,27 @@ def test_no_credentials_exits_2(no_aws_env, closed_port, capsys):
     assert rc == 2 and "no AWS credentials found" in err and "Traceback" not in err
 
 
-def test_unreachable_endpoint_exits_2(no_aws_env, closed_port, monkeypatch, capsys):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    rc = cli.main(["models", "--stack", "eu", "--endpoint-url", f"http://127.0.0.1:{closed_port}"])
-    err = capsys.readouterr().err
-    assert rc == 2 and "cannot check stack eu in eu-central-1" in err and f"127.0.0.1:{closed_port}" in err
+def test_unreachable_endpoint_exits_3_through_the_console_script(no_aws_env, closed_port):
+    """As a user runs it: AWS cannot be reached, so nothing was checked (3), not bad input (2)."""
+    result = residency("models", "--stack", "eu", "--endpoint-url", f"http://127.0.0.1:{closed_port}",
+                       project=None, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    assert result.rc == 3, result.out + result.err
+    assert "INCOMPLETE, not checked: stack eu in eu-central-1" in result.err
+    assert f"127.0.0.1:{closed_port}" in result.err and "Traceback" not in result.err and result.out == ""
+
+
+KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@pytest.mark.parametrize("argv, env, says", [
+    (("--profile", "nope"), {}, "--profile: The config profile (nope) could not be found"),
+    (("--endpoint-url", "http://"), KEYS, "--endpoint-url: Invalid endpoint: http://"),
+    ((), {}, "no AWS credentials found"),
+])
+def test_bad_input_exits_2_through_the_console_script(no_aws_env, argv, env, says):
+    result = residency("models", "--stack", "eu", *argv, project=None, **env)
+    assert result.rc == 2, result.out + result.err
+    assert says in result.err and "Traceback" not in result.err
 
 
 def test_unknown_named_profile_exits_2(no_aws_env, capsys):
@@ -220,11 +242,11 @@ def moto_server():
         server.stop()
 
 
-def test_endpoint_without_the_api_exits_2(no_aws_env, moto_server, monkeypatch, capsys):
+def test_endpoint_without_the_api_exits_3(no_aws_env, moto_server, monkeypatch, capsys):
     # moto answers these calls with a 500 (NotImplementedError): a server that cannot answer is
-    # "cannot check", never "clean".
+    # "not checked", never "clean".
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     rc = cli.main(["models", "--stack", "eu", "--endpoint-url", moto_server])
     err = capsys.readouterr().err
-    assert rc == 2 and "cannot check stack eu" in err and "Traceback" not in err
+    assert rc == 3 and "not checked: stack eu" in err and "Traceback" not in err

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from infra.cli import main
-from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto, private_vpc,  # noqa: F401
-                           scp_in_force)
+from live_fixtures import (ACCOUNT, HOME, account_public_access_blocked, aws_env, drop_default_vpc,  # noqa: F401
+                           home_logging, moto, private_vpc, scp_in_force)
 
 
 def audit(server, *extra, fmt="json"):
@@ -19,6 +19,7 @@ def clean_home_region(server):
     private_vpc(server)
     home_logging(server)  # Bedrock invocation logging to an in-region bucket (RSD-045)
     scp_in_force(server)  # the geography's SCP on the organization root (RSD-005)
+    account_public_access_blocked(server)  # S3 Block Public Access for the account (RSD-060)
 
 
 def test_clean_region_exits_0(moto, capsys):

@@ -16,8 +16,8 @@ from infra.live import SERVICES, scan_account
 from infra.live.core import _drop_account_label
 from infra.rules import Context, evaluate
 from infra.stackfiles import load_stack_config
-from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto,  # noqa: F401
-                           private_vpc, scp_in_force, shared_session)
+from live_fixtures import (ACCOUNT, HOME, account_public_access_blocked, aws_env, drop_default_vpc,  # noqa: F401
+                           home_logging, moto, private_vpc, scp_in_force, shared_session)
 
 # A hardened gateway-endpoint policy (AWS's default when none is set is Action "*" on "*").
 S3_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -50,6 +50,7 @@ def test_clean_account_has_no_findings_and_is_complete(moto):
                             PolicyDocument=S3_ONLY)
     home_logging(moto)
     scp_in_force(moto)
+    account_public_access_blocked(moto)
     result, report = run(moto)
     assert result.not_checked == []
     assert report.findings == [], [f"{f.rule} {f.urn} {f.message}" for f in report.findings]

@@ -16,11 +16,10 @@ import zipfile
 import pytest
 
 from infra.live import scan_account
-from infra.live.core import _drop_account_label
 from infra.rules import Context, evaluate
 from infra.stackfiles import load_stack_config
-from live_fixtures import (ACCOUNT, HOME, StubSession, aws_env, drop_default_vpc, moto,  # noqa: F401
-                           scp_in_force, shared_session)
+from live_fixtures import (ACCOUNT, HOME, StubSession, account_public_access_blocked, aws_env,  # noqa: F401
+                           drop_default_vpc, moto, scp_in_force, shared_session)
 
 US = "us-east-1"
 
@@ -104,9 +103,28 @@ def test_lambda_public_permission_and_foreign_environment_are_read_and_flagged(m
     assert fn.urn == arn and fn.inputs["environment"]["variables"]["DLQ"].endswith(":dlq")
     assert any(f"{US} is outside EU" in f.message for f in flagged(report, arn, "RSD-010"))
     (perm,) = of_type(result, "aws:lambda/permission:Permission")
-    # Principal "*": the public-exposure rules (issue #13) judge this shape, as they do state.
+    # Principal "*": the shape of pulumi-aws lambda.Permission, judged by the public-exposure rule.
     assert perm.inputs["principal"] == "*" and perm.inputs["function"] == "hook"
     assert perm.inputs["statementId"] == "anyone" and perm.inputs["action"] == "lambda:InvokeFunctionUrl"
+    assert [f.message for f in report.findings if f.rule == "RSD-058" and f.urn == perm.urn] == [
+        "principal '*' without sourceAccount / sourceArn / principalOrgId"]
+
+
+@pytest.mark.parametrize("grant", [
+    {"Principal": "*", "SourceAccount": ACCOUNT},  # any service, but only on behalf of this account
+    {"Principal": "*", "PrincipalOrgID": "o-abcdef1234"},  # any principal of the organization
+    {"Principal": "s3.amazonaws.com", "SourceArn": "arn:aws:s3:::uploads"},  # a named service
+    {"Principal": ACCOUNT},  # a named account
+])
+def test_lambda_permission_narrowed_to_an_account_organization_or_service_is_quiet(moto, grant):
+    function(moto, "hook", {})
+    moto.client("lambda").add_permission(FunctionName="hook", StatementId="narrow", Action="lambda:InvokeFunction",
+                                         **grant)
+    result, report = run(moto, ["lambda"])
+    (perm,) = of_type(result, "aws:lambda/permission:Permission")
+    narrowing = {"SourceAccount": "sourceAccount", "PrincipalOrgID": "principalOrgId", "SourceArn": "sourceArn"}
+    assert all(perm.inputs[narrowing[k]] == v for k, v in grant.items() if k in narrowing)
+    assert report.findings == [], [f"{f.rule} {f.message}" for f in report.findings]
 
 
 @pytest.mark.parametrize("urls, bad", [([{"AuthType": "NONE"}], True), ([], False)])
@@ -126,6 +144,30 @@ def test_lambda_function_url(urls, bad, aws_env):  # noqa: F811
     assert bool(found) is bad and bool([f for f in report.findings if f.rule == "RSD-028"]) is bad
     if bad:
         assert found[0].inputs["authorizationType"] == "NONE" and found[0].inputs["functionName"] == "hook"
+
+
+@pytest.mark.parametrize("condition, bad", [
+    ({"StringEquals": {"aws:sourceaccount": ACCOUNT}}, False),  # condition keys are case-insensitive
+    ({"StringEquals": {"AWS:PrincipalOrgID": "o-abcdef1234"}}, False),
+    (None, True),
+])
+def test_lambda_resource_policy_as_aws_writes_it(condition, bad, aws_env):  # noqa: F811
+    """GetPolicy's document as AWS returns it, whatever the case of its condition keys."""
+    stub = stubbed_first_call()
+    lam = stub.stub("lambda")
+    fn_arn = f"arn:aws:lambda:{HOME}:{ACCOUNT}:function:hook"
+    statement = {"Sid": "any", "Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction",
+                 "Resource": fn_arn}
+    if condition:
+        statement["Condition"] = condition
+    lam.add_response("list_functions", {"Functions": [{"FunctionName": "hook", "FunctionArn": fn_arn}]}, {})
+    lam.add_response("list_function_url_configs", {"FunctionUrlConfigs": []}, {"FunctionName": "hook"})
+    lam.add_response("get_policy", {"Policy": json.dumps({"Version": "2012-10-17", "Id": "default",
+                                                          "Statement": [statement]})}, {"FunctionName": "hook"})
+    result, report = stubbed_run(stub, ["lambda"])
+    (perm,) = of_type(result, "aws:lambda/permission:Permission")
+    assert perm.inputs["principal"] == "*"
+    assert [f.rule for f in report.findings] == (["RSD-058"] if bad else [])
 
 
 def test_lambda_in_region_without_url_or_policy_is_quiet(moto):
@@ -191,6 +233,47 @@ def test_sqs_redrive_target_and_policy_in_region_are_quiet(moto):
     assert json.loads(jobs.inputs["redrivePolicy"])["deadLetterTargetArn"] == dlq
     assert json.loads(jobs.inputs["policy"])["Statement"][0]["Action"] == "sqs:SendMessage"
     assert report.findings == []
+
+
+def sqs_policy(principal, condition=None):
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "sqs:SendMessage", "Resource": "*"}
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+@pytest.mark.parametrize("policy, bad", [
+    (sqs_policy("*"), True),
+    (sqs_policy({"AWS": "*"}, {"StringEquals": {"aws:SourceIp": "203.0.113.0/24"}}), True),  # an address is no identity
+    (sqs_policy("*", {"ArnEquals": {"aws:SourceArn": f"arn:aws:sns:{HOME}:{ACCOUNT}:events"}}), False),
+    (sqs_policy({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}), False),
+])
+def test_sqs_queue_policy_open_to_anyone_is_flagged(moto, policy, bad):
+    moto.client("sqs").create_queue(QueueName="inbox", Attributes={"Policy": policy})
+    result, report = run(moto, ["sqs"])
+    (inbox,) = of_type(result, "aws:sqs/queue:Queue")
+    assert json.loads(inbox.inputs["policy"]) == json.loads(policy)
+    assert bool(flagged(report, inbox.urn, "RSD-057")) is bad
+    assert [f.rule for f in report.findings] == (["RSD-057"] if bad else [])
+
+
+@pytest.mark.parametrize("policy, bad", [
+    (None, False),  # moto's default topic policy, as AWS's: AWS "*" narrowed by AWS:SourceOwner
+    ({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "SNS:Subscribe", "Resource": "*"}, True),
+    ({"Effect": "Allow", "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "SNS:Publish",
+      "Resource": "*"}, True),
+])
+def test_sns_topic_policy_open_to_anyone_is_flagged(moto, policy, bad):
+    sns = moto.client("sns")
+    topic = sns.create_topic(Name="events")["TopicArn"]
+    if policy:
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy",
+                                 AttributeValue=json.dumps({"Version": "2012-10-17", "Statement": [policy]}))
+    result, report = run(moto, ["sns"])
+    (t,) = of_type(result, "aws:sns/topic:Topic")
+    assert t.urn == topic and json.loads(t.inputs["policy"])["Statement"]
+    assert bool(flagged(report, topic, "RSD-057")) is bad
+    assert [f.rule for f in report.findings] == (["RSD-057"] if bad else [])
 
 
 def test_sqs_redrive_target_outside_the_geography_is_flagged(aws_env):  # noqa: F811
@@ -293,7 +376,22 @@ def test_opensearch_domain_is_read_with_its_vpc_options(moto):
     domains = {d.id: d for d in of_type(result, "aws:opensearch/domain:Domain")}
     assert set(domains) == {"search", "open"}
     assert domains["search"].inputs["vpcOptions"]["subnetIds"] and "vpcOptions" not in domains["open"].inputs
-    assert report.findings == []
+    # Outside a VPC the endpoint is public (RSD-063); inside one the domain is quiet.
+    assert [(f.rule, f.urn) for f in report.findings] == [("RSD-063", domains["open"].urn)]
+    assert domains["open"].urn == f"arn:aws:es:{HOME}:{ACCOUNT}:domain/open"
+
+
+@pytest.mark.parametrize("principal, bad", [("*", True), ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, False)])
+def test_opensearch_domain_access_policy_open_to_anyone(moto, principal, bad):
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": principal, "Action": "es:ESHttp*",
+        "Resource": f"arn:aws:es:{HOME}:{ACCOUNT}:domain/search/*"}]})
+    moto.client("opensearch").create_domain(DomainName="search", VPCOptions={"SubnetIds": subnets(moto)[:1]},
+                                            AccessPolicies=policy)
+    result, report = run(moto, ["opensearch"])
+    (domain,) = of_type(result, "aws:opensearch/domain:Domain")
+    assert json.loads(domain.inputs["accessPolicies"]) == json.loads(policy)
+    assert [f.rule for f in report.findings] == (["RSD-057"] if bad else [])
 
 
 @pytest.mark.parametrize("remote, bad", [(US, True), ("eu-west-1", False)])
@@ -329,20 +427,21 @@ def test_backup_copy_action(moto, region, bad):
 
 # --- S3 account Block Public Access, VPCs and gateways -----------------------------------------------------
 
-@pytest.mark.parametrize("configured", [True, False])
+@pytest.mark.parametrize("configured", [True, False, None])
 def test_s3_account_block_public_access_is_read(moto, configured):
-    if configured:
-        s3control = moto.client("s3control")
-        s3control.meta.events.register("before-sign", _drop_account_label)  # moto routes by path only
-        s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True})
+    """All four on: quiet. Turned off, or never configured (moto's and a new AWS account's state,
+    which reads as every setting off): RSD-060 names the account."""
+    if configured is not None:
+        account_public_access_blocked(moto, on=configured)
     result, report = run(moto, ["s3"])
     (bpa,) = of_type(result, "aws:s3/accountPublicAccessBlock:AccountPublicAccessBlock")
     settings = {k: bpa.inputs[k] for k in ("blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy",
                                            "restrictPublicBuckets")}
-    assert set(settings.values()) == {configured}  # none configured reads as every setting off
-    assert bpa.region == HOME and report.findings == []
+    assert set(settings.values()) == {bool(configured)}
+    assert bpa.region == HOME and bpa.inputs["accountId"] == ACCOUNT
+    expected = [] if configured else [
+        ("RSD-060", bpa.urn, "blockPublicAcls, blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets not true")]
+    assert [(f.rule, f.urn, f.message) for f in report.findings] == expected
 
 
 def test_default_vpc_is_recorded_and_its_public_subnets_flagged(moto):
@@ -473,6 +572,8 @@ def well_kept(server):
     _ec2, _vpc, subnet, _sg = private_vpc(server)
     home_logging(server)
     scp_in_force(server)
+    account_public_access_blocked(server)
+    server.client("opensearch").create_domain(DomainName="search", VPCOptions={"SubnetIds": [subnet]})
     server.client("eks").create_cluster(name="serving", roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks", resourcesVpcConfig={
         "subnetIds": [subnet], "endpointPublicAccess": False, "endpointPrivateAccess": True})
     function(server, "worker", {"QUEUE": f"arn:aws:sqs:{HOME}:{ACCOUNT}:jobs"})
@@ -521,6 +622,15 @@ def test_a_full_scan_of_a_planted_account_names_each_planted_path(moto):
     moto.client("ecr", "eu-west-1").put_replication_configuration(replicationConfiguration={
         "rules": [{"destinations": [{"region": US, "registryId": ACCOUNT}]}]})
     planted["RSD-033"] = ACCOUNT
+    # Public exposure (issue #13's rules on live data): a queue anyone may write to, a function
+    # anyone may invoke, a search domain with a public endpoint.
+    moto.client("sqs").create_queue(QueueName="open-inbox", Attributes={"Policy": sqs_policy("*")})
+    planted["RSD-057"] = "open-inbox"
+    moto.client("lambda").add_permission(FunctionName="leaky", StatementId="anyone", Action="lambda:InvokeFunction",
+                                         Principal="*")
+    planted["RSD-058"] = "leaky:anyone"
+    moto.client("opensearch").create_domain(DomainName="exposed")
+    planted["RSD-063"] = "domain/exposed"
     regions = ",".join((HOME, "eu-west-1"))
     code, report = console_audit(moto, "--regions", regions)
     assert code == 1 and report["not_checked"] == []

@@ -85,11 +85,11 @@ def _permission(function: str, s: dict) -> dict:
     if isinstance(principal, list) and len(principal) == 1:
         principal = principal[0]
     condition = s.get("Condition") or {}
-    flat = {k: v for block in condition.values() if isinstance(block, dict) for k, v in block.items()}
+    # Condition keys are case-insensitive (AWS writes `AWS:SourceArn` but `aws:PrincipalOrgID`).
+    flat = {k.lower(): v for block in condition.values() if isinstance(block, dict) for k, v in block.items()}
     return {
         "function": function, "statementId": s.get("Sid"), "action": s.get("Action"), "principal": principal,
-        "sourceArn": flat.get("AWS:SourceArn") or flat.get("aws:SourceArn"),
-        "sourceAccount": flat.get("AWS:SourceAccount") or flat.get("aws:SourceAccount"),
-        "principalOrgId": flat.get("aws:PrincipalOrgID"),
-        "functionUrlAuthType": flat.get("lambda:FunctionUrlAuthType"),
+        "sourceArn": flat.get("aws:sourcearn"), "sourceAccount": flat.get("aws:sourceaccount"),
+        "principalOrgId": flat.get("aws:principalorgid"),
+        "functionUrlAuthType": flat.get("lambda:functionurlauthtype"),
     }
