@@ -1,4 +1,4 @@
-"""CrossGuard policies: a thin adapter over the one residency rule set (infra/rules).
+"""CrossGuard policies: a thin adapter over the one residency rule set (infra/engine/rules).
 
 - One `ResourceValidationPolicy` per rule (named like the rule, dashes for underscores), run on
   each resource as the engine registers it: the resource plus its provider are turned into a
@@ -13,7 +13,7 @@ All policies are MANDATORY. Each needs the stack's residency config, passed as p
 
 `config.<stack>.json` gives every policy `{"stack": ..., "config": {...}}`, the stack's config
 map as in `Pulumi.<stack>.yaml` (generated: `python policy/policies.py --write-config`; a test
-keeps the files in step with the stack files). It is validated by infra/config.parse_config, the
+keeps the files in step with the stack files). It is validated by infra/program/config.parse_config, the
 same validation the program runs. Both keys are optional in the schema, so the CLI accepts the
 pack without `--policy-pack-config`: a policy without config then reads the stack config that the
 CLI hands every analyzer (`PULUMI_CONFIG`, with `PULUMI_STACK`); when neither exists, every
@@ -42,10 +42,10 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidat
                            Severity, StackValidationPolicy)
 from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 
-from infra.config import ConfigError, config_string, parse_config  # noqa: E402
-from infra.loaders import snapshot_from_policy_resources  # noqa: E402
-from infra.model import UNKNOWN  # noqa: E402
-from infra.rules import RULES, RULES_BY_ID, Context, Rule, evaluate  # noqa: E402
+from infra.program.config import ConfigError, config_string, parse_config  # noqa: E402
+from infra.engine.loaders import snapshot_from_policy_resources  # noqa: E402
+from infra.engine.model import UNKNOWN  # noqa: E402
+from infra.engine.rules import RULES, RULES_BY_ID, Context, Rule, evaluate  # noqa: E402
 
 PACK_NAME = "ai-companion-residency"
 STACK_POLICY_NAME = "residency-stack-graph"
@@ -187,7 +187,7 @@ POLICY_NAMES = [p.name for p in POLICIES]
 
 def pack_config(stack: str) -> dict:
     """The `--policy-pack-config` document for a stack, from its stack files."""
-    from infra.stackfiles import ROOT as REPO, _read_yaml
+    from infra.program.stackfiles import ROOT as REPO, _read_yaml
 
     raw = _read_yaml(REPO / f"Pulumi.{stack}.yaml").get("config") or {}
     values = {(k if ":" in k else f"ai-companion:{k}"): v for k, v in raw.items()}
@@ -204,7 +204,7 @@ def render_pack_config(stack: str) -> str:
 
 
 def write_configs() -> list[Path]:
-    from infra.stackfiles import list_stacks
+    from infra.program.stackfiles import list_stacks
 
     written = []
     for stack in list_stacks():

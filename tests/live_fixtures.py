@@ -288,7 +288,7 @@ def private_vpc(server, region=HOME, cidr="10.40.0.0/16"):
 def scp_in_force(server, stack="eu"):
     """An organization whose root has the stack's geography SCP (`residency scp`) attached, as a
     well-kept account has (RSD-005)."""
-    from infra.scp import scp_for_stack
+    from infra.commands.scp import scp_for_stack
 
     org = server.client("organizations", "us-east-1")
     org.create_organization(FeatureSet="ALL")

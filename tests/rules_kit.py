@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from infra.catalog import load_catalog
-from infra.model import Resource, Snapshot
-from infra.rules import Context, evaluate
+from infra.program.catalog import load_catalog
+from infra.engine.model import Resource, Snapshot
+from infra.engine.rules import Context, evaluate
 
 PROJECT = "ai-companion"
 ACCOUNT = "123456789012"

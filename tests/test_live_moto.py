@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from infra.live import SERVICES, scan_account
-from infra.live.core import _drop_account_label
-from infra.rules import Context, evaluate
-from infra.stackfiles import load_stack_config
+from infra.engine.live import SERVICES, scan_account
+from infra.engine.live.core import _drop_account_label
+from infra.engine.rules import Context, evaluate
+from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto,  # noqa: F401
                            private_vpc, scp_in_force, shared_session)
 

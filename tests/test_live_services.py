@@ -15,10 +15,10 @@ import zipfile
 
 import pytest
 
-from infra.live import scan_account
-from infra.live.core import _drop_account_label
-from infra.rules import Context, evaluate
-from infra.stackfiles import load_stack_config
+from infra.engine.live import scan_account
+from infra.engine.live.core import _drop_account_label
+from infra.engine.rules import Context, evaluate
+from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, StubSession, aws_env, drop_default_vpc, moto,  # noqa: F401
                            scp_in_force, shared_session)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.rules import Context, evaluate
+from infra.engine.rules import Context, evaluate
 
 ACCOUNT = "123456789012"
 NEW_RULES = {f"RSD-0{n}" for n in range(55, 64)}
@@ -55,7 +55,7 @@ def with_issue13_violations(cfg):
 def injected():
     import pulumi
 
-    from infra.synth import synthesize
+    from infra.program.synth import synthesize
 
     try:
         plan = synthesize("eu", program=with_issue13_violations)

@@ -6,9 +6,9 @@ import json
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from infra.catalog import CatalogError, load_catalog, parse_catalog
-from infra.model import Snapshot
-from infra.rules import RULES_BY_ID, evaluate
+from infra.program.catalog import CatalogError, load_catalog, parse_catalog
+from infra.engine.model import Snapshot
+from infra.engine.rules import RULES_BY_ID, evaluate
 from rules_kit import ACCOUNT, ctx, fired, policy, res, run
 
 # --- RSD-055 delivery to hosts outside AWS -------------------------------------------------------
@@ -218,7 +218,7 @@ def test_service_principals_deny_statements_and_vpc_endpoint_policies_are_quiet(
 
 
 def test_each_policy_document_is_parsed_once_per_resource(monkeypatch):
-    from infra.rules import patterns
+    from infra.engine.rules import patterns
 
     calls = []
     real = patterns.parse_document

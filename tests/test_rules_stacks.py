@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra.config import ConfigError
-from infra.model import STACK_TYPE
-from infra.rules import Context, evaluate
+from infra.program.config import ConfigError
+from infra.engine.model import STACK_TYPE
+from infra.engine.rules import Context, evaluate
 from rules_kit import ctx
 from stack_plans import STACKS, planned, values_with
 
@@ -58,7 +58,7 @@ def with_injections(cfg):
 def injected():
     import pulumi
 
-    from infra.synth import synthesize
+    from infra.program.synth import synthesize
 
     try:
         plan = synthesize("eu", program=with_injections)
@@ -188,7 +188,7 @@ def edited_plan(stack, edit):
     import copy
     from types import SimpleNamespace
 
-    from infra.loaders import snapshot_from_document
+    from infra.engine.loaders import snapshot_from_document
 
     plan = planned(stack)
     doc = copy.deepcopy(plan.export)
