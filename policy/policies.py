@@ -98,7 +98,7 @@ def context_for(config) -> tuple[Context, str]:
     return _context(json.dumps({"stack": running.rsplit("/", 1)[-1], "config": values}, sort_keys=True))
 
 
-def _report_findings(report, snapshot, violations) -> None:
+def report_findings(report, snapshot, violations) -> None:
     """Report findings; defer those on resources with values unknown during preview.
 
     Rules marked `fails_closed` report a value they cannot read (a replication or log bucket whose
@@ -127,7 +127,7 @@ def _resource_validator(rule: Rule):
             return
         snapshot = snapshot_from_policy_resources([args], default_region=region, stack=ctx.stack)
         report = evaluate(snapshot, ctx, rules=[rule], targets={args.urn}, complete=False)
-        _report_findings(report, snapshot, report_violation)
+        report_findings(report, snapshot, report_violation)
 
     return validate
 
@@ -146,7 +146,7 @@ def _stack_validator(rules: list[Rule]):
         def violation(message, urn):  # a stack-level finding without a Stack resource names none
             report_violation(message, urn if urn in urns else None)
 
-        _report_findings(report, snapshot, violation)
+        report_findings(report, snapshot, violation)
 
     return validate
 
@@ -187,9 +187,9 @@ POLICY_NAMES = [p.name for p in POLICIES]
 
 def pack_config(stack: str) -> dict:
     """The `--policy-pack-config` document for a stack, from its stack files."""
-    from infra.program.stackfiles import ROOT as REPO, _read_yaml
+    from infra.program.stackfiles import ROOT as REPO, read_yaml
 
-    raw = _read_yaml(REPO / f"Pulumi.{stack}.yaml").get("config") or {}
+    raw = read_yaml(REPO / f"Pulumi.{stack}.yaml").get("config") or {}
     values = {(k if ":" in k else f"ai-companion:{k}"): v for k, v in raw.items()}
     block = {"stack": stack, "config": values}
     return {"all": {"enforcementLevel": "mandatory"}, **{name: block for name in POLICY_NAMES}}

@@ -33,7 +33,7 @@ def list_stacks(root: Path | None = None) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -54,7 +54,7 @@ def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, s
     if not path.exists():
         raise InputError(f"unknown stack '{stack}': no {path.name}; stacks: {', '.join(list_stacks(root)) or 'none'}")
     values: dict[str, str] = {}
-    project = _read_yaml(root / "Pulumi.yaml")
+    project = read_yaml(root / "Pulumi.yaml")
     for key, spec in (project.get("config") or {}).items():
         full = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(spec, dict) and ("default" in spec or "value" in spec):
@@ -62,7 +62,7 @@ def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, s
         elif not isinstance(spec, dict):
             values[full] = config_string(spec)
     secret_keys = []
-    for key, value in (_read_yaml(path).get("config") or {}).items():
+    for key, value in (read_yaml(path).get("config") or {}).items():
         full = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             value, _ = SECRET_PLACEHOLDER, secret_keys.append(full)
