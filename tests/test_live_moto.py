@@ -13,7 +13,7 @@ import json
 import pytest
 
 from infra.engine.live import SERVICES, scan_account
-from infra.engine.live.core import _drop_account_label
+from infra.engine.live.core import drop_account_label
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, aws_env, drop_default_vpc, home_logging, moto,  # noqa: F401
@@ -429,7 +429,7 @@ def _distribution(server, ref="weights-cdn"):
 
 def _mrap(server, name, *buckets):
     s3control = server.client("s3control", "us-west-2")
-    s3control.meta.events.register("before-sign", _drop_account_label)  # moto routes by path only
+    s3control.meta.events.register("before-sign", drop_account_label)  # moto routes by path only
     for b in buckets:
         _bucket(server, b, HOME)
     s3control.create_multi_region_access_point(AccountId=ACCOUNT, ClientToken=name, Details={

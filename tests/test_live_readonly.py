@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from infra.engine.live import ALLOWED_OPERATIONS, ReadOnlyViolation, scan_account
-from infra.engine.live.core import Clients, _drop_account_label
+from infra.engine.live.core import Clients, drop_account_label
 from infra.program.stackfiles import load_stack_config
 from live_fixtures import HOME, aws_env, moto, shared_session  # noqa: F401  (fixtures)
 
@@ -124,7 +124,7 @@ def populate(server):
                                  "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
                                  "TrustedSigners": {"Enabled": False, "Quantity": 0}}})
     s3control = server.client("s3control", "us-west-2")
-    s3control.meta.events.register("before-sign", _drop_account_label)
+    s3control.meta.events.register("before-sign", drop_account_label)
     s3control.create_multi_region_access_point(AccountId="123456789012", ClientToken="t", Details={
         "Name": "everywhere", "Regions": [{"Bucket": "src"}]})
     populate_data_services(server, subnets)

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 
 from infra.engine.live import scan_account
-from infra.engine.live.core import _drop_account_label
+from infra.engine.live.core import drop_account_label
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, StubSession, aws_env, drop_default_vpc, moto,  # noqa: F401
@@ -333,7 +333,7 @@ def test_backup_copy_action(moto, region, bad):
 def test_s3_account_block_public_access_is_read(moto, configured):
     if configured:
         s3control = moto.client("s3control")
-        s3control.meta.events.register("before-sign", _drop_account_label)  # moto routes by path only
+        s3control.meta.events.register("before-sign", drop_account_label)  # moto routes by path only
         s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
             "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True})

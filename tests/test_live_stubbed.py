@@ -496,7 +496,7 @@ def test_s3control_account_label_is_dropped_only_for_an_emulator_host():
     for url, sent in [(f"https://123456789012.s3-control.us-west-2.amazonaws.com{path}", None),  # AWS: unchanged
                       (f"http://123456789012.127.0.0.1:5000{path}", f"http://127.0.0.1:5000{path}")]:
         request.url = url
-        core._drop_account_label(request)
+        core.drop_account_label(request)
         assert request.url == (sent or url)
 
 

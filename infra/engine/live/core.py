@@ -214,7 +214,7 @@ def endpoint_configured(endpoint_url: str | None) -> bool:
     return bool(endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3"))
 
 
-def _drop_account_label(request, **_: Any) -> None:
+def drop_account_label(request, **_: Any) -> None:
     """s3control sends to `<account id>.<endpoint host>`. That resolves on AWS's own hosts only; an
     emulator behind --endpoint-url (moto on 127.0.0.1) is one host routing by path, so there the
     account label is dropped before signing."""
@@ -251,7 +251,7 @@ class Clients:
         client.meta.events.register("before-parameter-build", _guard(service))
         client.meta.events.register("after-call", _check_answer)
         if service == "s3control":
-            client.meta.events.register("before-sign", _drop_account_label)
+            client.meta.events.register("before-sign", drop_account_label)
         self._cache[key] = client
         return client
 
