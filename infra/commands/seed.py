@@ -24,13 +24,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import yaml
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.program.catalog import CatalogError
 from infra.program.config import PROJECT, ConfigError, StackConfig
+from infra.engine.credentials import aws_session
 from infra.engine.loaders import InputError
 from infra.commands.output import write_atomic
 from infra.commands.seed_image import copy_image, parse_repository, require_skopeo, source_reference, tag_digest
@@ -158,20 +158,6 @@ def seed_weights(session, args, cfg: StackConfig, bucket: str) -> str:
     summary = ", ".join(f"{results.count(r)} {r}" for r in dict.fromkeys(results))
     return (f"weights: s3://{bucket}/{cfg.served_model}/ ({len(results)} objects, "
             f"{progress.total / MIB:,.1f} MiB: {summary})")
-
-
-def aws_session(profile: str | None):
-    """A session with credentials, checked before anything is read or written."""
-    try:
-        session = boto3.Session(profile_name=profile)
-        credentials = session.get_credentials()
-    except ProfileNotFound as exc:
-        raise InputError(f"--profile: {exc}") from exc
-    except BotoCoreError as exc:  # broken shared config, expired SSO token, ...
-        raise InputError(f"cannot load AWS credentials: {exc}") from exc
-    if credentials is None:
-        raise InputError("no AWS credentials found (environment, --profile, shared config, SSO or instance role)")
-    return session
 
 
 def write_digest(stack: str, digest: str) -> Path:

@@ -25,14 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+from botocore.exceptions import ClientError
 
 from infra.program.config import StackConfig
 from infra.engine.live import (bedrock, compute, data, databases, directconnect, ec2, edge, firewall, iam, kms, lb, messaging,
                         org, s3)
 from infra.engine.live.core import (ALLOWED_OPERATIONS, Clients, NotChecked, ReadOnlyViolation, Scan, Timeouts, fault,
                              fault_kind)
+from infra.engine.credentials import aws_session
 from infra.engine.loaders import InputError
 from infra.engine.model import Snapshot
 
@@ -109,19 +109,6 @@ def scan_regions(cfg: StackConfig, regions: Iterable[str] | str | None) -> tuple
     return tuple(r for r in allowed if r in wanted)
 
 
-def _session(profile: str | None):
-    try:
-        session = boto3.Session(profile_name=profile)
-        credentials = session.get_credentials()
-    except ProfileNotFound as exc:
-        raise InputError(f"--profile: {exc}") from exc
-    except BotoCoreError as exc:  # broken shared config, expired SSO token, ...
-        raise InputError(f"cannot load AWS credentials: {exc}") from exc
-    if credentials is None:
-        raise InputError("no AWS credentials found (environment, --profile, shared config, SSO or instance role)")
-    return session
-
-
 class _FirstCallFailed(Exception):
     """No AWS answered the first call: nothing else is tried."""
 
@@ -163,7 +150,7 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
     unknown = [s for s in wanted if s not in SERVICES]
     if unknown:
         raise InputError(f"unknown service(s) {', '.join(unknown)}; allowed: {', '.join(SERVICES)}")
-    clients = Clients(session or _session(profile), endpoint_url, timeouts)
+    clients = Clients(session or aws_session(profile), endpoint_url, timeouts)
     scan = Scan(cfg, clients, scanned, progress or (lambda _msg: None))
     units = [(service, region, fn) for region in scanned for service, fn in REGIONAL.items() if service in wanted]
     units += [(service, edge.HOME_REGIONS.get(service, "global"), fn)
