@@ -14,7 +14,8 @@ from infra import cli
 from infra.program.stackfiles import PROJECT_DIR_ENV
 from infra.program.catalog import load_catalog
 from infra.engine.iam_eval import ALLOW, DENY, evaluate, matching, Request
-from infra.commands.scp import SCP_MAX_CHARS, build_scp, scp_for_stack
+from infra.commands.scp import SCP_MAX_CHARS, scp_for_stack
+from infra.program.scp_policy import build_scp
 
 FULL_ACCESS = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 ACCOUNT = "123456789012"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from infra.engine.live.core import Unit, pages
-from infra.commands.scp import statement_digests
+from infra.program.scp_policy import statement_digests
 
 ORGANIZATION = "aws:organizations/organization:Organization"
 NOT_IN_AN_ORGANIZATION = "AWSOrganizationsNotInUseException"

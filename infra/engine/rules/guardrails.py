@@ -19,7 +19,7 @@ ORGANIZATION = "aws:organizations/organization:Organization"
       one.""",
       category="placement", types=(ORGANIZATION,), sources=("live",))
 def geography_scp_in_force(res: Resource, scope: Scope):
-    from infra.commands.scp import build_scp, statement_digests  # the catalog-built policy, as `residency scp` prints it
+    from infra.program.scp_policy import build_scp, statement_digests  # the catalog-built policy, as `residency scp` prints it
 
     wanted = statement_digests(build_scp(scope.ctx.geography, scope.ctx.has("zm_plus")))
     scps = res.props.get("effectiveScps") or []
