@@ -51,7 +51,7 @@ test: $(DEV_STAMP) $(MERMAID_STAMP)
 
 # The data-path maps in docs/ (a test fails when they are stale).
 docs: $(RUNTIME_STAMP)
-	$(BIN)/python -m infra.render --write-docs
+	$(BIN)/python -m infra.commands.render --write-docs
 
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/plan_all.py

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra import report as report_mod  # noqa: E402
-from infra.audit import audit_export  # noqa: E402
-from infra.rules import Context  # noqa: E402
-from infra.stackfiles import load_stack_config  # noqa: E402
+from infra.engine import report as report_mod  # noqa: E402
+from infra.commands.audit import audit_export  # noqa: E402
+from infra.engine.rules import Context  # noqa: E402
+from infra.program.stackfiles import load_stack_config  # noqa: E402
 
 STACK, REGION, ACCOUNT = "eu", "eu-central-1", "123456789012"
 PROVIDER_URN = f"urn:pulumi:{STACK}::ai-companion::pulumi:providers:aws::aws-{REGION}"

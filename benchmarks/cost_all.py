@@ -34,9 +34,9 @@ def fresh(*args: str) -> tuple[float, float]:
 def pricing_share() -> tuple[float, float]:
     """In one process: seconds synthesizing every stack, and seconds pricing the results."""
     sys.path.insert(0, str(ROOT))
-    from infra.cost import cost_plan
-    from infra.pricing import load_prices, load_rules, price_snapshot
-    from infra.stackfiles import list_stacks
+    from infra.commands.cost import cost_plan
+    from infra.commands.pricing import load_prices, load_rules, price_snapshot
+    from infra.program.stackfiles import list_stacks
 
     synth = price = 0.0
     for stack in list_stacks():

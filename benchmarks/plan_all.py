@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def in_process(repeat: int) -> None:
-    from infra.plan import plan_stack
-    from infra.stackfiles import list_stacks
+    from infra.commands.plan import plan_stack
+    from infra.program.stackfiles import list_stacks
 
     for stack in list_stacks():
         times = []

@@ -26,12 +26,12 @@ from pathlib import Path
 # takes a while), then imports the commands.
 
 COMMANDS = {
-    "plan": "infra.plan",
-    "audit": "infra.audit",
-    "scp": "infra.scp",
-    "models": "infra.bedrock_drift",
-    "seed": "infra.seed",
-    "cost": "infra.cost",
+    "plan": "infra.commands.plan",
+    "audit": "infra.commands.audit",
+    "scp": "infra.commands.scp",
+    "models": "infra.commands.bedrock_drift",
+    "seed": "infra.commands.seed",
+    "cost": "infra.commands.cost",
 }
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -54,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bad_input_errors() -> tuple[type[Exception], ...]:
-    from infra.catalog import CatalogError
-    from infra.config import ConfigError
-    from infra.loaders import InputError
+    from infra.program.catalog import CatalogError
+    from infra.program.config import ConfigError
+    from infra.engine.loaders import InputError
 
     return ConfigError, InputError, CatalogError
 
@@ -65,7 +65,7 @@ def _interrupted(signum, frame) -> None:
     """Ctrl-C: leave at once. The plan runs Pulumi's asyncio loop and worker threads; a
     KeyboardInterrupt raised somewhere inside them can hang the loop or surface as an unrelated
     error, so nothing is unwound: output temp files are removed and the process exits 130."""
-    output = sys.modules.get("infra.output")
+    output = sys.modules.get("infra.commands.output")
     if output is not None:
         output.remove_temp_files()
     try:
@@ -103,7 +103,7 @@ def _watch_interrupts():
 
 
 def _check_project_dir(path: str) -> None:
-    from infra.loaders import InputError
+    from infra.engine.loaders import InputError
 
     root = Path(path)
     if not root.is_dir():
@@ -123,7 +123,7 @@ def run_command(args) -> int:
         print(f"residency {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # main() called off the main thread, where no handler is installed
-        from infra.output import remove_temp_files
+        from infra.commands.output import remove_temp_files
 
         remove_temp_files()
         print("residency: interrupted; nothing written", file=sys.stderr)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread: signals are delivered elsewhere
         previous_handler = None
     stop_watching = _watch_interrupts()
-    from infra.stackfiles import PROJECT_DIR_ENV
+    from infra.program.stackfiles import PROJECT_DIR_ENV
 
     previous_env = os.environ.get(PROJECT_DIR_ENV)
     args = None

@@ -1,4 +1,4 @@
-"""CrossGuard policies: a thin adapter over the one residency rule set (infra/rules).
+"""CrossGuard policies: a thin adapter over the one residency rule set (infra/engine/rules).
 
 - One `ResourceValidationPolicy` per rule (named like the rule, dashes for underscores), run on
   each resource as the engine registers it: the resource plus its provider are turned into a
@@ -13,7 +13,7 @@ All policies are MANDATORY. Each needs the stack's residency config, passed as p
 
 `config.<stack>.json` gives every policy `{"stack": ..., "config": {...}}`, the stack's config
 map as in `Pulumi.<stack>.yaml` (generated: `python policy/policies.py --write-config`; a test
-keeps the files in step with the stack files). It is validated by infra/config.parse_config, the
+keeps the files in step with the stack files). It is validated by infra/program/config.parse_config, the
 same validation the program runs. Both keys are optional in the schema, so the CLI accepts the
 pack without `--policy-pack-config`: a policy without config then reads the stack config that the
 CLI hands every analyzer (`PULUMI_CONFIG`, with `PULUMI_STACK`); when neither exists, every
@@ -42,10 +42,10 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ResourceValidat
                            Severity, StackValidationPolicy)
 from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 
-from infra.config import ConfigError, config_string, parse_config  # noqa: E402
-from infra.loaders import snapshot_from_policy_resources  # noqa: E402
-from infra.model import UNKNOWN  # noqa: E402
-from infra.rules import RULES, RULES_BY_ID, Context, Rule, evaluate  # noqa: E402
+from infra.program.config import ConfigError, config_string, parse_config  # noqa: E402
+from infra.engine.loaders import snapshot_from_policy_resources  # noqa: E402
+from infra.engine.model import UNKNOWN  # noqa: E402
+from infra.engine.rules import RULES, RULES_BY_ID, Context, Rule, evaluate  # noqa: E402
 
 PACK_NAME = "ai-companion-residency"
 STACK_POLICY_NAME = "residency-stack-graph"
@@ -98,7 +98,7 @@ def context_for(config) -> tuple[Context, str]:
     return _context(json.dumps({"stack": running.rsplit("/", 1)[-1], "config": values}, sort_keys=True))
 
 
-def _report_findings(report, snapshot, violations) -> None:
+def report_findings(report, snapshot, violations) -> None:
     """Report findings; defer those on resources with values unknown during preview.
 
     Rules marked `fails_closed` report a value they cannot read (a replication or log bucket whose
@@ -127,7 +127,7 @@ def _resource_validator(rule: Rule):
             return
         snapshot = snapshot_from_policy_resources([args], default_region=region, stack=ctx.stack)
         report = evaluate(snapshot, ctx, rules=[rule], targets={args.urn}, complete=False)
-        _report_findings(report, snapshot, report_violation)
+        report_findings(report, snapshot, report_violation)
 
     return validate
 
@@ -146,7 +146,7 @@ def _stack_validator(rules: list[Rule]):
         def violation(message, urn):  # a stack-level finding without a Stack resource names none
             report_violation(message, urn if urn in urns else None)
 
-        _report_findings(report, snapshot, violation)
+        report_findings(report, snapshot, violation)
 
     return validate
 
@@ -187,9 +187,9 @@ POLICY_NAMES = [p.name for p in POLICIES]
 
 def pack_config(stack: str) -> dict:
     """The `--policy-pack-config` document for a stack, from its stack files."""
-    from infra.stackfiles import ROOT as REPO, _read_yaml
+    from infra.program.stackfiles import ROOT as REPO, read_yaml
 
-    raw = _read_yaml(REPO / f"Pulumi.{stack}.yaml").get("config") or {}
+    raw = read_yaml(REPO / f"Pulumi.{stack}.yaml").get("config") or {}
     values = {(k if ":" in k else f"ai-companion:{k}"): v for k, v in raw.items()}
     block = {"stack": stack, "config": values}
     return {"all": {"enforcementLevel": "mandatory"}, **{name: block for name in POLICY_NAMES}}
@@ -204,7 +204,7 @@ def render_pack_config(stack: str) -> str:
 
 
 def write_configs() -> list[Path]:
-    from infra.stackfiles import list_stacks
+    from infra.program.stackfiles import list_stacks
 
     written = []
     for stack in list_stacks():

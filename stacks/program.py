@@ -10,15 +10,15 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from infra.catalog import load_catalog
-from infra.components.api_tunnel import ApiTunnel, ApiTunnelArgs
-from infra.components.bedrock import BedrockAccess, BedrockAccessArgs
-from infra.components.cluster import ServingCluster, ServingClusterArgs
-from infra.components.egress import EgressConnectors, EgressConnectorsArgs
-from infra.components.encryption import StackKey, StackKeyArgs
-from infra.components.model_server import ModelServer, ModelServerArgs
-from infra.components.network import Network, NetworkArgs
-from infra.config import StackConfig, from_pulumi
+from infra.program.catalog import load_catalog
+from infra.program.components.api_tunnel import ApiTunnel, ApiTunnelArgs
+from infra.program.components.bedrock import BedrockAccess, BedrockAccessArgs
+from infra.program.components.cluster import ServingCluster, ServingClusterArgs
+from infra.program.components.egress import EgressConnectors, EgressConnectorsArgs
+from infra.program.components.encryption import StackKey, StackKeyArgs
+from infra.program.components.model_server import ModelServer, ModelServerArgs
+from infra.program.components.network import Network, NetworkArgs
+from infra.program.config import StackConfig, from_pulumi
 
 
 def build(cfg: StackConfig) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import TEST_STACKS
-from infra.stackfiles import PROJECT_DIR_ENV, ROOT
+from infra.program.stackfiles import PROJECT_DIR_ENV, ROOT
 
 SCRIPT = ROOT / ".venv" / "bin" / "residency"
 MERMAID_DIR = Path(__file__).resolve().parent / "mermaid"

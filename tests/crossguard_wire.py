@@ -14,7 +14,7 @@ What the CLI does with `pulumi preview --policy-pack policy --policy-pack-config
 5. Remediate then Analyze every resource (its inputs, with its provider);
 6. AnalyzeStack with every resource (outputs, parent, dependencies, provider).
 
-Resources come from the offline plan (infra/synth.py); `first_preview` turns a plan into what a
+Resources come from the offline plan (infra/program/synth.py); `first_preview` turns a plan into what a
 first `pulumi preview` of a new stack sends: every id, ARN and provider-computed name unknown.
 The engine's own gRPC service runs on 127.0.0.1 so the pack can log to it.
 """
@@ -40,7 +40,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
-from infra.config import PROJECT, config_string
+from infra.program.config import PROJECT, config_string
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value sentinel
 REPO = Path(__file__).resolve().parent.parent

@@ -288,7 +288,7 @@ def private_vpc(server, region=HOME, cidr="10.40.0.0/16"):
 def scp_in_force(server, stack="eu"):
     """An organization whose root has the stack's geography SCP (`residency scp`) attached, as a
     well-kept account has (RSD-005)."""
-    from infra.scp import scp_for_stack
+    from infra.commands.scp import scp_for_stack
 
     org = server.client("organizations", "us-east-1")
     org.create_organization(FeatureSet="ALL")
@@ -310,9 +310,9 @@ def home_logging(server, region=HOME, bucket="prompt-logs"):
 def account_public_access_blocked(server, region=HOME, on=True):
     """The account-level S3 Block Public Access, all four settings `on` (RSD-060): a well-kept
     account has it; moto's (like a new AWS account's) has none configured."""
-    from infra.live.core import _drop_account_label
+    from infra.engine.live.core import drop_account_label
 
     s3control = server.client("s3control", region)
-    s3control.meta.events.register("before-sign", _drop_account_label)  # moto routes by path only
+    s3control.meta.events.register("before-sign", drop_account_label)  # moto routes by path only
     s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
         "BlockPublicAcls": on, "IgnorePublicAcls": on, "BlockPublicPolicy": on, "RestrictPublicBuckets": on})

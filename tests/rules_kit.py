@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from infra.catalog import load_catalog
-from infra.model import Resource, Snapshot
-from infra.rules import Context, evaluate
+from infra.program.catalog import load_catalog
+from infra.engine.model import Resource, Snapshot
+from infra.engine.rules import Context, evaluate
 
 PROJECT = "ai-companion"
 ACCOUNT = "123456789012"
@@ -78,3 +78,21 @@ def home_logging(geo: str = "EU") -> Resource:
     g = load_catalog().geography(geo)
     return res(LOGGING, "logging", inputs={"loggingConfig": {"cloudwatchConfig": {"logGroupName": "/prompts"}}},
                prov=provider(g.home_region, stack=g.stack), stack=g.stack)
+
+
+def plan_with(stack: str, program):
+    """The real program planned for a stack with `program` in its place, and its rule report."""
+    import pulumi
+
+    from infra.program.synth import synthesize
+
+    try:
+        plan = synthesize(stack, program=program)
+    finally:
+        pulumi.runtime.reset_options()
+    return plan, evaluate(plan.snapshot, Context.from_config(plan.config))
+
+
+def finding_names(report, rule: str) -> set[str]:
+    """The resource names `rule` reported."""
+    return {f.urn.rsplit("::", 1)[-1] for f in report.findings if f.rule == rule}

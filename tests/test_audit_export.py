@@ -149,8 +149,8 @@ def test_output_into_a_missing_directory_creates_it_like_plan_out(write, tmp_pat
 # --- `--live` wiring (the scanner itself is tested in test_live_*; here it is replaced) ----------
 
 def fake_scan(monkeypatch, resources, not_checked=()):
-    from infra import live
-    from infra.model import Snapshot
+    from infra.engine import live
+    from infra.engine.model import Snapshot
 
     calls = {}
 
@@ -164,7 +164,7 @@ def fake_scan(monkeypatch, resources, not_checked=()):
 
 
 def live_bucket(region):
-    from infra.model import Resource
+    from infra.engine.model import Resource
 
     return Resource(urn=f"arn:aws:s3:::b-{region}", type="aws:s3/bucket:Bucket", name=f"b-{region}", id=f"b-{region}",
                     inputs={"region": region, "bucket": f"b-{region}"})

@@ -1,7 +1,7 @@
 """ZM+ `BedrockAccess` on the synthesized `eu` and `us` stacks, plus its config errors.
 
 Expected ARNs are spelled out here from the residency facts, not recomputed with the code under
-test; the role policy is also run through infra/iam_eval.py to check what it actually permits.
+test; the role policy is also run through infra/engine/iam_eval.py to check what it actually permits.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import json
 import pytest
 
 from infra import cli
-from infra.config import ConfigError, parse_config
-from infra.iam_eval import ALLOW, DENY, IMPLICIT_DENY, evaluate
-from infra.loaders import snapshot_from_document
-from infra.stackfiles import PROJECT_DIR_ENV, ROOT
-from infra.synth import MOCK_ACCOUNT
+from infra.program.config import ConfigError, parse_config
+from infra.engine.iam_eval import ALLOW, DENY, IMPLICIT_DENY, evaluate
+from infra.engine.loaders import snapshot_from_document
+from infra.program.stackfiles import PROJECT_DIR_ENV, ROOT
+from infra.program.synth import MOCK_ACCOUNT
 from stack_plans import ZMO_ONLY, of_type, planned, values_with
 
 ACCOUNT = MOCK_ACCOUNT
@@ -291,8 +291,8 @@ def _variant(stack, edit) -> object:
 
 
 def _rule_findings(snapshot, stack):
-    """Findings of the residency rules (infra/rules, one rule set) on ZM+ resources."""
-    rules = pytest.importorskip("infra.rules", reason="infra/rules not importable yet")
+    """Findings of the residency rules (infra/engine/rules, one rule set) on ZM+ resources."""
+    rules = pytest.importorskip("infra.engine.rules", reason="infra/engine/rules not importable yet")
     report = rules.evaluate(snapshot, rules.Context.from_config(planned(stack).config))
     return [f for f in report.findings if f"{COMPONENT}$" in f.urn]
 
@@ -343,7 +343,7 @@ def project_with(tmp_path, monkeypatch):
         (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
         (tmp_path / f"Pulumi.{stack}.yaml").write_text(body)
         monkeypatch.setenv(PROJECT_DIR_ENV, str(tmp_path))
-        monkeypatch.setattr(cli, "COMMANDS", {"scp": "infra.scp", "models": "infra.bedrock_drift"})
+        monkeypatch.setattr(cli, "COMMANDS", {"scp": "infra.commands.scp", "models": "infra.commands.bedrock_drift"})
     return make
 
 

@@ -14,9 +14,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from infra import bedrock_drift, cli
-from infra.catalog import load_catalog
-from infra.stackfiles import PROJECT_DIR_ENV
+from infra import cli
+from infra.commands import bedrock_drift
+from infra.program.catalog import load_catalog
+from infra.program.stackfiles import PROJECT_DIR_ENV
 from cli_run import residency
 
 EU = load_catalog().by_stack("eu")
@@ -75,7 +76,7 @@ def stub_eu(stubber, sonnet_destinations=None, list_pages=2):
 @pytest.fixture
 def run_models(monkeypatch, capsys):
     """Run `residency models ...` through the CLI with a stubbed client; returns (rc, out, err)."""
-    monkeypatch.setattr(cli, "COMMANDS", {"models": "infra.bedrock_drift"})
+    monkeypatch.setattr(cli, "COMMANDS", {"models": "infra.commands.bedrock_drift"})
 
     def run(argv, setup=None, region="eu-central-1"):
         client = fake_client(region)
@@ -192,7 +193,7 @@ def no_aws_env(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never probe the instance metadata service
-    monkeypatch.setattr(cli, "COMMANDS", {"models": "infra.bedrock_drift"})
+    monkeypatch.setattr(cli, "COMMANDS", {"models": "infra.commands.bedrock_drift"})
 
 
 def test_no_credentials_exits_2(no_aws_env, closed_port, capsys):

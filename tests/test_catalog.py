@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from infra.catalog import CATALOG_PATH, CatalogError, load_catalog, parse_catalog
+from infra.program.catalog import CATALOG_PATH, CatalogError, load_catalog, parse_catalog
 
 RAW = yaml.safe_load(CATALOG_PATH.read_text())
 

@@ -21,7 +21,7 @@ import pytest
 from cli_run import (HANG_GUARD, SCRIPT, Result, mermaid_parse, project_copy, residency, run_many, stack_config,
                      user_env)
 from conftest import TEST_STACKS
-from infra.stackfiles import ROOT, list_stacks
+from infra.program.stackfiles import ROOT, list_stacks
 
 STACKS = list_stacks(TEST_STACKS)
 # A directory no one can create files in (EROFS where /sys is mounted read-only, as in containers;
@@ -239,9 +239,9 @@ def test_a_region_without_network_firewall_is_refused_for_federated():
     # Every catalogued EU region has Network Firewall today: take it away from eu-west-1.
     import yaml
 
-    from infra.catalog import CATALOG_PATH, parse_catalog
-    from infra.config import ConfigError, parse_config
-    from infra.stackfiles import load_stack_values
+    from infra.program.catalog import CATALOG_PATH, parse_catalog
+    from infra.program.config import ConfigError, parse_config
+    from infra.program.stackfiles import load_stack_values
 
     raw = yaml.safe_load(CATALOG_PATH.read_text())
     raw["region_services"]["regions"]["eu-west-1"]["services"] = ["eks"]
@@ -313,10 +313,10 @@ def test_output_at_a_directory_exits_2(plans, tmp_path, argv):
 def inject_bug(tmp_path: Path) -> dict[str, str]:
     """A `sitecustomize` that makes the plan crash as a bug in our code would."""
     (tmp_path / "sitecustomize.py").write_text(
-        "import infra.plan\n"
+        "import infra.commands.plan\n"
         "def broken(stack):\n"
         "    raise KeyError('resources')\n"
-        "infra.plan.plan_stack = broken\n")
+        "infra.commands.plan.plan_stack = broken\n")
     return {"PYTHONPATH": str(tmp_path)}
 
 
@@ -337,12 +337,12 @@ def test_debug_shows_the_traceback_of_an_internal_error(tmp_path):
 def interrupt_while_planning(argv: list[str], tmp_path: Path) -> tuple[Result, float]:
     """Start the script, wait until it is planning (a marker the test injects), send SIGINT."""
     (tmp_path / "sitecustomize.py").write_text(
-        "import sys, infra.synth\n"
-        "original = infra.synth.synthesize\n"
+        "import sys, infra.program.synth\n"
+        "original = infra.program.synth.synthesize\n"
         "def marked(*a, **k):\n"
         "    print('PLANNING', file=sys.stderr, flush=True)\n"
         "    return original(*a, **k)\n"
-        "infra.synth.synthesize = marked\n")
+        "infra.program.synth.synthesize = marked\n")
     proc = subprocess.Popen([str(SCRIPT), *argv], cwd=ROOT, env=user_env(PYTHONPATH=str(tmp_path)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []

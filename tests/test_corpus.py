@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.audit import audit_export
+from infra.commands.audit import audit_export
 from infra.cli import main
-from infra.loaders import load_document, read_export, snapshot_from_document
-from infra.model import Secret, is_provider_type
-from infra.rules.placement import placement_class
+from infra.engine.loaders import load_document, read_export, snapshot_from_document
+from infra.engine.model import Secret, is_provider_type
+from infra.engine.rules.placement import placement_class
 
 # Copied into the repo with their origins (tests/fixtures/corpus/README.md): no test reads outside the checkout.
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
@@ -130,8 +130,8 @@ def test_pending_operation_resources_are_audited():
 @pytest.mark.parametrize("stack", ["eu", "us", "ca"])
 def test_raw_prescreen_never_changes_the_verdict(path, stack):
     # The whole-document prescreen is only a speed-up: same findings as per-resource evaluation.
-    from infra.rules import Context, evaluate
-    from infra.stackfiles import load_stack_config
+    from infra.engine.rules import Context, evaluate
+    from infra.program.stackfiles import load_stack_config
 
     ctx = Context.from_config(load_stack_config(stack))
     snapshot, raw = read_export(path, stack=stack)
@@ -145,8 +145,8 @@ def test_raw_prescreen_never_changes_the_verdict(path, stack):
     ("us", ["us-east-1", "us-east-2", "ap-southeast-1", "us-west-2", "eu-central-1"]),
 ])
 def test_raw_prescreen_sees_regions_sharing_the_home_regions_direction(stack, regions, tmp_path):
-    from infra.rules import Context, evaluate
-    from infra.stackfiles import load_stack_config
+    from infra.engine.rules import Context, evaluate
+    from infra.program.stackfiles import load_stack_config
 
     ctx = Context.from_config(load_stack_config(stack))
     home = ctx.geography.home_region

@@ -16,10 +16,10 @@ import pulumi_aws as aws
 import pytest
 import yaml
 
-from infra.loaders import InputError
-from infra.pricing import (PriceDataError, compare, load_prices, load_rules, parse_prices, parse_rules,
+from infra.engine.loaders import InputError
+from infra.commands.pricing import (PriceDataError, compare, load_prices, load_rules, parse_prices, parse_rules,
                            parse_usage, price_snapshot)
-from infra.stackfiles import ROOT, list_stacks
+from infra.program.stackfiles import ROOT, list_stacks
 from stack_plans import values_with
 
 RESIDENCY = str(Path(sys.prefix) / "bin" / "residency")
@@ -377,7 +377,7 @@ def pools_stack(cfg):
 
 @pytest.fixture(scope="module")
 def pools_cost():
-    from infra.synth import synthesize
+    from infra.program.synth import synthesize
 
     rules = load_rules()
     plan = synthesize("sg", values_with("sg"), program=pools_stack)
@@ -437,7 +437,7 @@ def test_gpu_max_size_moves_the_pool_at_max_by_whole_instances(synth):
     ("spec.limits.nvidia", None),
 ])
 def test_lookup_paths_with_dotted_keys_and_list_selectors(path, expected):
-    from infra.pricing import lookup
+    from infra.commands.pricing import lookup
 
     props = {"spec": {"limits": {"nvidia.com/gpu": "10"},
                       "requirements": [{"key": "type", "values": ["g"]}, {"key": "zone", "values": ["a", "b"]}]}}

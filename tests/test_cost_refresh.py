@@ -12,10 +12,10 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from infra.cost import keyed_values, run_refresh
-from infra.price_refresh import RefreshError, filters_for, refresh, write_prices
-from infra.pricing import load_prices, load_rules, parse_rules
-from infra.stackfiles import list_stacks, load_stack_config
+from infra.commands.cost import keyed_values, run_refresh
+from infra.commands.price_refresh import RefreshError, filters_for, refresh, write_prices
+from infra.commands.pricing import load_prices, load_rules, parse_rules
+from infra.program.stackfiles import list_stacks, load_stack_config
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -196,7 +196,7 @@ def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_pa
     import sys
     from pathlib import Path
 
-    from infra.stackfiles import ROOT
+    from infra.program.stackfiles import ROOT
 
     api = RecordedPriceList(load_rules())
     prices = tmp_path / "prices.yaml"
@@ -224,7 +224,7 @@ def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_pa
 
 
 def test_pricing_endpoint_choices_are_botocores_pricing_regions():
-    from infra.price_refresh import DEFAULT_PRICING_REGION, PRICING_ENDPOINT_REGIONS
+    from infra.commands.price_refresh import DEFAULT_PRICING_REGION, PRICING_ENDPOINT_REGIONS
 
     available = botocore.session.get_session().get_available_regions("pricing")
     assert sorted(PRICING_ENDPOINT_REGIONS) == sorted(available) and DEFAULT_PRICING_REGION in available

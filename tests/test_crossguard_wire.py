@@ -11,7 +11,7 @@ import shutil
 import pytest
 import yaml
 
-from infra.stackfiles import list_stacks, load_stack_values
+from infra.program.stackfiles import list_stacks, load_stack_values
 from tests import crossguard_wire as wire
 from tests.stack_plans import planned
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from infra import render
-from infra.stackfiles import ROOT, load_stack_values
-from infra.synth import synthesize
+from infra.commands import render
+from infra.program.stackfiles import ROOT, load_stack_values
+from infra.program.synth import synthesize
 
 
 @pytest.mark.parametrize("stack", render.DOC_STACKS)
@@ -33,4 +33,4 @@ def test_the_comparison_sees_a_change_in_the_plan():
 def test_make_docs_runs_the_writer():
     makefile = (ROOT / "Makefile").read_text()
     target = makefile[makefile.index("\ndocs:"):].split("\n\n")[0]
-    assert "-m infra.render --write-docs" in target
+    assert "-m infra.commands.render --write-docs" in target

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from infra.cli import main
-from infra.components.egress import (ALLOWLIST_PRIORITY, GUARD_PRIORITY, PATH_TAG, declared_paths,
+from infra.program.components.egress import (ALLOWLIST_PRIORITY, GUARD_PRIORITY, PATH_TAG, declared_paths,
                                      egress_subnet_cidrs)
-from infra.components.network import private_subnet_cidrs
-from infra.config import ConfigError, parse_config
+from infra.program.components.network import private_subnet_cidrs
+from infra.program.config import ConfigError, parse_config
 from conftest import TEST_STACKS
-from infra.stackfiles import ROOT
-from infra.synth import synthesize
+from infra.program.stackfiles import ROOT
+from infra.program.synth import synthesize
 from stack_plans import ZMO_ONLY, of_type, planned, values_with
 
 COMPONENT = "ai-companion:federated:EgressConnectors"
@@ -410,7 +410,7 @@ def test_cli_plan_exits_2_on_bad_connector_config(case, project, capsys):
 
 @pytest.mark.parametrize("stack", FEDERATED)
 def test_the_sanctioned_egress_path_has_no_residency_findings(stack):
-    from infra.rules import Context, evaluate
+    from infra.engine.rules import Context, evaluate
 
     plan = planned(stack)
     report = evaluate(plan.snapshot, Context.from_config(plan.config))
@@ -422,7 +422,7 @@ def test_the_same_path_is_flagged_in_a_stack_without_the_federated_option():
     """Guards the test above against passing vacuously: the rules do look at these resources."""
     import dataclasses
 
-    from infra.rules import Context, evaluate
+    from infra.engine.rules import Context, evaluate
 
     plan = planned("eu")
     ctx = dataclasses.replace(Context.from_config(plan.config), options=("zmo", "zm_plus"), connectors=())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.iam_eval import ALLOW, DENY, IMPLICIT_DENY, Unsupported, arn_like, evaluate
+from infra.engine.iam_eval import ALLOW, DENY, IMPLICIT_DENY, Unsupported, arn_like, evaluate
 
 FM = "arn:aws:bedrock:eu-west-3::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"
 

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from infra.catalog import load_catalog
-from infra.render import iam_policy, main as render_main
-from infra.stackfiles import ROOT, list_stacks
+from infra.program.catalog import load_catalog
+from infra.commands.render import iam_policy, main as render_main
+from infra.program.stackfiles import ROOT, list_stacks
 
 IAM = ROOT / "docs" / "iam"
 ROLES = ("preview", "deploy", "audit")
@@ -164,7 +164,7 @@ def granted(policy: dict, action: str) -> bool:
 
 
 def test_audit_role_grants_every_operation_the_live_scanner_may_send():
-    from infra.live.core import ALLOWED_OPERATIONS
+    from infra.engine.live.core import ALLOWED_OPERATIONS
 
     policy = load("audit-permissions.json")
     needed = [IAM_ACTION_FOR.get((svc, op), f"{IAM_PREFIX_FOR.get(svc, svc)}:{op}")

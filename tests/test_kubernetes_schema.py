@@ -14,7 +14,7 @@ import copy
 import pytest
 from kubernetes_validate import utils as kv
 
-from infra.catalog import load_catalog
+from infra.program.catalog import load_catalog
 from stack_plans import STACKS, planned
 
 CRD_GROUPS = ("karpenter.sh/",)

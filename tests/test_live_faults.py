@@ -210,9 +210,9 @@ def test_a_dead_endpoint_exits_3_in_seconds(tmp_path):
 
 def test_an_exception_in_our_mapping_code_is_that_unit_only(monkeypatch, aws_env):  # noqa: F811
     """Every exception, not only botocore's: a bug in one scanner costs its unit, not the scan."""
-    import infra.live as live
+    import infra.engine.live as live
     from live_fixtures import StubSession
-    from infra.stackfiles import load_stack_config
+    from infra.program.stackfiles import load_stack_config
 
     def broken(unit):
         raise ValueError("unexpected shape")
@@ -231,8 +231,8 @@ def test_an_exception_in_our_mapping_code_is_that_unit_only(monkeypatch, aws_env
 
 def test_a_write_attempt_is_never_swallowed(monkeypatch, moto):  # noqa: F811
     """A write is a bug in the scanner, never an account condition: it stops the scan (exit 4)."""
-    import infra.live as live
-    from infra.stackfiles import load_stack_config
+    import infra.engine.live as live
+    from infra.program.stackfiles import load_stack_config
 
     monkeypatch.setitem(live.REGIONAL, "sqs", lambda unit: unit.client().create_queue(QueueName="x"))
     with moto.recording() as calls:
@@ -251,8 +251,8 @@ def test_bad_limits_are_bad_input(tmp_path, flag, value):
 
 def test_a_unit_whose_endpoint_stops_answering_is_not_tried_further(moto):
     """After a reset (or timeout) the unit's remaining steps are skipped, not each timed out."""
-    import infra.live as live
-    from infra.stackfiles import load_stack_config
+    import infra.engine.live as live
+    from infra.program.stackfiles import load_stack_config
 
     proxy = FaultProxy(moto.url)
     proxy.plant("reset", "ec2", "DescribeVpcs")

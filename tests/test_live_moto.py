@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from infra.live import SERVICES, scan_account
-from infra.live.core import _drop_account_label
-from infra.rules import Context, evaluate
-from infra.stackfiles import load_stack_config
+from infra.engine.live import SERVICES, scan_account
+from infra.engine.live.core import drop_account_label
+from infra.engine.rules import Context, evaluate
+from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, account_public_access_blocked, aws_env, drop_default_vpc,  # noqa: F401
                            home_logging, moto, private_vpc, scp_in_force, shared_session)
 
@@ -430,7 +430,7 @@ def _distribution(server, ref="weights-cdn"):
 
 def _mrap(server, name, *buckets):
     s3control = server.client("s3control", "us-west-2")
-    s3control.meta.events.register("before-sign", _drop_account_label)  # moto routes by path only
+    s3control.meta.events.register("before-sign", drop_account_label)  # moto routes by path only
     for b in buckets:
         _bucket(server, b, HOME)
     s3control.create_multi_region_access_point(AccountId=ACCOUNT, ClientToken=name, Details={

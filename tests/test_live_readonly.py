@@ -8,9 +8,9 @@ import json
 import boto3
 import pytest
 
-from infra.live import ALLOWED_OPERATIONS, ReadOnlyViolation, scan_account
-from infra.live.core import Clients, _drop_account_label
-from infra.stackfiles import load_stack_config
+from infra.engine.live import ALLOWED_OPERATIONS, ReadOnlyViolation, scan_account
+from infra.engine.live.core import Clients, drop_account_label
+from infra.program.stackfiles import load_stack_config
 from live_fixtures import HOME, aws_env, moto, shared_session  # noqa: F401  (fixtures)
 
 READ_PREFIXES = ("List", "Describe", "Get", "Head")
@@ -41,7 +41,7 @@ def test_every_mapped_type_token_exists_in_pulumi_aws():
 
     import pulumi_aws
 
-    live = Path(__file__).resolve().parent.parent / "infra" / "live"
+    live = Path(__file__).resolve().parent.parent / "infra" / "engine" / "live"
     tokens = {t for f in live.glob("*.py") for t in re.findall(r'"(aws:[a-z0-9]+/[A-Za-z0-9]+:[A-Za-z0-9]+)"', f.read_text())}
     assert len(tokens) >= 25
     package = Path(pulumi_aws.__file__).parent
@@ -124,7 +124,7 @@ def populate(server):
                                  "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
                                  "TrustedSigners": {"Enabled": False, "Quantity": 0}}})
     s3control = server.client("s3control", "us-west-2")
-    s3control.meta.events.register("before-sign", _drop_account_label)
+    s3control.meta.events.register("before-sign", drop_account_label)
     s3control.create_multi_region_access_point(AccountId="123456789012", ClientToken="t", Details={
         "Name": "everywhere", "Regions": [{"Bucket": "src"}]})
     populate_data_services(server, subnets)

@@ -15,9 +15,9 @@ import zipfile
 
 import pytest
 
-from infra.live import scan_account
-from infra.rules import Context, evaluate
-from infra.stackfiles import load_stack_config
+from infra.engine.live import scan_account
+from infra.engine.rules import Context, evaluate
+from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, StubSession, account_public_access_blocked, aws_env,  # noqa: F401
                            drop_default_vpc, moto, scp_in_force, shared_session)
 

@@ -15,11 +15,11 @@ import socket
 
 import pytest
 
-import infra.live.core as core
-from infra.live import Timeouts, scan_account
-from infra.loaders import InputError
-from infra.rules import Context, evaluate
-from infra.stackfiles import load_stack_config
+import infra.engine.live.core as core
+from infra.engine.live import Timeouts, scan_account
+from infra.engine.loaders import InputError
+from infra.engine.rules import Context, evaluate
+from infra.program.stackfiles import load_stack_config
 from live_fixtures import ACCOUNT, HOME, StubSession, aws_env  # noqa: F401  (fixture)
 
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)
@@ -467,7 +467,7 @@ def test_regions_outside_the_geography_are_refused(regions, message):
 
 
 def test_regions_narrow_the_scan_in_geography_order():
-    from infra.live import scan_regions
+    from infra.engine.live import scan_regions
     cfg = load_stack_config("eu")
     assert scan_regions(cfg, "eu-west-3, eu-central-1") == ("eu-central-1", "eu-west-3")
     assert scan_regions(cfg, None) == ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1", "eu-south-1", "eu-south-2")
@@ -496,7 +496,7 @@ def test_s3control_account_label_is_dropped_only_for_an_emulator_host():
     for url, sent in [(f"https://123456789012.s3-control.us-west-2.amazonaws.com{path}", None),  # AWS: unchanged
                       (f"http://123456789012.127.0.0.1:5000{path}", f"http://127.0.0.1:5000{path}")]:
         request.url = url
-        core._drop_account_label(request)
+        core.drop_account_label(request)
         assert request.url == (sent or url)
 
 

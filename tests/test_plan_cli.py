@@ -11,8 +11,8 @@ import pulumi_aws as aws
 
 import stacks.program
 from infra.cli import main
-from infra.loaders import load_document, snapshot_from_document
-from infra.stackfiles import ROOT, list_stacks
+from infra.engine.loaders import load_document, snapshot_from_document
+from infra.program.stackfiles import ROOT, list_stacks
 
 
 def test_table_lists_type_name_region_and_option(capsys):
@@ -88,7 +88,7 @@ def test_usage_errors_exit_2_without_traceback():
 
 def test_export_is_deterministic_and_parents_come_first():
     """Registration order under mocks follows thread scheduling; the export must not."""
-    from infra.synth import synthesize
+    from infra.program.synth import synthesize
 
     first, second = (json.dumps(synthesize("us").export, sort_keys=True) for _ in range(2))
     assert first == second

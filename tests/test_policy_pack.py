@@ -16,8 +16,8 @@ from pulumi_policy import (EnforcementLevel, PolicyCustomTimeouts, PolicyProvide
                            StackValidationArgs, StackValidationPolicy)
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from infra.rules import RULES, Context
-from infra.stackfiles import ROOT, list_stacks, load_stack_config
+from infra.engine.rules import RULES, Context
+from infra.program.stackfiles import ROOT, list_stacks, load_stack_config
 from policy import policies as pack
 
 PACK_DIR = Path(pack.__file__).resolve().parent

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from infra.catalog import load_catalog
-from infra.readme import README, matrix_markdown, render
+from infra.program.catalog import load_catalog
+from infra.commands.readme import README, matrix_markdown, render
 
 
 def test_readme_matrix_matches_the_catalog():
     text = README.read_text()
-    assert render(text, load_catalog()) == text, "README matrix is stale: run `python -m infra.readme`"
+    assert render(text, load_catalog()) == text, "README matrix is stale: run `python -m infra.commands.readme`"
 
 
 def test_the_check_fails_when_the_catalog_changes():

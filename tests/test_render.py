@@ -1,4 +1,4 @@
-"""Content of the markdown PR summary and the Mermaid data-path map (infra/render.py)."""
+"""Content of the markdown PR summary and the Mermaid data-path map (infra/commands/render.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra import render
-from infra.model import Finding, Resource, Snapshot
-from infra.stackfiles import load_stack_config
-from infra.synth import Plan
+from infra.commands import render
+from infra.engine.model import Finding, Resource, Snapshot
+from infra.program.stackfiles import load_stack_config
+from infra.program.synth import Plan
 
 EU_REGIONS = ["eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1", "eu-south-1", "eu-south-2"]
 PROVIDER = "urn:pulumi:eu::ai-companion::pulumi:providers:aws::aws-main"
@@ -52,7 +52,7 @@ def plan(stack: str, snap: Snapshot) -> Plan:
 
 
 def report(paths=(), findings=()):
-    """The fields of infra.rules.Report that the renderers read."""
+    """The fields of infra.engine.rules.Report that the renderers read."""
     return SimpleNamespace(findings=list(findings), unplaced=[], declared_paths=[dict(p) for p in paths])
 
 
@@ -193,7 +193,7 @@ def test_markdown_says_none_and_sorts_stacks():
 
 @pytest.fixture(scope="module")
 def real_plans():
-    from infra.plan import plan_stack
+    from infra.commands.plan import plan_stack
 
     return {stack: plan_stack(stack) for stack in ("eu", "sg")}
 

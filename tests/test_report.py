@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from infra.model import Finding
-from infra.report import render, render_sarif, sarif_rules, to_dict
-from infra.rules import RULES
-from infra.rules.engine import Report
+from infra.engine.model import Finding
+from infra.engine.report import render, render_sarif, sarif_rules, to_dict
+from infra.engine.rules import RULES
+from infra.engine.rules.engine import Report
 
 
 def report(findings=(), not_checked=(), unplaced=()):

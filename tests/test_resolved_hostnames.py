@@ -12,8 +12,8 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from infra.catalog import load_catalog
-from infra.components.egress import aws_dns_names, dns_firewall_admits
+from infra.program.catalog import load_catalog
+from infra.program.components.egress import aws_dns_names, dns_firewall_admits
 from stack_plans import STACKS, of_type, planned
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.catalog import load_catalog
+from infra.program.catalog import load_catalog
 from rules_kit import ACCOUNT, LOGGING, US_PROVIDER, ctx, fired, home_logging, policy, provider, res, run
 
 EU = load_catalog().geography("EU")
@@ -206,7 +206,7 @@ def test_logging_to_an_unresolvable_bucket_fails_closed(name, needle):
 
 
 def test_secret_logging_destination_is_unverifiable():
-    from infra.model import Secret
+    from infra.engine.model import Secret
 
     [f] = fired(run([logging({"s3Config": {"bucketName": Secret()}})], source="export"), "RSD-045")
     assert "secret" in f.message

@@ -2,8 +2,8 @@
 
 import re
 
-from infra.rules import CATEGORIES, RULES
-from infra.rules import docs
+from infra.engine.rules import CATEGORIES, RULES
+from infra.engine.rules import docs
 
 
 def test_ids_names_and_metadata():
@@ -20,7 +20,7 @@ def test_every_rule_class_has_rules():
 
 
 def test_docs_rules_md_is_fresh():
-    assert docs.DOC_PATH.read_text() == docs.render(), "docs/rules.md is stale: python -m infra.rules.docs --write"
+    assert docs.DOC_PATH.read_text() == docs.render(), "docs/rules.md is stale: python -m infra.engine.rules.docs --write"
 
 
 def test_every_control_a_rule_names_is_a_reference_control():

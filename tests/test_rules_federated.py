@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.catalog import load_catalog
+from infra.program.catalog import load_catalog
 from rules_kit import component, ctx, fired, home_logging, res, run
 
 TAG = {"ai-companion:path": "federated-egress"}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.rules import Context, evaluate
+from rules_kit import finding_names, plan_with
 
 ACCOUNT = "123456789012"
 NEW_RULES = {f"RSD-0{n}" for n in range(55, 64)}
@@ -53,19 +53,7 @@ def with_issue13_violations(cfg):
 
 @pytest.fixture(scope="module")
 def injected():
-    import pulumi
-
-    from infra.synth import synthesize
-
-    try:
-        plan = synthesize("eu", program=with_issue13_violations)
-    finally:
-        pulumi.runtime.reset_options()
-    return plan, evaluate(plan.snapshot, Context.from_config(plan.config))
-
-
-def names(report, rule):
-    return {f.urn.rsplit("::", 1)[-1] for f in report.findings if f.rule == rule}
+    return plan_with("eu", with_issue13_violations)
 
 
 @pytest.mark.parametrize("rule,name", [
@@ -86,7 +74,7 @@ def names(report, rule):
 ])
 def test_injected_violation_is_named_by_its_rule(injected, rule, name):
     _, report = injected
-    assert name in names(report, rule), [(f.rule, f.message) for f in report.findings if name in f.urn]
+    assert name in finding_names(report, rule), [(f.rule, f.message) for f in report.findings if name in f.urn]
 
 
 def test_the_programs_own_resources_stay_quiet_under_the_new_rules(injected):

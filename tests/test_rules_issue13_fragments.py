@@ -6,9 +6,9 @@ import json
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from infra.catalog import CatalogError, load_catalog, parse_catalog
-from infra.model import Snapshot
-from infra.rules import RULES_BY_ID, evaluate
+from infra.program.catalog import CatalogError, load_catalog, parse_catalog
+from infra.engine.model import Snapshot
+from infra.engine.rules import RULES_BY_ID, evaluate
 from rules_kit import ACCOUNT, ctx, fired, policy, res, run
 
 # --- RSD-055 delivery to hosts outside AWS -------------------------------------------------------
@@ -98,14 +98,14 @@ def test_connector_hosts_are_declared_paths_only_in_a_federated_stack():
 
 
 def test_an_unknown_host_is_fail_closed_and_crossguard_defers_it_during_preview():
-    from policy.policies import _report_findings
+    from policy.policies import report_findings
 
     sub = res("aws:sns/topicSubscription:TopicSubscription", "s", inputs={"protocol": "https", "endpoint": None})
     snapshot = Snapshot([sub], "crossguard", "eu", "eu-central-1", unknown={sub.urn: ["endpoint"]})
     report = evaluate(snapshot, ctx("EU"), rules=[RULES_BY_ID["RSD-055"]], targets={sub.urn}, complete=False)
     assert fired(report, "RSD-055") and RULES_BY_ID["RSD-055"].fails_closed
     with pytest.raises(UnknownValueError):
-        _report_findings(report, snapshot, lambda *a: pytest.fail(f"mandatory finding during preview: {a}"))
+        report_findings(report, snapshot, lambda *a: pytest.fail(f"mandatory finding during preview: {a}"))
 
 
 def test_catalog_refuses_a_non_destination_without_a_reason():
@@ -218,7 +218,7 @@ def test_service_principals_deny_statements_and_vpc_endpoint_policies_are_quiet(
 
 
 def test_each_policy_document_is_parsed_once_per_resource(monkeypatch):
-    from infra.rules import patterns
+    from infra.engine.rules import patterns
 
     calls = []
     real = patterns.parse_document

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from infra.model import Secret
+from infra.engine.model import Secret
 from rules_kit import ACCOUNT, fired, policy, res, run
 
 
@@ -169,9 +169,9 @@ def test_deny_is_skipped_statement_by_statement_with_indexes_kept():
 
 def test_raw_prescreen_agrees_on_hostnames_and_denies(tmp_path):
     """The whole-document fast path (read_export's raw index) gives the per-resource verdict."""
-    from infra.loaders import read_export
-    from infra.rules import Context, evaluate
-    from infra.stackfiles import load_stack_config
+    from infra.engine.loaders import read_export
+    from infra.engine.rules import Context, evaluate
+    from infra.program.stackfiles import load_stack_config
 
     cases = [(f"h{i}-{r}", {"endpoint": form.format(r=r)}) for i, form in enumerate(HOST_FORMS)
              for r in ("us-west-2", "eu-central-1")]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from infra.model import Secret
+from infra.engine.model import Secret
 from rules_kit import ACCOUNT, US_PROVIDER, fired, res, run
 
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from infra.config import ConfigError
-from infra.model import STACK_TYPE
-from infra.rules import Context, evaluate
-from rules_kit import ctx
+from infra.program.config import ConfigError
+from infra.engine.model import STACK_TYPE
+from infra.engine.rules import Context, evaluate
+from rules_kit import ctx, finding_names, plan_with
 from stack_plans import STACKS, planned, values_with
 
 ACCOUNT = "123456789012"
@@ -56,19 +56,7 @@ def with_injections(cfg):
 
 @pytest.fixture(scope="module")
 def injected():
-    import pulumi
-
-    from infra.synth import synthesize
-
-    try:
-        plan = synthesize("eu", program=with_injections)
-    finally:
-        pulumi.runtime.reset_options()
-    return plan, evaluate(plan.snapshot, Context.from_config(plan.config))
-
-
-def names(report, rule):
-    return {f.urn.rsplit("::", 1)[-1] for f in report.findings if f.rule == rule}
+    return plan_with("eu", with_injections)
 
 
 @pytest.mark.parametrize("cls,rule,name", [
@@ -82,7 +70,7 @@ def names(report, rule):
 ])
 def test_injected_violation_is_named_by_its_rule(injected, cls, rule, name):
     _, report = injected
-    assert name in names(report, rule), f"class {cls}: {rule} did not name {name}"
+    assert name in finding_names(report, rule), f"class {cls}: {rule} did not name {name}"
 
 
 def test_only_injected_resources_are_reported(injected):
@@ -108,12 +96,12 @@ def test_real_bedrock_resources_without_zm_plus_are_named():
 
 def test_real_egress_path_without_federated_is_named():
     report = evaluate(planned("eu").snapshot, ctx("EU", options=("zmo", "zm_plus")))
-    assert names(report, "RSD-050") and names(report, "RSD-020") and names(report, "RSD-021")
+    assert finding_names(report, "RSD-050") and finding_names(report, "RSD-020") and finding_names(report, "RSD-021")
 
 
 def test_real_us_allow_list_without_the_global_opt_in_is_named():
     report = evaluate(planned("us").snapshot, ctx("US", allow_global=False))
-    assert names(report, "RSD-053")
+    assert finding_names(report, "RSD-053")
 
 
 def test_config_refuses_global_connectors_without_the_opt_in(synth):
@@ -188,7 +176,7 @@ def edited_plan(stack, edit):
     import copy
     from types import SimpleNamespace
 
-    from infra.loaders import snapshot_from_document
+    from infra.engine.loaders import snapshot_from_document
 
     plan = planned(stack)
     doc = copy.deepcopy(plan.export)

@@ -1,4 +1,4 @@
-"""`residency scp`: the organization guardrail, evaluated with infra/iam_eval.py.
+"""`residency scp`: the organization guardrail, evaluated with infra/engine/iam_eval.py.
 
 An SCP only filters: the account's effective permissions are the SCP's Allow (FullAWSAccess, added
 here) minus its Denies. "Allowed" below means "not denied by the SCP".
@@ -11,10 +11,11 @@ import json
 import pytest
 
 from infra import cli
-from infra.stackfiles import PROJECT_DIR_ENV
-from infra.catalog import load_catalog
-from infra.iam_eval import ALLOW, DENY, evaluate, matching, Request
-from infra.scp import SCP_MAX_CHARS, build_scp, scp_for_stack
+from infra.program.stackfiles import PROJECT_DIR_ENV
+from infra.program.catalog import load_catalog
+from infra.engine.iam_eval import ALLOW, DENY, evaluate, matching, Request
+from infra.commands.scp import SCP_MAX_CHARS, scp_for_stack
+from infra.program.scp_policy import build_scp
 
 FULL_ACCESS = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 ACCOUNT = "123456789012"
@@ -40,7 +41,7 @@ def eu():
 
 def run_cli(argv, monkeypatch):
     # Only this command: the CLI imports every subcommand module, some owned by other work.
-    monkeypatch.setattr(cli, "COMMANDS", {"scp": "infra.scp"})
+    monkeypatch.setattr(cli, "COMMANDS", {"scp": "infra.commands.scp"})
     return cli.main(argv)
 
 
@@ -121,7 +122,7 @@ def test_every_exemption_says_why_and_none_is_also_dropped():
 def test_an_exemption_without_a_reason_is_a_catalog_error():
     import yaml
 
-    from infra.catalog import CATALOG_PATH, CatalogError, parse_catalog
+    from infra.program.catalog import CATALOG_PATH, CatalogError, parse_catalog
 
     raw = yaml.safe_load(CATALOG_PATH.read_text())
     with pytest.raises(CatalogError, match="reason"):

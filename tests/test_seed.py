@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from infra.cli import main
-from infra.seed_weights import Copier, Progress, part_count, part_size_for, same_checksum, source_objects
-from infra.stackfiles import ROOT
+from infra.commands.seed_weights import Copier, Progress, part_count, part_size_for, same_checksum, source_objects
+from infra.program.stackfiles import ROOT
 from live_fixtures import HOME, aws_env, moto  # noqa: F401
 
 RESIDENCY = str(ROOT / ".venv/bin/residency")
@@ -556,7 +556,7 @@ def test_a_bug_is_one_line_exit_4_and_a_traceback_only_with_debug(seed_here, s3,
     def broken(*_args, **_kwargs):
         raise KeyError("oops")
 
-    monkeypatch.setattr("infra.seed.local_files", broken)
+    monkeypatch.setattr("infra.commands.seed.local_files", broken)
     argv = ("seed", "--stack", "eu", "--weights", str(tmp_path), "--bucket", BUCKET)
     result = seed_here(*argv)
     assert result.returncode == 4 and "Traceback" not in result.stderr

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.loaders import InputError
-from infra.seed import write_digest
-from infra.seed_image import parse_repository, platform_digest, skopeo_command, source_reference
-from infra.stackfiles import PROJECT_DIR_ENV, ROOT
+from infra.engine.loaders import InputError
+from infra.commands.seed import write_digest
+from infra.commands.seed_image import parse_repository, platform_digest, skopeo_command, source_reference
+from infra.program.stackfiles import PROJECT_DIR_ENV, ROOT
 from live_fixtures import aws_env, moto  # noqa: F401
 
 REPO = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/ai-companion/eu/vllm"

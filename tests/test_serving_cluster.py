@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from infra.catalog import CatalogError, load_catalog, parse_catalog
-from infra.components.cluster import AUTO_MODE_CLUSTER_POLICIES, AUTO_MODE_NODE_POLICIES
+from infra.program.catalog import CatalogError, load_catalog, parse_catalog
+from infra.program.components.cluster import AUTO_MODE_CLUSTER_POLICIES, AUTO_MODE_NODE_POLICIES
 from stack_plans import STACKS, ZMO_ONLY, of_type, planned
 
 
@@ -125,7 +125,7 @@ def test_stack_file_without_account_is_refused_by_the_console_script(tmp_path):
     import shutil
     import subprocess
 
-    from infra.stackfiles import ROOT
+    from infra.program.stackfiles import ROOT
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     text = (ROOT / "Pulumi.sg.yaml").read_text()
     (tmp_path / "Pulumi.sg.yaml").write_text("\n".join(line for line in text.splitlines() if "accountId" not in line))
@@ -141,7 +141,7 @@ def test_seeded_stack_audits_clean_offline(stack, tmp_path):
     """The full graph (AWS and cluster layers) passes the same audit as a state export."""
     import subprocess
 
-    from infra.stackfiles import ROOT
+    from infra.program.stackfiles import ROOT
     export = tmp_path / f"{stack}.json"
     export.write_text(json.dumps(planned(stack).export))
     result = subprocess.run([str(ROOT / ".venv/bin/residency"), "audit", "--stack", stack, "--export", str(export)],
@@ -151,7 +151,7 @@ def test_seeded_stack_audits_clean_offline(stack, tmp_path):
 
 
 def test_tunnel_ami_lookup_goes_through_the_stacks_regional_provider(monkeypatch):
-    from infra.synth import RealisticMocks, synthesize
+    from infra.program.synth import RealisticMocks, synthesize
     from stack_plans import SEEDED_DIGEST, values_with
 
     calls = []

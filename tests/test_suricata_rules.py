@@ -23,7 +23,7 @@ from scapy.layers.tls.record import TLS
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from infra.components.egress import GUARD_RULES
+from infra.program.components.egress import GUARD_RULES
 from tests import suricata_kit as kit
 from tests.stack_plans import planned
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.stackfiles import ROOT, list_stacks, load_stack_values
+from infra.program.stackfiles import ROOT, list_stacks, load_stack_values
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = ("preview.yml", "deploy.yml", "audit.yml")

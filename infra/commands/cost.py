@@ -1,0 +1,277 @@
+"""`residency cost`: what a stack costs per month, priced from the offline plan.
+
+    residency cost --stack S | --all [--format text|json|markdown] [--base DIR] [--plan-out DIR] [--prices FILE]
+    residency cost --refresh [--pricing-region us-east-1] [--prices FILE]
+
+Prices the resources `residency plan` synthesizes (infra/program/synth.py; no second model of the stack)
+with the rules of stacks/cost_rules.yaml and the prices of stacks/prices.yaml, and the stack's
+usage profile (`ai-companion:costUsage`, defaults in the rules file). A stack is priced as it runs
+once deployed: a stack file without `modelImageDigest` (not seeded yet) is planned with a
+placeholder digest so the cluster layer (the GPU node pool, vLLM, its load balancer) is priced
+too, and the output says so. `--base DIR` also prices the plan exports of the base branch
+(`residency cost --all --plan-out DIR` run in a base checkout) with the same prices and usage,
+and shows the change and the biggest movers.
+
+Exit codes: 0 ok (resources not priced are listed, they are not an error); 2 bad input (unknown
+stack, bad usage profile key, unreadable price or base file); 3 `--refresh` could not read the
+prices (nothing written).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from infra.engine.loaders import InputError, read_export
+from infra.commands.output import write_atomic
+from infra.commands.pricing import (PRICES_PATH, USAGE_KEY, Delta, StackCost, compare, load_prices, load_rules, lookup, num,
+                           parse_usage, price_snapshot)
+from infra.program.stackfiles import list_stacks, load_stack_values
+
+HELP = "monthly cost of a stack (or --all) priced from the offline plan; --refresh re-reads the prices"
+FORMATS = ("text", "json", "markdown")
+DIGEST_KEY = "ai-companion:modelImageDigest"
+# Stands in for the image digest `residency seed` writes, so an unseeded stack is priced with
+# its cluster layer; nothing is deployed with it (only the offline plan sees it).
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+PLACEHOLDER_NOTE = ("cluster layer planned with a placeholder image digest (the stack file has no "
+                    "modelImageDigest until `residency seed`): priced as it runs once deployed")
+
+
+def add_arguments(parser) -> None:
+    from infra.commands.price_refresh import DEFAULT_PRICING_REGION, PRICING_ENDPOINT_REGIONS
+
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--stack", help="stack name (a Pulumi.<stack>.yaml file)")
+    target.add_argument("--all", action="store_true", help="price every stack file in the repo")
+    target.add_argument("--refresh", action="store_true",
+                        help="re-read every price from the AWS Price List Query API and rewrite the price file")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--base", metavar="DIR",
+                        help="directory of the base branch's plan exports (<stack>.json, from `residency plan "
+                             "--all --out DIR`): show the change against it")
+    parser.add_argument("--plan-out", metavar="DIR",
+                        help="also write the plans priced here as <stack>.json exports (what --base reads)")
+    parser.add_argument("--prices", metavar="FILE", default=str(PRICES_PATH),
+                        help="price file to read (and, with --refresh, to rewrite); default stacks/prices.yaml")
+    parser.add_argument("--pricing-region", choices=PRICING_ENDPOINT_REGIONS, default=DEFAULT_PRICING_REGION,
+                        help="endpoint region of the Price List API (where the public catalogue is read; "
+                             "not a data path)")
+
+
+def usage_of(stack: str) -> dict[str, float]:
+    values, _ = load_stack_values(stack)
+    return parse_usage(values.get(USAGE_KEY), load_rules(), f"Pulumi.{stack}.yaml")
+
+
+def cost_plan(stack: str):
+    """The plan a stack is priced from: (plan, assumptions). With the cluster layer always in
+    it: a stack not seeded yet gets the placeholder digest."""
+    from infra.program.synth import synthesize
+
+    values, _ = load_stack_values(stack)
+    if values.get(DIGEST_KEY):
+        return synthesize(stack, values), []
+    return synthesize(stack, {**values, DIGEST_KEY: PLACEHOLDER_DIGEST}), [PLACEHOLDER_NOTE]
+
+
+def cost_stack(stack: str, book, base_dir: Path | None = None,
+               plan_out: Path | None = None) -> tuple[StackCost, Delta | None]:
+    """Plan `stack` offline and price it; with `base_dir`, price the base export too and compare;
+    with `plan_out`, write the plan priced as <stack>.json there."""
+    rules = load_rules()
+    usage = usage_of(stack)  # bad usage input fails before the (slower) plan
+    plan, assumptions = cost_plan(stack)
+    if plan_out is not None:
+        write_atomic(plan_out / f"{stack}.json", json.dumps(plan.export, indent=1, sort_keys=True) + "\n",
+                     "--plan-out")
+    head = price_snapshot(plan.snapshot, plan.config.region, usage, rules, book, stack)
+    head.assumptions = assumptions
+    if base_dir is None:
+        return head, None
+    base_file = base_dir / f"{stack}.json"
+    base = None
+    if base_file.exists():
+        snapshot, _ = read_export(base_file, stack=stack, default_region=plan.config.region, source="export")
+        base = price_snapshot(snapshot, plan.config.region, usage, rules, book, stack)
+    return head, compare(head, base)
+
+
+def money(value: float, signed: bool = False) -> str:
+    text = f"${abs(value):,.2f}"
+    if signed:
+        return ("+" if value >= 0.005 else "-" if value <= -0.005 else "±") + text
+    return text
+
+
+def short_type(type_: str) -> str:
+    return type_.split(":", 1)[1] if type_.count(":") == 2 else type_
+
+
+def gpu_line(cost: StackCost) -> list[str]:
+    if not cost.gpu_pools:
+        return ["GPU pool: none priced"]
+    return [f"GPU pool {p.name} ({p.instance_type}): {money(p.at_min)} at min ({p.nodes[0]} nodes), "
+            f"{money(p.at_max)} at max ({p.nodes[2]} nodes)" for p in cost.gpu_pools]
+
+
+def render_text(results: list[tuple[StackCost, Delta | None]]) -> str:
+    blocks = []
+    for cost, delta in results:
+        lines = [f"stack {cost.stack}: {cost.region}, {cost.currency} per month, "
+                 f"prices checked {cost.checked or 'never (no prices for this region)'}"]
+        rows = [("RESOURCE", "TYPE", "MONTHLY", "BASIS")]
+        for r in cost.priced:
+            basis = "; ".join(f"{line.part}: {line.basis}" for line in r.lines) or r.note
+            rows.append((r.name, short_type(r.type), money(r.monthly), basis))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines += ["  " + "  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2]), row[3]])
+                  for row in rows]
+        lines += ["  " + line for line in gpu_line(cost)]
+        lines += [f"  assumed: {a}" for a in cost.assumptions]
+        qualifier = f" (priced resources only; {len(cost.not_priced)} not priced)" if cost.not_priced else ""
+        lines.append(f"  total: {money(cost.monthly)} per month at desired sizes, {money(cost.at_max)} "
+                     f"with every pool at its max{qualifier}")
+        if delta is not None:
+            lines.append(f"  change against base: {money(delta.monthly, True)} per month, "
+                         f"{money(delta.at_max, True)} at max" if delta.base else "  change against base: no base plan")
+            for m in delta.movers:
+                lines.append(f"    {m.change} {m.name} ({short_type(m.type)}): {money(m.monthly, True)}, "
+                             f"{money(m.at_max, True)} at max")
+        lines.append(f"  free (no charge of their own): {cost.free} resources")
+        lines.append(f"  not priced: {len(cost.not_priced)}" + (":" if cost.not_priced else ""))
+        lines += [f"    {u.name} ({short_type(u.type)}): {u.reason}" for u in cost.not_priced]
+        lines.append("  usage profile: " + ", ".join(f"{k}={num(v)}" for k, v in cost.usage.items()))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def to_json(cost: StackCost, delta: Delta | None) -> dict:
+    doc = {
+        "stack": cost.stack, "region": cost.region, "currency": cost.currency, "prices_checked": cost.checked,
+        "monthly": round(cost.monthly, 2), "monthly_at_max": round(cost.at_max, 2),
+        "gpu_pools": [{"name": p.name, "instance_type": p.instance_type, "min_nodes": p.nodes[0],
+                       "max_nodes": p.nodes[2], "monthly_at_min": round(p.at_min, 2),
+                       "monthly_at_max": round(p.at_max, 2)} for p in cost.gpu_pools],
+        "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "monthly": round(r.monthly, 2),
+                       "monthly_at_max": round(r.at_max, 2), "note": r.note,
+                       "parts": [{"part": line.part, "basis": line.basis, "unit_price": line.unit_price,
+                                  "monthly": round(line.monthly, 2)} for line in r.lines]} for r in cost.priced],
+        "not_priced": [{"urn": u.urn, "type": u.type, "name": u.name, "reason": u.reason} for u in cost.not_priced],
+        "free": cost.free,
+        "usage": cost.usage,
+        "assumptions": cost.assumptions,
+    }
+    if delta is not None:
+        doc["change"] = None if delta.base is None else {
+            "base_monthly": round(delta.base.monthly, 2), "base_monthly_at_max": round(delta.base.at_max, 2),
+            "monthly": round(delta.monthly, 2), "monthly_at_max": round(delta.at_max, 2),
+            "movers": [{"type": m.type, "name": m.name, "change": m.change, "monthly": round(m.monthly, 2),
+                        "monthly_at_max": round(m.at_max, 2)} for m in delta.movers],
+            "newly_not_priced": [{"type": u.type, "name": u.name, "reason": u.reason} for u in delta.newly_unpriced],
+        }
+    return doc
+
+
+def md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def render_markdown(results: list[tuple[StackCost, Delta | None]]) -> str:
+    compared = any(d is not None for _, d in results)
+    out = ["## Cost", "",
+           "Monthly on-demand list prices of the offline plan (`residency cost`); usage from each stack's "
+           "profile. Not priced: data transfer to the connectors, Bedrock tokens, savings plans (README \"Cost\").",
+           ""]
+    head = "| stack | region | monthly | at max | not priced |" + (" change | change at max |" if compared else "")
+    out += [head, "|" + "---|" * (head.count("|") - 1)]
+    for cost, delta in results:
+        at_least = "≥ " if cost.not_priced else ""  # a lower bound while anything is not priced
+        row = (f"| {cost.stack} | {cost.region} | {at_least}{money(cost.monthly)} | {at_least}{money(cost.at_max)} | "
+               f"{len(cost.not_priced)} |")
+        if compared:
+            row += (f" {money(delta.monthly, True)} | {money(delta.at_max, True)} |" if delta and delta.base
+                    else " new (no base plan) | |")
+        out.append(row)
+    for cost, delta in results:
+        out += ["", f"### {cost.stack} (prices checked {cost.checked or 'never'})", ""]
+        out += [f"- {line}" for line in gpu_line(cost)]
+        out += [f"- Assumed: {a}" for a in cost.assumptions]
+        if delta and delta.movers:
+            out += ["", "Biggest movers:", "", "| resource | type | change | monthly | at max |", "|---|---|---|---|---|"]
+            out += [f"| {md(m.name)} | `{md(short_type(m.type))}` | {m.change} | {money(m.monthly, True)} | "
+                    f"{money(m.at_max, True)} |" for m in delta.movers]
+        if delta and delta.newly_unpriced:
+            out += ["", "Newly not priced: " + ", ".join(f"{md(u.name)} (`{md(short_type(u.type))}`)"
+                                                         for u in delta.newly_unpriced)]
+        out += ["", f"<details><summary>{len(cost.priced)} priced resources, {len(cost.not_priced)} not priced"
+                    "</summary>", "", "| resource | type | monthly | basis |", "|---|---|---|---|"]
+        out += [f"| {md(r.name)} | `{md(short_type(r.type))}` | {money(r.monthly)} | "
+                f"{md('; '.join(f'{line.part}: {line.basis}' for line in r.lines) or r.note)} |" for r in cost.priced]
+        out += [f"| {md(u.name)} | `{md(short_type(u.type))}` | not priced | {md(u.reason)} |" for u in cost.not_priced]
+        out += ["", "</details>"]
+    return "\n".join(out)
+
+
+def keyed_values(stacks: list[str], book) -> dict[str, set[str]]:
+    """For each keyed price (e.g. ec2_instance_hour by instance type): the values the stacks use
+    (from their plans) plus those already in the price file."""
+    rules = load_rules()
+    keyed: dict[str, set[str]] = {}
+    for table in book.regions.values():
+        for key, value in table.prices.items():
+            if isinstance(value, dict):
+                keyed.setdefault(key, set()).update(value)
+    for stack in stacks:
+        for r in cost_plan(stack)[0].snapshot.custom_resources():
+            for variant in rules.by_type.get(r.type, ()):
+                for part in variant.parts:
+                    value = lookup(r.props, part.by) if part.by else None
+                    if isinstance(value, str):
+                        keyed.setdefault(part.price, set()).add(value)
+    return keyed
+
+
+def run_refresh(args, client=None) -> int:
+    """Re-read the prices for every stack's region; `client` is injected by tests (Stubber)."""
+    from infra.commands.price_refresh import RefreshError, pricing_client, refresh, write_prices
+    from infra.program.stackfiles import load_stack_config
+
+    stacks = list_stacks()
+    book = load_prices(Path(args.prices)) if Path(args.prices).exists() else load_prices(PRICES_PATH)
+    regions = sorted({load_stack_config(s).region for s in stacks})
+    keyed = keyed_values(stacks, book)
+    try:
+        document = refresh(client or pricing_client(args.pricing_region), load_rules(), book, regions, keyed)
+    except RefreshError as exc:
+        print(f"residency cost: {exc}; nothing written", file=sys.stderr)
+        return 3
+    write_prices(document, Path(args.prices))
+    count = sum(len(v) if isinstance(v, dict) else 1 for r in document["regions"].values() for v in r["prices"].values())
+    print(f"wrote {count} prices for {', '.join(regions)} to {args.prices}")
+    return 0
+
+
+def run(args) -> int:
+    if args.refresh:
+        if args.base or args.plan_out:
+            raise InputError(f"{'--base' if args.base else '--plan-out'} prices a plan; it does not apply to --refresh")
+        return run_refresh(args)
+    known = list_stacks()
+    if args.stack and args.stack not in known:
+        raise InputError(f"unknown stack '{args.stack}'; stacks: {', '.join(known)}")
+    base_dir = Path(args.base) if args.base else None
+    if base_dir is not None and not base_dir.is_dir():
+        raise InputError(f"--base: {base_dir} is not a directory (expected <stack>.json plan exports)")
+    book = load_prices(Path(args.prices))
+    plan_out = Path(args.plan_out) if args.plan_out else None
+    results = [cost_stack(stack, book, base_dir, plan_out) for stack in (known if args.all else [args.stack])]
+    if args.format == "json":
+        docs = [to_json(c, d) for c, d in results]
+        print(json.dumps(docs if args.all else docs[0], indent=2))
+    elif args.format == "markdown":
+        print(render_markdown(results))
+    else:
+        print(render_text(results))
+    return 0

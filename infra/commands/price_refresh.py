@@ -1,0 +1,128 @@
+"""`residency cost --refresh`: re-read every price from the AWS Price List Query API.
+
+One `pricing:GetProducts` query per price key and region (per instance type for keyed prices),
+built from `queries:` in stacks/cost_rules.yaml. Each PriceList entry is a JSON *string* (the
+documented price-list format: `product.attributes` with `usagetype` and `regionCode`, and
+`terms.OnDemand.<offer>.priceDimensions.<rate>` with `unit`, `beginRange` and `pricePerUnit.USD`).
+
+The Price List API has endpoints only in a few regions (botocore 1.44.8: us-east-1, eu-central-1,
+ap-south-1). Its endpoint region is where the *catalogue* is read from: it returns public list
+prices for every region, carries no stack data, and is not a data path of any stack.
+
+All or nothing: if any price cannot be read, nothing is written (exit 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import yaml
+
+from infra.commands.output import write_atomic
+from infra.commands.pricing import PriceBook, Rules
+
+PRICING_ENDPOINT_REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
+DEFAULT_PRICING_REGION = "us-east-1"
+SOURCE = "AWS Price List Query API (pricing:GetProducts), on-demand, read by `residency cost --refresh`"
+
+
+class RefreshError(Exception):
+    """Prices could not be read (no credentials, API error, no or ambiguous product)."""
+
+
+def pricing_client(endpoint_region: str):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("pricing", region_name=endpoint_region,
+                        config=Config(retries={"total_max_attempts": 2}, connect_timeout=10, read_timeout=60))
+
+
+def filters_for(query: dict, region: str, by_value: str | None = None) -> list[dict]:
+    filters = {"regionCode": region, **(query.get("filters") or {})}
+    if query.get("by") and by_value is not None:
+        filters[query["by"]] = by_value
+    return [{"Type": "TERM_MATCH", "Field": k, "Value": str(v)} for k, v in filters.items()]
+
+
+def on_demand_price(price_list: list[str], query: dict, by_value: str | None = None) -> float | None:
+    """The one on-demand USD price in `price_list` whose usagetype ends with the query's (`{value}`
+    in it is the keyed value, e.g. `BoxUsage:{value}`) and whose unit is the query's (first tier of
+    a tiered price). None when there is none; RefreshError when several different prices match
+    (the query is not specific enough)."""
+    wanted = str(query.get("usagetype") or "").replace("{value}", by_value or "")
+    found = set()
+    for item in price_list:
+        entry = json.loads(item)
+        usagetype = entry.get("product", {}).get("attributes", {}).get("usagetype", "")
+        if wanted and not usagetype.endswith(wanted):
+            continue
+        for offer in (entry.get("terms", {}).get("OnDemand") or {}).values():
+            for dim in (offer.get("priceDimensions") or {}).values():
+                if dim.get("unit", "").lower() != str(query["unit"]).lower() or str(dim.get("beginRange", "0")) != "0":
+                    continue
+                usd = dim.get("pricePerUnit", {}).get("USD")
+                if usd is not None:
+                    found.add(float(usd) * float(query.get("scale", 1)))
+    if len(found) > 1:
+        raise RefreshError(f"{len(found)} different prices match ({', '.join(f'{p:g}' for p in sorted(found))})")
+    return found.pop() if found else None
+
+
+def read_price(client, query: dict, region: str, by_value: str | None = None) -> float:
+    paginator = client.get_paginator("get_products")
+    items: list[str] = []
+    for page in paginator.paginate(ServiceCode=query["service"], Filters=filters_for(query, region, by_value),
+                                   FormatVersion="aws_v1", PaginationConfig={"PageSize": 100}):
+        items.extend(page.get("PriceList", []))
+    price = on_demand_price(items, query, by_value)
+    if price is None:
+        raise RefreshError("no matching on-demand product")
+    return price
+
+
+def refresh(client, rules: Rules, book: PriceBook, regions: list[str], keyed: dict[str, set[str]],
+            today: dt.date | None = None) -> dict:
+    """Read every price for `regions` and return the new price document. `keyed` names, per keyed
+    price (e.g. ec2_instance_hour), the values to read (instance types). Raises RefreshError naming
+    every price that could not be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    today = today or dt.date.today()
+    document = {"schema_version": 1, "currency": "USD", "regions": {}}
+    problems = []
+    for region in sorted(regions):
+        prices: dict = {}
+        for key, query in rules.queries.items():
+            values = sorted(keyed.get(key, ())) if query.get("by") else [None]
+            for value in values:
+                label = f"{region} {key}" + (f"[{value}]" if value else "")
+                try:
+                    price = read_price(client, query, region, value)
+                except BotoCoreError as exc:
+                    # No credentials, no connection: every later call would fail the same way.
+                    raise RefreshError(f"could not read prices ({label}): {exc}") from exc
+                except (RefreshError, ClientError) as exc:
+                    problems.append(f"{label}: {exc}")
+                    continue
+                if value is None:
+                    prices[key] = price
+                else:
+                    prices.setdefault(key, {})[value] = price
+        document["regions"][region] = {"checked": today.isoformat(), "source": SOURCE, "prices": prices}
+    if problems:
+        raise RefreshError("could not read " + str(len(problems)) + " price(s):\n  " + "\n  ".join(problems))
+    return document
+
+
+HEADER = """\
+# On-demand list prices (USD) per region for `residency cost`, keyed as in stacks/cost_rules.yaml.
+# Written by `residency cost --refresh` from the AWS Price List Query API; `checked` is the date
+# each region was read. A region or price missing here makes the resources that need it
+# "not priced", never $0.
+"""
+
+
+def write_prices(document: dict, path) -> None:
+    write_atomic(path, HEADER + yaml.safe_dump(document, sort_keys=False, default_flow_style=False), "--prices")

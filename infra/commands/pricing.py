@@ -1,0 +1,525 @@
+"""Pricing a snapshot: the rules of stacks/cost_rules.yaml applied with the prices of stacks/prices.yaml.
+
+Every custom resource of a plan is either priced (a line per charged part, each with the basis it
+was computed from), free (a type with no charge of its own), or *not priced* with the reason: no
+rule for its type, no price for its region, an input the rule needs is unknown. Not priced is
+never counted as 0; totals are labelled as covering the priced resources only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from infra.engine.loaders import InputError
+from infra.engine.model import Resource, Snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES_PATH = ROOT / "stacks" / "cost_rules.yaml"
+PRICES_PATH = ROOT / "stacks" / "prices.yaml"
+USAGE_KEY = "ai-companion:costUsage"
+PART_KEYS = ("part", "price", "by", "hours", "count", "usage", "retention", "scaling", "pool")
+UNPRICED_CHARGE_KEYS = ("charge", "reason", "when")
+# Workloads whose pods a node pool's capacity is launched for (their replicas x requested units).
+POOL_WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+VARIANT_KEYS = ("when", "stack_has", "parts", "note")
+QUERY_KEYS = ("service", "by", "filters", "usagetype", "unit", "scale")
+
+
+class PriceDataError(InputError):
+    """stacks/cost_rules.yaml or a price file is malformed (exit 2, like any bad input file)."""
+
+
+class Unpriceable(Exception):
+    """A resource cannot be priced; the message is the reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class Part:
+    part: str
+    price: str
+    by: str | None = None
+    hours: bool = False
+    count: str | None = None
+    usage: str | None = None
+    retention: str | None = None
+    scaling: str | None = None
+    pool: str | None = None  # a Karpenter NodePool sized by this extended resource (nvidia.com/gpu)
+
+
+@dataclass(frozen=True)
+class UnpricedCharge:
+    charge: str
+    reason: str
+    when: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Variant:
+    parts: tuple[Part, ...]
+    when: dict = field(default_factory=dict)
+    stack_has: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Rules:
+    usage: dict[str, float]  # usage key -> default
+    hours_per_month: float
+    retention_cap_months: float
+    by_type: dict[str, tuple[Variant, ...]]
+    free: frozenset[str]
+    not_priced: dict[str, str]
+    queries: dict[str, dict]
+    pool_units: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> instance type -> units
+    unpriced_charges: dict[str, tuple[UnpricedCharge, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegionPrices:
+    region: str
+    checked: str
+    source: str
+    prices: dict
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    currency: str
+    regions: dict[str, RegionPrices]
+
+
+def _mapping(value, where: str, path: Path) -> dict:
+    if not isinstance(value, dict):
+        raise PriceDataError(f"{path}: {where}: expected a mapping")
+    return value
+
+
+def _unknown_keys(raw: dict, allowed: tuple[str, ...], where: str, path: Path) -> None:
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise PriceDataError(f"{path}: {where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise PriceDataError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise PriceDataError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("schema_version") != 1:
+        raise PriceDataError(f"{path}: expected a mapping with schema_version: 1")
+    return raw
+
+
+def parse_rules(raw: dict, path: Path = RULES_PATH) -> Rules:
+    usage = {}
+    for key, spec in _mapping(raw.get("usage"), "usage", path).items():
+        default = _mapping(spec, f"usage.{key}", path).get("default")
+        if isinstance(default, bool) or not isinstance(default, (int, float)) or default < 0:
+            raise PriceDataError(f"{path}: usage.{key}.default: expected a number >= 0")
+        if not spec.get("description"):
+            raise PriceDataError(f"{path}: usage.{key}: needs a description (the profile is documented here)")
+        usage[key] = float(default)
+    queries = {}
+    for key, query in _mapping(raw.get("queries"), "queries", path).items():
+        _unknown_keys(_mapping(query, f"queries.{key}", path), QUERY_KEYS, f"queries.{key}", path)
+        if "service" not in query or "unit" not in query:
+            raise PriceDataError(f"{path}: queries.{key}: needs service and unit")
+        queries[key] = query
+    by_type = {}
+    for type_, variants in _mapping(raw.get("rules"), "rules", path).items():
+        if not isinstance(variants, list) or not variants:
+            raise PriceDataError(f"{path}: rules.{type_}: expected a list of variants")
+        parsed = []
+        for i, variant in enumerate(variants):
+            where = f"rules.{type_}[{i}]"
+            _unknown_keys(_mapping(variant, where, path), VARIANT_KEYS, where, path)
+            parts = []
+            for part in variant.get("parts") or []:
+                _unknown_keys(_mapping(part, f"{where}.parts", path), PART_KEYS, f"{where}.parts", path)
+                if part.get("price") not in queries:
+                    raise PriceDataError(f"{path}: {where}: price '{part.get('price')}' has no entry under queries "
+                                         f"(every price must be refreshable); known: {', '.join(queries)}")
+                if part.get("pool") is not None and part["pool"] not in raw.get("pool_units", {}):
+                    raise PriceDataError(f"{path}: {where}: pool '{part['pool']}' has no table under pool_units")
+                if part.get("usage") is not None and part["usage"] not in usage:
+                    raise PriceDataError(f"{path}: {where}: usage '{part['usage']}' is not a usage key; "
+                                         f"allowed: {', '.join(usage)}")
+                parts.append(Part(**part))
+            parsed.append(Variant(tuple(parts), dict(variant.get("when") or {}), variant.get("stack_has"),
+                                  str(variant.get("note", ""))))
+        by_type[type_] = tuple(parsed)
+    free = frozenset(raw.get("free") or ())
+    not_priced = dict(raw.get("not_priced") or {})
+    overlap = sorted((free & set(by_type)) | (free & set(not_priced)) | (set(by_type) & set(not_priced)))
+    if overlap:
+        raise PriceDataError(f"{path}: type(s) listed twice among rules, free and not_priced: {', '.join(overlap)}")
+    pool_units = {}
+    for resource, spec in _mapping(raw.get("pool_units") or {}, "pool_units", path).items():
+        units = _mapping(_mapping(spec, f"pool_units.{resource}", path).get("per_instance"),
+                         f"pool_units.{resource}.per_instance", path)
+        if not spec.get("source") or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in units.values()):
+            raise PriceDataError(f"{path}: pool_units.{resource}: needs a source and whole numbers >= 1 per instance type")
+        pool_units[resource] = dict(units)
+    unpriced_charges = {}
+    for type_, charges in _mapping(raw.get("unpriced_charges") or {}, "unpriced_charges", path).items():
+        parsed_charges = []
+        for i, charge in enumerate(charges if isinstance(charges, list) else [None]):
+            where = f"unpriced_charges.{type_}[{i}]"
+            _unknown_keys(_mapping(charge, where, path), UNPRICED_CHARGE_KEYS, where, path)
+            if not charge.get("charge") or not charge.get("reason"):
+                raise PriceDataError(f"{path}: {where}: needs charge and reason")
+            parsed_charges.append(UnpricedCharge(charge["charge"], charge["reason"], dict(charge.get("when") or {})))
+        unpriced_charges[type_] = tuple(parsed_charges)
+    return Rules(usage, float(raw.get("hours_per_month", 730)),
+                 float(raw.get("retention_cap_months", 12)), by_type, free, not_priced, queries,
+                 pool_units, unpriced_charges)
+
+
+def parse_prices(raw: dict, path: Path = PRICES_PATH) -> PriceBook:
+    regions = {}
+    for region, entry in _mapping(raw.get("regions"), "regions", path).items():
+        entry = _mapping(entry, f"regions.{region}", path)
+        if "checked" not in entry:
+            raise PriceDataError(f"{path}: regions.{region}: missing 'checked' (the date the prices were read)")
+        prices = _mapping(entry.get("prices") or {}, f"regions.{region}.prices", path)
+        for key, value in prices.items():
+            values = value.values() if isinstance(value, dict) else [value]
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in values):
+                raise PriceDataError(f"{path}: regions.{region}.prices.{key}: expected prices >= 0")
+        regions[region] = RegionPrices(region, str(entry["checked"]), str(entry.get("source", "")), prices)
+    return PriceBook(str(raw.get("currency", "USD")), regions)
+
+
+@functools.cache
+def load_rules(path: Path = RULES_PATH) -> Rules:
+    return parse_rules(_read_yaml(path), Path(path))
+
+
+def load_prices(path: Path = PRICES_PATH) -> PriceBook:
+    return parse_prices(_read_yaml(path), Path(path))
+
+
+def parse_usage(raw: str | None, rules: Rules, where: str) -> dict[str, float]:
+    """The stack's usage profile: the defaults overlaid with `ai-companion:costUsage` (a JSON
+    string, as Pulumi stores structured config). Unknown keys and bad numbers are input errors."""
+    usage = dict(rules.usage)
+    if raw is None:
+        return usage
+    try:
+        given = json.loads(raw)
+    except ValueError:
+        given = None
+    if not isinstance(given, dict):
+        raise InputError(f"{where} {USAGE_KEY}: expected a mapping of usage keys to numbers; "
+                         f"allowed keys: {', '.join(rules.usage)}")
+    for key, value in given.items():
+        if key not in rules.usage:
+            raise InputError(f"{where} {USAGE_KEY}: unknown key '{key}'; allowed: {', '.join(rules.usage)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise InputError(f"{where} {USAGE_KEY}.{key}: '{value}' is not a number >= 0")
+        usage[key] = float(value)
+    return usage
+
+
+@dataclass
+class Line:
+    part: str
+    basis: str
+    unit_price: float
+    monthly: float
+    at_min: float
+    at_max: float
+
+
+@dataclass
+class PricedResource:
+    urn: str
+    type: str
+    name: str
+    lines: list[Line]
+    note: str = ""
+    nodes: tuple[int, int, int] | None = None  # (min, desired, max) for scalable resources
+    instance_type: str | None = None
+
+    @property
+    def monthly(self) -> float:
+        return sum(line.monthly for line in self.lines)
+
+    @property
+    def at_min(self) -> float:
+        return sum(line.at_min for line in self.lines)
+
+    @property
+    def at_max(self) -> float:
+        return sum(line.at_max for line in self.lines)
+
+    @property
+    def gpu(self) -> bool:
+        # Accelerated families (g*, p*), as the stack config defines a GPU instance type.
+        return self.nodes is not None and (self.instance_type or "")[:1] in ("g", "p")
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    urn: str
+    type: str
+    name: str
+    reason: str
+
+
+@dataclass
+class StackCost:
+    stack: str
+    region: str
+    currency: str
+    checked: str | None
+    usage: dict[str, float]
+    priced: list[PricedResource]
+    not_priced: list[Unpriced]
+    free: int
+    assumptions: list[str] = field(default_factory=list)  # what the plan priced assumes (shown)
+
+    @property
+    def monthly(self) -> float:
+        return sum(r.monthly for r in self.priced)
+
+    @property
+    def at_max(self) -> float:
+        return sum(r.at_max for r in self.priced)
+
+    @property
+    def gpu_pools(self) -> list[PricedResource]:
+        return [r for r in self.priced if r.gpu]
+
+
+PATH_STEP = re.compile(r"\[([^\]]*)\]|([^.\[\]]+)")
+
+
+def lookup(props: dict, path: str):
+    """The value at a dotted input path, or None. Steps: a key (`scalingConfig.maxSize`), a list
+    index (`instanceTypes.0`), `[key]` for a key with dots in it (`spec.limits[nvidia.com/gpu]`)
+    and `[field=value]` for the first list item whose field has that value
+    (`requirements[key=node.kubernetes.io/instance-type].values.0`)."""
+    value = props
+    for bracket, plain in PATH_STEP.findall(path):
+        field_, eq, wanted = bracket.partition("=")
+        if eq and isinstance(value, list):
+            value = next((i for i in value if isinstance(i, dict) and str(i.get(field_)) == wanted), None)
+        elif isinstance(value, dict):
+            value = value.get(bracket or plain)
+        elif isinstance(value, list) and plain.isdigit() and int(plain) < len(value):
+            value = value[int(plain)]
+        else:
+            return None
+    return value
+
+
+def _matches(variant: Variant | UnpricedCharge, props: dict, stack_types: set[str]) -> bool:
+    if getattr(variant, "stack_has", None) and variant.stack_has not in stack_types:
+        return False
+    for path, expected in variant.when.items():
+        value = lookup(props, path)
+        if value not in (expected if isinstance(expected, list) else [expected]):
+            return False
+    return True
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, list):
+        return float(len(value))
+    if isinstance(value, str):  # Kubernetes quantities of whole units arrive as strings ("2")
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Unpriceable(f"{what} is unknown")
+    return float(value)
+
+
+def _pool_nodes(part: Part, props: dict, rules: Rules, workloads: list[Resource]) -> tuple[float, float, float]:
+    """Nodes of a Karpenter NodePool sized by the extended resource `part.pool`: min 0 (nodes
+    exist only for pending pods), max = the pool's limit of that resource over the units per
+    instance, desired = the units the stack's workloads request on the pool (replicas x container
+    limits, pods whose nodeSelector the pool's labels satisfy), in whole nodes, at most max."""
+    instance = lookup(props, part.by) if part.by else None
+    per_node = rules.pool_units[part.pool].get(instance)
+    if per_node is None:
+        raise Unpriceable(f"no {part.pool} count for {instance} (cost_rules.yaml pool_units)")
+    limit = lookup(props, f"spec.limits[{part.pool}]")
+    if limit is None:
+        raise Unpriceable(f"spec.limits[{part.pool}] is not set: the pool has no maximum")
+    most = math.floor(_number(limit, f"spec.limits[{part.pool}]") / per_node)
+    labels = lookup(props, "spec.template.metadata.labels") or {}
+    requested = 0.0
+    for w in workloads:
+        pod = lookup(w.props, "spec.template.spec") or {}
+        selector = pod.get("nodeSelector") or {}
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        units = sum(_number(lookup(c, f"resources.limits[{part.pool}]") or 0, part.pool)
+                    for c in pod.get("containers") or [])
+        replicas = lookup(w.props, "spec.replicas")
+        requested += (1 if replicas is None else _number(replicas, "spec.replicas")) * units
+    return 0.0, float(min(math.ceil(requested / per_node), most)), float(most)
+
+
+def _unit_price(book: PriceBook, region: str, part: Part, props: dict) -> float:
+    table = book.regions.get(region)
+    value = table.prices.get(part.price) if table else None
+    if value is None:
+        raise Unpriceable(f"no {part.price} price for {region}")
+    if part.by:
+        key = lookup(props, part.by)
+        if not isinstance(value, dict) or value.get(key) is None:
+            raise Unpriceable(f"no {part.price} price for {key} in {region}")
+        value = value[key]
+    return float(value)
+
+
+def num(value: float) -> str:
+    """A quantity for people: 2000000 -> 2,000,000; 0.5 -> 0.5."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.4g}"
+
+
+def _price_part(part: Part, props: dict, unit_price: float, share: int, usage: dict, rules: Rules,
+                workloads: list[Resource] = ()) -> Line:
+    factor, basis = 1.0, []
+    if part.hours:
+        factor *= rules.hours_per_month
+        basis.append(f"{num(rules.hours_per_month)} h")
+    if part.count:
+        n = _number(lookup(props, part.count), part.count)
+        factor *= n
+        basis.append(f"{num(n)} {part.count}")
+    if part.usage:
+        volume = usage[part.usage] / share
+        factor *= volume
+        basis.append(f"{part.usage} {num(usage[part.usage])}" + (f"/{share}" if share > 1 else ""))
+    if part.retention:
+        days = lookup(props, part.retention)
+        months = rules.retention_cap_months if not days else min(_number(days, part.retention) / (365 / 12),
+                                                                 rules.retention_cap_months)
+        factor *= months
+        basis.append(f"{months:.3g} months kept")
+    nodes = (1.0, 1.0, 1.0)
+    if part.scaling:
+        scaling = lookup(props, part.scaling) or {}
+        nodes = tuple(_number(scaling.get(k) if isinstance(scaling, dict) else None, f"{part.scaling}.{k}")
+                      for k in ("minSize", "desiredSize", "maxSize"))
+        basis.append(f"{num(nodes[1])} nodes")
+    if part.pool:
+        nodes = _pool_nodes(part, props, rules, workloads)
+        basis.append(f"{num(nodes[1])} nodes ({part.pool} requested; max {num(nodes[2])})")
+    basis.append(f"${unit_price:g}")
+    monthly = unit_price * factor
+    return Line(part.part, " x ".join(basis), unit_price, monthly * nodes[1], monthly * nodes[0], monthly * nodes[2])
+
+
+def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rules: Rules,
+                   book: PriceBook, stack: str | None = None) -> StackCost:
+    """Price every custom resource of `snapshot`. Kubernetes objects are billed in the cluster's
+    region, which is the stack's `region`; any other resource without a region is not priced."""
+    resources = snapshot.custom_resources()
+    stack_types = {r.type for r in resources}
+    workloads = [r for r in resources if r.type in POOL_WORKLOAD_TYPES]
+    chosen: dict[str, tuple[Resource, Variant | None]] = {}
+    for r in resources:
+        variants = rules.by_type.get(r.type, ())
+        chosen[r.urn] = (r, next((v for v in variants if _matches(v, r.props, stack_types)), None))
+    shares: dict[int, int] = {}
+    for _, variant in chosen.values():
+        if variant is not None:
+            shares[id(variant)] = shares.get(id(variant), 0) + 1
+
+    priced, unpriced, free = [], [], 0
+    for r, variant in chosen.values():
+        if r.type in rules.free:
+            free += 1
+            continue
+        if r.type in rules.not_priced:
+            unpriced.append(Unpriced(r.urn, r.type, r.name, rules.not_priced[r.type]))
+            continue
+        if r.type not in rules.by_type:
+            unpriced.append(Unpriced(r.urn, r.type, r.name, "no pricing rule for this type"))
+            continue
+        if variant is None:
+            unpriced.append(Unpriced(r.urn, r.type, r.name, "no pricing rule matches its inputs"))
+            continue
+        where = r.region or (region if r.type.startswith("kubernetes:") else None)
+        try:
+            if where is None:
+                raise Unpriceable("not placed in a region")
+            lines = [_price_part(p, r.props, _unit_price(book, where, p, r.props), shares[id(variant)], usage, rules,
+                                 workloads) for p in variant.parts]
+        except Unpriceable as exc:
+            unpriced.append(Unpriced(r.urn, r.type, r.name, str(exc)))
+            continue
+        scaling = next((p.scaling for p in variant.parts if p.scaling), None)
+        pool = next((p for p in variant.parts if p.pool), None)
+        nodes = None
+        if scaling:
+            s = lookup(r.props, scaling)
+            nodes = (int(s["minSize"]), int(s["desiredSize"]), int(s["maxSize"]))
+        elif pool:
+            nodes = tuple(int(n) for n in _pool_nodes(pool, r.props, rules, workloads))
+        # Charges the resource brings that the plan cannot price: listed beside its priced parts.
+        unpriced += [Unpriced(r.urn, r.type, r.name, f"{c.charge}: {c.reason}")
+                     for c in rules.unpriced_charges.get(r.type, ()) if _matches(c, r.props, stack_types)]
+        instance = next((lookup(r.props, p.by) for p in variant.parts if p.by), None)
+        priced.append(PricedResource(r.urn, r.type, r.name, lines, variant.note, nodes,
+                                     instance if isinstance(instance, str) else None))
+    table = book.regions.get(region)
+    priced.sort(key=lambda p: (-p.monthly, p.type, p.name))
+    unpriced.sort(key=lambda u: (u.type, u.name))
+    return StackCost(stack or snapshot.stack or "", region, book.currency, table.checked if table else None,
+                     usage, priced, unpriced, free)
+
+
+@dataclass(frozen=True)
+class Mover:
+    type: str
+    name: str
+    change: str  # added | removed | changed
+    monthly: float  # head - base
+    at_max: float
+
+
+@dataclass(frozen=True)
+class Delta:
+    base: StackCost | None
+    monthly: float
+    at_max: float
+    movers: list[Mover]
+    newly_unpriced: list[Unpriced]
+
+
+def compare(head: StackCost, base: StackCost | None, top: int = 5) -> Delta:
+    """Head minus base, per stack and per resource (by URN); movers sorted by the larger change."""
+    if base is None:
+        return Delta(None, head.monthly, head.at_max, [], [])
+    before = {r.urn: r for r in base.priced}
+    after = {r.urn: r for r in head.priced}
+    movers = []
+    for urn in sorted(before.keys() | after.keys()):
+        a, b = after.get(urn), before.get(urn)
+        d_monthly = (a.monthly if a else 0.0) - (b.monthly if b else 0.0)
+        d_max = (a.at_max if a else 0.0) - (b.at_max if b else 0.0)
+        if abs(d_monthly) < 0.005 and abs(d_max) < 0.005:
+            continue
+        some = a or b
+        movers.append(Mover(some.type, some.name, "added" if b is None else "removed" if a is None else "changed",
+                            d_monthly, d_max))
+    movers.sort(key=lambda m: (-max(abs(m.monthly), abs(m.at_max)), m.type, m.name))
+    base_unpriced = {u.urn for u in base.not_priced}
+    return Delta(base, head.monthly - base.monthly, head.at_max - base.at_max, movers[:top],
+                 [u for u in head.not_priced if u.urn not in base_unpriced])

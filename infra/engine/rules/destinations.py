@@ -1,0 +1,186 @@
+"""Rule class 7: delivery by an AWS service to a host outside AWS (issue #13).
+
+A managed service (an SNS https subscription, an API Gateway HTTP integration, an AppSync HTTP
+data source, an IoT rule's HTTP action, a Step Functions HTTP task, a Firehose HTTP endpoint, a
+webhook in an environment variable, a container image pulled from a public registry ...) pushes
+data to a host the stack names. No VPC route is involved and no firewall sees it. The rule is
+generic, not a list of services:
+
+- every `scheme://host` URL (http, https, ws, wss) in any string value of any property, at any
+  depth (JSON documents stored as strings included), is a destination;
+- in a host-shaped property (catalog `destinations.host_properties`: `endpoint`, `url`,
+  `hostname`, `image` ...), a bare value (`host`, `host:port`, `host/path`, an image reference)
+  is one too. Dict keys never are, so label and annotation keys (`app.kubernetes.io/name`,
+  `nvidia.com/gpu`, `karpenter.sh/...`) and other bare values (`apiVersion:
+  networking.k8s.io/v1`) are not read as hosts.
+
+A destination passes only when it is an AWS endpoint inside the geography (a region label of the
+geography under the geography's partition DNS suffix or `api.aws`/`on.aws`: ECR image refs
+`<acct>.dkr.ecr.<region>.amazonaws.com/...`, EKS, OIDC, VPC endpoint names), a bucket host
+(`<bucket>.s3.amazonaws.com`) of a bucket of the stack inside the geography, an internal address
+(private IP, in-cluster or VPC-internal DNS), a reviewed non-destination (catalog), or the host of
+an enabled connector in a federated stack (a declared path). Anything else is a finding, and an
+unresolvable destination (a template, a value not known yet) fails closed.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+
+from infra.program.catalog import Destinations
+from infra.engine.model import Resource
+from infra.engine.rules import patterns as P
+from infra.engine.rules.engine import Scope, rule
+from infra.engine.rules.replication import bucket_region
+
+URL_RE = re.compile(r"(?i)\b(?:https?|wss?)://([^\s/?#\"'<>\\]+)")
+HOST_RE = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)+")
+_TEMPLATE_MARKS = ("${", "{{", "$(", "#{", "<", ">")
+_BUCKET_HOST_RE = re.compile(r"(?P<bucket>[a-z0-9.-]+)\.s3(?:-external-1)?\.amazonaws\.com")
+_SKIP = "skip"  # judged by another rule (RSD-013: regional AWS hostname outside the geography)
+_INTERNAL_NETS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8",
+    "0.0.0.0/32", "fc00::/7", "fe80::/10", "::1/128", "::/128"))
+
+
+@functools.lru_cache(maxsize=8)
+def _subtree_re(dest: Destinations) -> re.Pattern:
+    names = dest.of_kind("subtree")
+    return re.compile(r"(?:^|\.)(?:" + "|".join(map(re.escape, names)) + r")(?:[.\[]|$)")
+
+
+def _authority_host(authority: str) -> str:
+    """`user:pw@host:port` -> host; `[v6]:port` -> v6."""
+    authority = authority.rsplit("@", 1)[-1]
+    if authority.startswith("["):
+        return authority[1:].split("]", 1)[0]
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+
+
+def _bare_host(value: str, image: bool, registry: str) -> str | None:
+    """The host a bare host-shaped value names (None: not a host at all)."""
+    value = value.strip()
+    if not value or value.startswith("arn:") or any(c.isspace() for c in value):
+        return None
+    if image:
+        first, slash, _ = value.partition("/")
+        # Docker's rule: the first component is a registry when it has a dot or a port, or is
+        # localhost; otherwise the image comes from Docker Hub.
+        if slash and ("." in first or ":" in first or first == "localhost"):
+            return _authority_host(first)
+        return registry
+    if "@" in value and "/" not in value:
+        return None  # an e-mail address (SNS e-mail endpoints are judged by RSD-035)
+    return _authority_host(value.split("/", 1)[0])
+
+
+def _ip_verdict(host: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return _SKIP  # not an IP
+    if any(ip.version == n.version and ip in n for n in _INTERNAL_NETS):
+        return None
+    return "is a public IP address outside AWS's in-geography endpoints"
+
+
+def host_verdict(host: str, scope: Scope) -> str | None:
+    """None when `host` is an allowed destination; `_SKIP` when another rule judges it; else why not."""
+    catalog = scope.ctx.get_catalog()
+    dest = catalog.destinations
+    h = P.normalise_host(host).lstrip("*.")
+    if any(m in h for m in _TEMPLATE_MARKS):
+        return "is a template that cannot be resolved"
+    if not h:
+        return None
+    ip = _ip_verdict(h.strip("[]"))
+    if ip != _SKIP:
+        return ip
+    if any(h == s.lstrip(".") or h.endswith(s if s.startswith(".") else "." + s)
+           for s in dest.of_kind("host_suffix")):
+        return None
+    if scope.ctx.has("federated") and h in {x for c in scope.ctx.connectors for x in c.hosts}:
+        return None  # a declared path: the connector's own rules (RSD-050..054) judge it
+    geo = scope.ctx.geography
+    suffixes = (catalog.partitions.get(geo.partition, "amazonaws.com"),) + dest.aws_dns_suffixes
+    other_partitions = tuple(s for s in set(catalog.partitions.values()) if s not in suffixes)
+    if any(h.endswith("." + s) for s in other_partitions) and not any(h.endswith("." + s) for s in suffixes):
+        return f"is an AWS endpoint of another partition than {geo.partition}"
+    if not any(h.endswith("." + s) for s in suffixes):
+        connector = " and not an enabled connector host" if scope.ctx.has("federated") else ""
+        return f"is outside AWS{connector}: no AWS service may deliver data there"
+    regions = P.REGION_TOKEN_RE.findall(h)
+    if regions:
+        outside = sorted({r for r in regions if r not in scope.regions})
+        if not outside:
+            return None
+        if P.HOSTNAME_RE.search(h):
+            return _SKIP
+        return f"is an AWS endpoint in {', '.join(outside)}, outside {geo.code}"
+    m = _BUCKET_HOST_RE.fullmatch(h)
+    if m:
+        found, region = bucket_region(m.group("bucket"), scope)
+        if not found:
+            return None if not scope.complete else (
+                f"names bucket {m.group('bucket')}, which is not in this stack: its region cannot be proven")
+        if region in scope.regions:
+            return None
+        return f"names bucket {m.group('bucket')} in {region or 'no provable region'}, outside {geo.code}"
+    return f"is a region-less (global) AWS endpoint: it cannot be placed in {geo.code}"
+
+
+def destinations(path: str, value: str, dest) -> list[str]:
+    """Hosts a string leaf names: every URL's host, and for a host-shaped property its bare value."""
+    hosts = []
+    if "://" in value:
+        prefixes = dest.of_kind("url_prefix")
+        for m in URL_RE.finditer(value):
+            if not value.startswith(prefixes, m.start()):
+                hosts.append(_authority_host(m.group(1)))
+        return hosts
+    key = P.last_key(path).lower()
+    if key.endswith(dest.host_properties):
+        image = key.endswith(dest.image_properties)
+        host = _bare_host(value, image, dest.implicit_registry)
+        if host and (image or any(c in host for c in _TEMPLATE_MARKS) or HOST_RE.fullmatch(host.lower().lstrip("*."))
+                     or _ip_verdict(host.strip("[]")) != _SKIP):
+            hosts.append(host)
+    return hosts
+
+
+@rule("RSD-055", "delivery_host_in_geography", "Destination host outside AWS or outside the geography",
+      "CRITICAL",
+      rationale="""Every URL in any property, and every host in a host-shaped property (endpoint,
+      url, hostname, domain, server, image ...), is a place an AWS service may deliver data to
+      (SNS and EventBridge HTTP targets, API Gateway and AppSync HTTP integrations, IoT HTTP
+      actions, Step Functions HTTP tasks, Firehose HTTP endpoints, webhooks in environment
+      variables, images pulled from public registries). No VPC route or firewall sees such a
+      path. It passes only when it is an AWS endpoint inside the geography, a bucket of the stack
+      inside it, an internal address, a reviewed non-destination (stacks/catalog.yaml
+      `destinations`), or an enabled connector host of a federated stack; anything else,
+      including a value that cannot be resolved, is a finding.""",
+      remediation="""Deliver only to in-geography AWS endpoints (ARNs, VPC endpoints, ECR in the
+      home region). Third-party APIs belong behind the Federated connectors; mirror public images
+      into the stack's ECR repository.""",
+      category="destinations", types=("*", "pulumi:providers:aws", "pulumi:providers:kubernetes"),
+      gates=("destination",), fails_closed=True,
+      controls=("CT:AWS-GR_DISALLOW_VPC_INTERNET_ACCESS (partly)",))
+def delivery_host_in_geography(res: Resource, scope: Scope):
+    dest = scope.ctx.get_catalog().destinations
+    if dest is None:
+        return
+    skip = _subtree_re(dest)
+    seen = set()
+    for path, value, _ in scope.facts(res).walked:
+        if not isinstance(value, str) or len(value) < 3 or skip.search(path):
+            continue
+        for host in destinations(path, value, dest):
+            verdict = host_verdict(host, scope)
+            if verdict and verdict != _SKIP and (path, host) not in seen:
+                seen.add((path, host))
+                yield f"{path}: {host} {verdict}"
+    for path in scope.snapshot.unknown.get(res.urn, ()):
+        if P.last_key(path).lower().endswith(dest.host_properties) and not skip.search(path):
+            yield f"{path} is not known yet: its destination cannot be verified"
