@@ -126,6 +126,9 @@ class RawIndex:
     starts: list[int]
     ends: list[int]
     data: bytes | None = None
+    # Whether the document holds any JSON `\u` escape (one could spell a region the plain-text
+    # searches cannot see); True unless the loader proved otherwise.
+    escaped: bool = True
 
     def text_of(self, i: int) -> str:
         return self.text[self.starts[i]:self.ends[i]]
@@ -238,7 +241,8 @@ def read_export(path: str | Path, stack: str | None = None, default_region: str 
         return snapshot_from_document(doc, stack, default_region, source), None
     index = RawIndex(text, [], [], [], data if data.isascii() else None)
     hay = index.data if index.data is not None else text
-    plain = not any(hay.find(n.encode() if hay is data else n) != -1 for n in (SIG_KEY, UNKNOWN, "\\u"))
+    index.escaped = hay.find(b"\\u" if hay is data else "\\u") != -1  # shared with the rules' prescreen
+    plain = not index.escaped and not any(hay.find(n.encode() if hay is data else n) != -1 for n in (SIG_KEY, UNKNOWN))
     for raw, s, e in spans:
         if not isinstance(raw, dict):
             continue  # snapshot_from_document reports it

@@ -346,7 +346,8 @@ class Scope:
             return None
         if self._escaped is None:
             # JSON \u escapes could spell a region the plain-text search cannot see.
-            self._escaped = self._resources_containing(self._haystack(), ("\\u",))
+            self._escaped = (self._resources_containing(self._haystack(), ("\\u",))
+                             if self.raw.escaped else set())
         return None if i in self._escaped else i
 
     def raw_hits(self, gate: str) -> set[int]:
@@ -361,22 +362,36 @@ class Scope:
         return hits
 
     def _foreign_hits(self, text) -> set[int]:
-        """Resources whose raw text has a region token other than the home region's.
+        """Resources whose raw text has a region token outside the geography.
 
-        Every region code contains one direction literal. Literals absent from the home region's
-        code are searched directly. For the one it contains, whole-document counts prove in one
-        pass whether any other region uses it; only then is the home region masked (same length,
-        offsets kept) and the literal searched."""
-        home = self.ctx.geography.home_region
+        Every region code contains one direction literal. Whole-document counts prove, per
+        literal, whether every occurrence lies inside an occurrence of one of the geography's
+        regions (their occurrences cannot overlap); only for a literal where they do not are the
+        geography's regions that contain it masked (same length, offsets kept) and the literal
+        searched. A clean stack's text is then searched for nothing."""
         enc = (lambda x: x.encode()) if isinstance(text, bytes) else (lambda x: x)
-        direct = [lit for lit in _DIRECTION_LITERALS if lit not in home]
-        hits = self._resources_containing(text, direct)
-        shared = [lit for lit in _DIRECTION_LITERALS if lit in home]
-        if shared:
-            homes = text.count(enc(home))
-            if any(text.count(enc(lit)) != homes * home.count(lit) for lit in shared):
-                masked = text.replace(enc(home), enc("#" * len(home)))
-                hits |= self._resources_containing(masked, shared)
+        counts: dict[str, int] = {}
+
+        def count(needle: str) -> int:
+            if needle not in counts:
+                counts[needle] = text.count(enc(needle))
+            return counts[needle]
+
+        regions = sorted(self.regions)
+        searched = []
+        for lit in _DIRECTION_LITERALS:
+            total = count(lit)
+            if total and total != sum(count(r) * r.count(lit) for r in regions if lit in r):
+                searched.append(lit)
+        hits: set[int] = set()
+        masked_with: frozenset[str] | None = None
+        for lit in searched:
+            mask = frozenset(r for r in regions if lit in r and count(r))
+            if mask != masked_with:
+                masked, masked_with = text, mask
+                for r in sorted(mask):
+                    masked = masked.replace(enc(r), enc("#" * len(r)))
+            hits |= self._resources_containing(masked, (lit,))
         return hits
 
     def _haystack(self):
