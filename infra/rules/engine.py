@@ -356,6 +356,8 @@ class Scope:
             text = self._haystack()
             if gate == "foreign":
                 hits = self._foreign_hits(text)
+            elif gate == "secret" and not self.raw.signed:
+                hits = set()  # the loader found no signature key: no value is a secret
             else:
                 hits = self._resources_containing(text, _RAW_NEEDLES[gate])
             self._raw_hits[gate] = hits
