@@ -12,6 +12,7 @@ resources of a clean stack never are. Gates may say "maybe" wrongly, never "no" 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -120,6 +121,7 @@ class Report:
 
 GATES = ("foreign", "secret", "bedrock", "policy", "destination")
 _DIRECTION_LITERALS = ("east-", "west-", "north-", "south-", "central-")  # one is in every region code
+_DIRECTION_RE = r"-(?:east|west|north|south|central)"  # at least one in every region token (patterns.REGION)
 # Bedrock is reached only through things that say so (bedrock:* actions, arn:aws:bedrock ARNs,
 # bedrock-runtime endpoints, aws:bedrock* types, BEDROCK_* variables) or through a model id of
 # the catalog's vendor. Every source uses the same needles, so the rules mean the same everywhere.
@@ -372,6 +374,8 @@ class Scope:
         geography's regions that contain it masked (same length, offsets kept) and the literal
         searched. A clean stack's text is then searched for nothing."""
         enc = (lambda x: x.encode()) if isinstance(text, bytes) else (lambda x: x)
+        if self._only_geography_directions(text, enc):
+            return set()
         counts: dict[str, int] = {}
 
         def count(needle: str) -> int:
@@ -395,6 +399,27 @@ class Scope:
                     masked = masked.replace(enc(r), enc("#" * len(r)))
             hits |= self._resources_containing(masked, (lit,))
         return hits
+
+    def _only_geography_directions(self, text, enc) -> bool:
+        """One regex pass proves the common case: every `-<direction>` (each region code has
+        exactly one, and every region token at least one) lies inside an occurrence of one of the
+        geography's regions. Occurrences of distinct regions cannot overlap, and a `-<direction>`
+        cannot straddle a region's edge, so equal counts leave no other region token."""
+        pattern = re.compile(enc(_DIRECTION_RE))
+        regions = sorted(self.regions, key=len, reverse=True)
+        if not regions:
+            return False
+        total = sum(1 for _ in pattern.finditer(text))
+        inside = 0
+        if total:
+            per_region = {r: len(pattern.findall(enc(r))) for r in regions}
+            found = re.compile(enc("|".join(map(re.escape, regions))))  # longest first
+            if set(per_region.values()) == {1}:  # every real region code: just count them
+                inside = sum(1 for _ in found.finditer(text))
+            else:
+                for m in found.finditer(text):
+                    inside += per_region[m.group().decode() if isinstance(text, bytes) else m.group()]
+        return total == inside
 
     def _haystack(self):
         return self.raw.data if self.raw.data is not None else self.raw.text
