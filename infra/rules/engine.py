@@ -386,8 +386,12 @@ class Scope:
         regions = sorted(self.regions)
         searched = []
         for lit in _DIRECTION_LITERALS:
+            own = [r for r in regions if lit in r]
+            if not own:  # no count can prove anything: search it directly
+                searched.append(lit)
+                continue
             total = count(lit)
-            if total and total != sum(count(r) * r.count(lit) for r in regions if lit in r):
+            if total and total != sum(count(r) * r.count(lit) for r in own):
                 searched.append(lit)
         hits: set[int] = set()
         masked_with: frozenset[str] | None = None
