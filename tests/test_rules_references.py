@@ -192,3 +192,35 @@ def test_raw_prescreen_agrees_on_hostnames_and_denies(tmp_path):
     fast = named(evaluate(snapshot, ctx, raw=raw))
     assert fast == named(evaluate(snapshot, ctx))
     assert fast == sorted([("RSD-013", f"h{i}-us-west-2") for i in range(len(HOST_FORMS))] + [("RSD-010", "allow")])
+
+
+@pytest.mark.parametrize("foreign", [None, "ap-southeast-1", "us-gov-west-1", "eu-west-2", "eusc-de-east-1",
+                                     "eu-central-2a", "arn:aws:s3:us-east-1:1:x", "il-central-1"])
+def test_raw_foreign_gate_never_says_no_to_a_foreign_token(tmp_path, foreign):
+    """The whole-document foreign gate (region counts, then masked searches) lets through every
+    resource whose own text holds a region token outside the geography, and nothing on a clean
+    document (in-geography regions, AZs and look-alikes only)."""
+    from infra.loaders import read_export
+    from infra.rules import Context
+    from infra.rules.engine import Scope
+    from infra.stackfiles import load_stack_config
+
+    clean = ["eu-west-1", "eu-west-1a", "eu-central-1", "eu-south-2", "arn:aws:kms:eu-north-1:1:key/k",
+             "s3.eu-west-3.amazonaws.com", "north-star", "central-park"]
+    values = clean + ([foreign] if foreign else [])
+    doc = {"version": 3, "deployment": {"resources": [
+        {"urn": f"urn:pulumi:eu::p::aws:s3/bucket:Bucket::b{i}", "custom": True, "id": f"b{i}",
+         "type": "aws:s3/bucket:Bucket", "inputs": {"note": v, "policy": policy({"Resource": v})}}
+        for i, v in enumerate(values)]}}
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc))
+    ctx = Context.from_config(load_stack_config("eu"))
+    snapshot, raw = read_export(path, stack="eu")
+    assert raw is not None
+    hits = Scope(snapshot, ctx, raw=raw).raw_hits("foreign")
+    plain = Scope(snapshot, ctx)
+    foreign_at = {i for i, r in enumerate(snapshot.resources) if plain.facts(r).foreign_tokens}
+    assert foreign_at <= hits
+    assert foreign_at == ({len(clean)} if foreign else set())  # eu-central-2 (Zurich) is not in the EU geography
+    if not foreign:
+        assert hits == set()  # a clean document is searched for nothing

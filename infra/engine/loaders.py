@@ -126,6 +126,12 @@ class RawIndex:
     starts: list[int]
     ends: list[int]
     data: bytes | None = None
+    # Whether the document holds any JSON `\u` escape (one could spell a region the plain-text
+    # searches cannot see); True unless the loader proved otherwise.
+    escaped: bool = True
+    # Whether it holds the signature key of special values (secrets, assets); True unless proved
+    # otherwise. Without it no value decodes to a secret.
+    signed: bool = True
 
     def text_of(self, i: int) -> str:
         return self.text[self.starts[i]:self.ends[i]]
@@ -184,17 +190,18 @@ def _scan_object(text: str, pos: int, tree: dict, spans: list) -> tuple[dict, in
 _STRIPPED = ("__defaults", "__meta")
 
 
-def _decode_resource(raw: dict, raw_text: str | None, plain_document: bool = False) -> None:
+def _decode_resource(raw: dict, raw_text: str | None, plain_document: bool = False, proven: bool = False) -> None:
     """Decode `inputs`/`outputs` in place, exactly as decode_value would.
 
     Shallow path when the resource's raw text has no special value, no unknown, no escape and no
     `"__…"` key other than the top-level `__defaults`/`__meta` it strips; else decode_value.
-    `plain_document`: the whole document has no special value, unknown or escape (checked once)."""
+    `plain_document`: the whole document has no special value, unknown or escape (checked once).
+    `proven`: read_export proved all of this for every resource of the document at once."""
     parts = [raw.get("inputs") or {}, raw.get("outputs") or {}]
-    fast = (raw_text is not None and isinstance(parts[0], dict) and isinstance(parts[1], dict)
-            and (plain_document or (SIG_KEY not in raw_text and UNKNOWN not in raw_text
-                                    and "\\u" not in raw_text))
-            and raw_text.count('"__') == sum((k in p) for p in parts for k in _STRIPPED))
+    fast = isinstance(parts[0], dict) and isinstance(parts[1], dict) and (proven or (
+        raw_text is not None
+        and (plain_document or (SIG_KEY not in raw_text and UNKNOWN not in raw_text and "\\u" not in raw_text))
+        and raw_text.count('"__') == sum((k in p) for p in parts for k in _STRIPPED)))
     for key, part in zip(("inputs", "outputs"), parts):
         if fast:
             part.pop("__defaults", None)  # freshly parsed: ours to change in place
@@ -238,11 +245,22 @@ def read_export(path: str | Path, stack: str | None = None, default_region: str 
         return snapshot_from_document(doc, stack, default_region, source), None
     index = RawIndex(text, [], [], [], data if data.isascii() else None)
     hay = index.data if index.data is not None else text
-    plain = not any(hay.find(n.encode() if hay is data else n) != -1 for n in (SIG_KEY, UNKNOWN, "\\u"))
+
+    def found(needle: str) -> bool:
+        return hay.find(needle.encode() if hay is data else needle) != -1
+
+    # Whole-document facts, shared with the rules' prescreen (RawIndex).
+    index.escaped, index.signed = found("\\u"), found(SIG_KEY)
+    plain = not index.escaped and not index.signed and not found(UNKNOWN)
+    # In a plain document every `"__` is literal text: when the document holds exactly as many as
+    # the stripped keys of all resources, no resource holds another (each holds at least its own).
+    stripped = sum((k in p) for raw, _, _ in spans if isinstance(raw, dict)
+                   for p in (raw.get("inputs"), raw.get("outputs")) if isinstance(p, dict) for k in _STRIPPED)
+    proven = plain and hay.count(b'"__' if hay is data else '"__') == stripped
     for raw, s, e in spans:
         if not isinstance(raw, dict):
             continue  # snapshot_from_document reports it
-        _decode_resource(raw, text[s:e], plain)
+        _decode_resource(raw, None if proven else text[s:e], plain, proven)
         if isinstance(raw.get("urn"), str):
             index.urns.append(raw["urn"])
             index.starts.append(s)

@@ -21,6 +21,7 @@ BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws:
 _HINT_RE = re.compile(r"bedrock|Bedrock|\.(?:" + "|".join(P.BEDROCK_VENDORS) + r")\.")
 _MANAGED_RE = re.compile(r"arn:aws[a-z-]*:iam::aws:policy/(?:service-role/)?AmazonBedrock\w*")
 _ENDPOINT_RE = re.compile(r"^com\.amazonaws\.[a-z0-9-]+\.bedrock")
+_VENDOR_DOT_RE = re.compile(rf"\.(?:{'|'.join(P.BEDROCK_VENDORS)})\.")
 
 
 def _is_bedrock_type(type_: str) -> bool:
@@ -159,12 +160,11 @@ def _may_route_outside(text: str, scope: Scope) -> bool:
     a region-less foundation-model ARN? Only then are the values walked to name the paths."""
     geo = scope.ctx.geography
     own = geo.zm_plus.profile_prefix if geo.zm_plus else None
-    for vendor in P.BEDROCK_VENDORS:
-        # Every profile id is `<prefix>.<vendor>.`: when each `.<vendor>.` is the geography's own
-        # prefix's, no other profile is named (C-speed counts instead of a regex pass).
-        needle = f".{vendor}."
-        n = text.count(needle)
-        if n and (own is None or text.count(own + needle) != n):
+    # Every profile id is `<prefix>.<vendor>.`: when each `.<vendor>.` follows the geography's own
+    # prefix, no other profile is named (one search for dots, not a count per vendor).
+    for m in _VENDOR_DOT_RE.finditer(text):
+        start = m.start()
+        if own is None or start < len(own) or not text.startswith(own, start - len(own)):
             if any(_profile_verdict(m.group(1), m.group(2), scope) for m in P.PROFILE_ID_RE.finditer(text)):
                 return True
             break

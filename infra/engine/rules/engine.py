@@ -12,6 +12,7 @@ resources of a clean stack never are. Gates may say "maybe" wrongly, never "no" 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -120,6 +121,7 @@ class Report:
 
 GATES = ("foreign", "secret", "bedrock", "policy", "destination")
 _DIRECTION_LITERALS = ("east-", "west-", "north-", "south-", "central-")  # one is in every region code
+_DIRECTION_RE = r"-(?:east|west|north|south|central)"  # at least one in every region token (patterns.REGION)
 # Bedrock is reached only through things that say so (bedrock:* actions, arn:aws:bedrock ARNs,
 # bedrock-runtime endpoints, aws:bedrock* types, BEDROCK_* variables) or through a model id of
 # the catalog's vendor. Every source uses the same needles, so the rules mean the same everywhere.
@@ -346,7 +348,8 @@ class Scope:
             return None
         if self._escaped is None:
             # JSON \u escapes could spell a region the plain-text search cannot see.
-            self._escaped = self._resources_containing(self._haystack(), ("\\u",))
+            self._escaped = (self._resources_containing(self._haystack(), ("\\u",))
+                             if self.raw.escaped else set())
         return None if i in self._escaped else i
 
     def raw_hits(self, gate: str) -> set[int]:
@@ -355,29 +358,72 @@ class Scope:
             text = self._haystack()
             if gate == "foreign":
                 hits = self._foreign_hits(text)
+            elif gate == "secret" and not self.raw.signed:
+                hits = set()  # the loader found no signature key: no value is a secret
             else:
                 hits = self._resources_containing(text, _RAW_NEEDLES[gate])
             self._raw_hits[gate] = hits
         return hits
 
     def _foreign_hits(self, text) -> set[int]:
-        """Resources whose raw text has a region token other than the home region's.
+        """Resources whose raw text has a region token outside the geography.
 
-        Every region code contains one direction literal. Literals absent from the home region's
-        code are searched directly. For the one it contains, whole-document counts prove in one
-        pass whether any other region uses it; only then is the home region masked (same length,
-        offsets kept) and the literal searched."""
-        home = self.ctx.geography.home_region
+        Every region code contains one direction literal. Whole-document counts prove, per
+        literal, whether every occurrence lies inside an occurrence of one of the geography's
+        regions (their occurrences cannot overlap); only for a literal where they do not are the
+        geography's regions that contain it masked (same length, offsets kept) and the literal
+        searched. A clean stack's text is then searched for nothing."""
         enc = (lambda x: x.encode()) if isinstance(text, bytes) else (lambda x: x)
-        direct = [lit for lit in _DIRECTION_LITERALS if lit not in home]
-        hits = self._resources_containing(text, direct)
-        shared = [lit for lit in _DIRECTION_LITERALS if lit in home]
-        if shared:
-            homes = text.count(enc(home))
-            if any(text.count(enc(lit)) != homes * home.count(lit) for lit in shared):
-                masked = text.replace(enc(home), enc("#" * len(home)))
-                hits |= self._resources_containing(masked, shared)
+        if self._only_geography_directions(text, enc):
+            return set()
+        counts: dict[str, int] = {}
+
+        def count(needle: str) -> int:
+            if needle not in counts:
+                counts[needle] = text.count(enc(needle))
+            return counts[needle]
+
+        regions = sorted(self.regions)
+        searched = []
+        for lit in _DIRECTION_LITERALS:
+            own = [r for r in regions if lit in r]
+            if not own:  # no count can prove anything: search it directly
+                searched.append(lit)
+                continue
+            total = count(lit)
+            if total and total != sum(count(r) * r.count(lit) for r in own):
+                searched.append(lit)
+        hits: set[int] = set()
+        masked_with: frozenset[str] | None = None
+        for lit in searched:
+            mask = frozenset(r for r in regions if lit in r and count(r))
+            if mask != masked_with:
+                masked, masked_with = text, mask
+                for r in sorted(mask):
+                    masked = masked.replace(enc(r), enc("#" * len(r)))
+            hits |= self._resources_containing(masked, (lit,))
         return hits
+
+    def _only_geography_directions(self, text, enc) -> bool:
+        """One regex pass proves the common case: every `-<direction>` (each region code has
+        exactly one, and every region token at least one) lies inside an occurrence of one of the
+        geography's regions. Occurrences of distinct regions cannot overlap, and a `-<direction>`
+        cannot straddle a region's edge, so equal counts leave no other region token."""
+        pattern = re.compile(enc(_DIRECTION_RE))
+        regions = sorted(self.regions, key=len, reverse=True)
+        if not regions:
+            return False
+        total = sum(1 for _ in pattern.finditer(text))
+        inside = 0
+        if total:
+            per_region = {r: len(pattern.findall(enc(r))) for r in regions}
+            found = re.compile(enc("|".join(map(re.escape, regions))))  # longest first
+            if set(per_region.values()) == {1}:  # every real region code: just count them
+                inside = sum(1 for _ in found.finditer(text))
+            else:
+                for m in found.finditer(text):
+                    inside += per_region[m.group().decode() if isinstance(text, bytes) else m.group()]
+        return total == inside
 
     def _haystack(self):
         return self.raw.data if self.raw.data is not None else self.raw.text
