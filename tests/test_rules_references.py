@@ -200,10 +200,10 @@ def test_raw_foreign_gate_never_says_no_to_a_foreign_token(tmp_path, foreign):
     """The whole-document foreign gate (region counts, then masked searches) lets through every
     resource whose own text holds a region token outside the geography, and nothing on a clean
     document (in-geography regions, AZs and look-alikes only)."""
-    from infra.loaders import read_export
-    from infra.rules import Context
-    from infra.rules.engine import Scope
-    from infra.stackfiles import load_stack_config
+    from infra.engine.loaders import read_export
+    from infra.engine.rules import Context
+    from infra.engine.rules.engine import Scope
+    from infra.program.stackfiles import load_stack_config
 
     clean = ["eu-west-1", "eu-west-1a", "eu-central-1", "eu-south-2", "arn:aws:kms:eu-north-1:1:key/k",
              "s3.eu-west-3.amazonaws.com", "north-star", "central-park"]
