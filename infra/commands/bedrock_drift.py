@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import sys
 
-import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.parsers import ResponseParserError
 
 from infra.program.catalog import BedrockModel, Geography
+from infra.engine.credentials import aws_session
 from infra.engine.loaders import InputError
 from infra.program.stackfiles import load_stack_config
 
@@ -50,15 +50,7 @@ READ_FAULTS = (BotoCoreError, ClientError, ResponseParserError)
 def make_client(region: str, profile: str | None = None, endpoint_url: str | None = None):
     """A Bedrock client; what the caller got wrong (profile, config, credentials, endpoint URL)
     is bad input, raised as InputError before anything is read."""
-    try:
-        session = boto3.Session(profile_name=profile)
-        credentials = session.get_credentials()
-    except ProfileNotFound as exc:
-        raise InputError(f"--profile: {exc}") from exc
-    except BotoCoreError as exc:  # broken shared config, expired SSO token, ...
-        raise InputError(f"cannot load AWS credentials: {exc}") from exc
-    if credentials is None:
-        raise InputError("no AWS credentials found (set AWS_PROFILE, pass --profile, or provide credentials)")
+    session = aws_session(profile)
     try:
         return session.client("bedrock", region_name=region, endpoint_url=endpoint_url, config=Config(
             connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"}))
