@@ -22,6 +22,8 @@ import threading
 import traceback
 from pathlib import Path
 
+from infra.commands.exit_codes import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK
+
 # Nothing heavy is imported at load: main() installs the Ctrl-C handler first (importing pulumi
 # takes a while), then imports the commands.
 
@@ -34,7 +36,6 @@ COMMANDS = {
     "cost": "infra.commands.cost",
 }
 
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 REPORT_BUG = ("this is a bug in residency, not in your input; please report it (ai-companion issue tracker) "
               "with the command line and the output of the same command run with `residency --debug ...`")
 

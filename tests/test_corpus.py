@@ -1,4 +1,4 @@
-"""Robustness: audit every real state file of the shared corpus (stack-export-format.md)."""
+"""Robustness: audit every real public state file of the corpus (stack-export-format.md), copied into tests/fixtures/corpus."""
 
 import json
 from pathlib import Path

@@ -27,6 +27,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import InputError, read_export
 from infra.commands.output import write_atomic
 from infra.engine.report import FORMATS, render, verdict
@@ -35,8 +36,6 @@ from infra.program.stackfiles import load_stack_config
 from infra.engine.timeouts import Timeouts
 
 HELP = "audit a stack export/checkpoint (--export) or the live account (--live) against the stack's geography"
-
-EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 def add_arguments(parser) -> None:

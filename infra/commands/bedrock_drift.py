@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.parsers import ResponseParserError
 
+from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK  # bad input (2) is an InputError
 from infra.program.catalog import BedrockModel, Geography
 from infra.engine.credentials import aws_session
 from infra.engine.loaders import InputError
@@ -41,7 +42,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--endpoint-url", help="Bedrock control-plane endpoint (default: the home region's)")
 
 
-EXIT_OK, EXIT_DRIFT, EXIT_NOT_CHECKED = 0, 1, 3  # bad input (2) is an InputError
 # Faults while reading: nothing was checked. ResponseParserError (an HTML or malformed answer) is
 # not a BotoCoreError.
 READ_FAULTS = (BotoCoreError, ClientError, ResponseParserError)
@@ -128,7 +128,7 @@ def run(args) -> int:
     if not cfg.has("zm_plus") or geo.zm_plus is None:
         # Not an error: a loop over every stack must not stop at the ZMO-only ones.
         print(f"{args.stack}: no zm_plus (options: {', '.join(cfg.options)}); nothing to check")
-        return 0
+        return EXIT_OK
     client = make_client(geo.home_region, args.profile, args.endpoint_url)
     try:
         drift = check(client, geo, cfg.bedrock_models)
@@ -137,12 +137,12 @@ def run(args) -> int:
     except READ_FAULTS as exc:
         print(f"residency models: INCOMPLETE, not checked: stack {args.stack} in {geo.home_region}: "
               f"{_reason(exc)}", file=sys.stderr)
-        return EXIT_NOT_CHECKED
+        return EXIT_INCOMPLETE
     checked = ", ".join(m.key for m in cfg.bedrock_models)
     if drift:
         print(f"{args.stack}: Bedrock drift in {geo.home_region} ({len(drift)}):")
         for line in drift:
             print(f"  DRIFT {line}")
-        return EXIT_DRIFT
+        return EXIT_FINDINGS
     print(f"{args.stack}: {checked} match the catalog in {geo.home_region} (all destinations inside {geo.code})")
     return EXIT_OK

@@ -23,15 +23,16 @@ import json
 import sys
 from pathlib import Path
 
+from infra.commands.exit_codes import EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import InputError, read_export
 from infra.commands.output import write_atomic
 from infra.commands.pricing import (PRICES_PATH, USAGE_KEY, Delta, StackCost, compare, load_prices, load_rules, lookup, num,
                            parse_usage, price_snapshot)
+from infra.program.config import DIGEST_KEY
 from infra.program.stackfiles import list_stacks, load_stack_values
 
 HELP = "monthly cost of a stack (or --all) priced from the offline plan; --refresh re-reads the prices"
 FORMATS = ("text", "json", "markdown")
-DIGEST_KEY = "ai-companion:modelImageDigest"
 # Stands in for the image digest `residency seed` writes, so an unseeded stack is priced with
 # its cluster layer; nothing is deployed with it (only the offline plan sees it).
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -246,11 +247,11 @@ def run_refresh(args, client=None) -> int:
         document = refresh(client or pricing_client(args.pricing_region), load_rules(), book, regions, keyed)
     except RefreshError as exc:
         print(f"residency cost: {exc}; nothing written", file=sys.stderr)
-        return 3
+        return EXIT_INCOMPLETE
     write_prices(document, Path(args.prices))
     count = sum(len(v) if isinstance(v, dict) else 1 for r in document["regions"].values() for v in r["prices"].values())
     print(f"wrote {count} prices for {', '.join(regions)} to {args.prices}")
-    return 0
+    return EXIT_OK
 
 
 def run(args) -> int:
@@ -274,4 +275,4 @@ def run(args) -> int:
         print(render_markdown(results))
     else:
         print(render_text(results))
-    return 0
+    return EXIT_OK

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from infra.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK
 from infra.program.config import ConfigError
 from infra.engine.loaders import InputError
 from infra.engine.model import COUNTED_RESOURCES
@@ -122,7 +123,7 @@ def run(args) -> int:
                   file=sys.stderr, flush=True)
     if errors:
         print(f"residency plan: error: bad config in {', '.join(errors)}; nothing written", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
     text = render(results, fmt, args.all)  # before writing: a render bug must not leave exports behind
     if args.out:
@@ -131,4 +132,4 @@ def run(args) -> int:
             target = out / f"{plan.stack}.json" if args.all else out
             write_atomic(target, json.dumps(plan.export, indent=1, sort_keys=True) + "\n", "--out")
     sys.stdout.write(text)
-    return 1 if any(r.findings for _, r in results) else 0
+    return EXIT_FINDINGS if any(r.findings for _, r in results) else EXIT_OK

@@ -28,8 +28,8 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.program.catalog import CatalogError
-from infra.program.config import PROJECT, ConfigError, StackConfig
+from infra.commands.exit_codes import EXIT_INCOMPLETE, EXIT_OK
+from infra.program.config import DIGEST_KEY, StackConfig
 from infra.engine.credentials import aws_session
 from infra.engine.loaders import InputError
 from infra.commands.output import write_atomic
@@ -39,8 +39,6 @@ from infra.commands.seed_weights import (MIB, MIN_PART_SIZE, PART_SIZE, Copier, 
 from infra.program.stackfiles import load_stack_config, project_root
 
 HELP = "seed the stack's region: model weights into the weights bucket, the model-server image into ECR"
-EXIT_OK, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 2, 3
-DIGEST_KEY = f"{PROJECT}:modelImageDigest"
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
 
 

@@ -26,14 +26,14 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.engine.loaders import InputError
+from infra.program.config import IMAGE_DIGEST
 from infra.commands.seed_weights import Incomplete
 
 SKOPEO = "skopeo"
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 ECR_REPOSITORY = re.compile(
     r"(?P<registry>(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?)"
     r"/(?P<name>[a-z0-9][a-z0-9._/-]*)")
-# The GPU nodes run AL2023_x86_64_NVIDIA: from a multi-arch list, copy the linux/amd64 image.
+# The GPU nodes (EKS Auto Mode, x86_64 GPU instances): from a multi-arch list, copy the linux/amd64 image.
 PLATFORM = ("linux", "amd64")
 
 
@@ -67,7 +67,7 @@ def source_reference(image: str) -> tuple[str, str]:
         raise InputError(f"--image: '{image}' is not a registry image reference "
                          "(e.g. docker.io/vllm/vllm-openai:v0.10.1 or ...@sha256:<digest>)")
     name, _, digest = ref.partition("@")
-    if digest and not DIGEST.fullmatch(digest):
+    if digest and not IMAGE_DIGEST.fullmatch(digest):
         raise InputError(f"--image: '{digest}' is not a sha256:<64 hex> digest")
     last = name.rsplit("/", 1)[-1]
     tag = last.partition(":")[2]
@@ -174,6 +174,6 @@ def copy_image(ecr, image: str, repo: Repository, timeout: float = 3600) -> str:
             raise Incomplete(f"skopeo copy {source} -> {repo.url}:{tag} failed (exit {result.returncode}); "
                              "see its message above")
         digest = digestfile.read_text().strip() if digestfile.exists() else ""
-    if not DIGEST.fullmatch(digest):
+    if not IMAGE_DIGEST.fullmatch(digest):
         raise Incomplete(f"skopeo reported no sha256 digest for {repo.url}:{tag} (got {digest!r})")
     return digest

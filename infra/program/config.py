@@ -41,6 +41,8 @@ KNOWN_KEYS = {
 REQUIRED = ("aws:region", f"{PROJECT}:accountId", f"{PROJECT}:geography", f"{PROJECT}:options")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# The stack-file key `residency seed` writes and the program reads: the cluster layer is off without it.
+DIGEST_KEY = f"{PROJECT}:modelImageDigest"
 # The serving cluster's Kubernetes service CIDR, set explicitly so the kube-dns address that the
 # workload's egress NetworkPolicy admits is known (the 10th address); it must not overlap the VPC.
 SERVICE_CIDR = "172.20.0.0/16"
@@ -306,7 +308,7 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
         problems.append(f"{PROJECT}:accountId: '{account_id}' is not a 12-digit AWS account id")
     digest = get("modelImageDigest")
     if digest is not None and not IMAGE_DIGEST.fullmatch(digest):
-        problems.append(f"{PROJECT}:modelImageDigest: '{digest}' must be sha256:<64 lowercase hex> "
+        problems.append(f"{DIGEST_KEY}: '{digest}' must be sha256:<64 lowercase hex> "
                         "(the digest `residency seed` prints)")
 
     gpu_max = _int(f"{PROJECT}:gpuMaxSize", get("gpuMaxSize"), problems)
