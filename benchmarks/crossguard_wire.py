@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from infra.program.stackfiles import list_stacks, load_stack_values  # noqa: E402
-from infra.program.synth import synthesize  # noqa: E402
+from infra.harness.synth import synthesize  # noqa: E402
 from tests import crossguard_wire as wire  # noqa: E402
 
 

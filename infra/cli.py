@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _bad_input_errors() -> tuple[type[Exception], ...]:
     from infra.program.catalog import CatalogError
     from infra.program.config import ConfigError
-    from infra.engine.loaders import InputError
+    from infra.program.errors import InputError
 
     return ConfigError, InputError, CatalogError
 
@@ -104,7 +104,7 @@ def _watch_interrupts():
 
 
 def _check_project_dir(path: str) -> None:
-    from infra.engine.loaders import InputError
+    from infra.program.errors import InputError
 
     root = Path(path)
     if not root.is_dir():

@@ -5,7 +5,7 @@ The tests plan and audit their own stack files (tests/fixtures/stacks), not the 
 set here before any test module lists the stacks. Tests of what is derived from the root files
 (docs maps, policy pack configs, workflow matrices) use `project_files`.
 
-- `synth`: `infra.program.synth.synthesize(stack, values=None, program=None)`, with Pulumi's runtime
+- `synth`: `infra.harness.synth.synthesize(stack, values=None, program=None)`, with Pulumi's runtime
   reset afterwards, for tests that plan a variant of a stack.
 - `planned`: the cached plan of a stack file (stack_plans.planned), read-only.
 - `project_files`: point the stack readers at the repository's own Pulumi.<stack>.yaml files.
@@ -28,7 +28,7 @@ os.environ[PROJECT_DIR_ENV] = str(TEST_STACKS)
 def synth():
     import pulumi
 
-    from infra.program.synth import synthesize
+    from infra.harness.synth import synthesize
 
     yield synthesize
     pulumi.runtime.reset_options()

@@ -14,7 +14,7 @@ What the CLI does with `pulumi preview --policy-pack policy --policy-pack-config
 5. Remediate then Analyze every resource (its inputs, with its provider);
 6. AnalyzeStack with every resource (outputs, parent, dependencies, provider).
 
-Resources come from the offline plan (infra/program/synth.py); `first_preview` turns a plan into what a
+Resources come from the offline plan (infra/harness/synth.py); `first_preview` turns a plan into what a
 first `pulumi preview` of a new stack sends: every id, ARN and provider-computed name unknown.
 The engine's own gRPC service runs on 127.0.0.1 so the pack can log to it.
 """

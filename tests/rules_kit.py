@@ -84,7 +84,7 @@ def plan_with(stack: str, program):
     """The real program planned for a stack with `program` in its place, and its rule report."""
     import pulumi
 
-    from infra.program.synth import synthesize
+    from infra.harness.synth import synthesize
 
     try:
         plan = synthesize(stack, program=program)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 
 from infra.program.stackfiles import list_stacks, load_stack_values
-from infra.program.synth import Plan, synthesize
+from infra.harness.synth import Plan, synthesize
 
 STACKS = list_stacks()
 ZMO_ONLY = [s for s in STACKS if s not in ("us", "eu")]

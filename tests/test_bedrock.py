@@ -16,7 +16,7 @@ from infra.program.config import ConfigError, parse_config
 from infra.engine.iam_eval import ALLOW, DENY, IMPLICIT_DENY, evaluate
 from infra.engine.loaders import snapshot_from_document
 from infra.program.stackfiles import PROJECT_DIR_ENV, ROOT
-from infra.program.synth import MOCK_ACCOUNT
+from infra.harness.synth import MOCK_ACCOUNT
 from stack_plans import ZMO_ONLY, of_type, planned, values_with
 
 ACCOUNT = MOCK_ACCOUNT

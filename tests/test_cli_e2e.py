@@ -337,12 +337,12 @@ def test_debug_shows_the_traceback_of_an_internal_error(tmp_path):
 def interrupt_while_planning(argv: list[str], tmp_path: Path) -> tuple[Result, float]:
     """Start the script, wait until it is planning (a marker the test injects), send SIGINT."""
     (tmp_path / "sitecustomize.py").write_text(
-        "import sys, infra.program.synth\n"
-        "original = infra.program.synth.synthesize\n"
+        "import sys, infra.harness.synth\n"
+        "original = infra.harness.synth.synthesize\n"
         "def marked(*a, **k):\n"
         "    print('PLANNING', file=sys.stderr, flush=True)\n"
         "    return original(*a, **k)\n"
-        "infra.program.synth.synthesize = marked\n")
+        "infra.harness.synth.synthesize = marked\n")
     proc = subprocess.Popen([str(SCRIPT), *argv], cwd=ROOT, env=user_env(PYTHONPATH=str(tmp_path)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []

@@ -11,7 +11,7 @@ import yaml
 from infra.cli import main
 from infra.program.config import ConfigError, parse_config
 from infra.program.stackfiles import ROOT, load_stack_values
-from infra.program.synth import RealisticMocks, synthesize
+from infra.harness.synth import RealisticMocks, synthesize
 
 BASE = {"aws:region": "ap-southeast-1", "ai-companion:accountId": "111111111111", "ai-companion:geography": "SG",
         "ai-companion:options": '["zmo"]'}

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 import pytest
 import yaml
 
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.commands.pricing import (PriceDataError, compare, load_prices, load_rules, parse_prices, parse_rules,
                            parse_usage, price_snapshot)
 from infra.program.stackfiles import ROOT, list_stacks
@@ -377,7 +377,7 @@ def pools_stack(cfg):
 
 @pytest.fixture(scope="module")
 def pools_cost():
-    from infra.program.synth import synthesize
+    from infra.harness.synth import synthesize
 
     rules = load_rules()
     plan = synthesize("sg", values_with("sg"), program=pools_stack)

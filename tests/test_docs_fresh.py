@@ -8,7 +8,7 @@ import pytest
 
 from infra.commands import render
 from infra.program.stackfiles import ROOT, load_stack_values
-from infra.program.synth import synthesize
+from infra.harness.synth import synthesize
 
 
 @pytest.mark.parametrize("stack", render.DOC_STACKS)

@@ -17,7 +17,7 @@ from infra.program.components.network import private_subnet_cidrs
 from infra.program.config import ConfigError, parse_config
 from conftest import TEST_STACKS
 from infra.program.stackfiles import ROOT
-from infra.program.synth import synthesize
+from infra.harness.synth import synthesize
 from stack_plans import ZMO_ONLY, of_type, planned, values_with
 
 COMPONENT = "ai-companion:federated:EgressConnectors"

@@ -17,7 +17,7 @@ import pytest
 
 import infra.engine.live.core as core
 from infra.engine.live import Timeouts, scan_account
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
 from live_fixtures import ACCOUNT, HOME, StubSession, aws_env  # noqa: F401  (fixture)

@@ -9,7 +9,7 @@ import pytest
 
 from infra.program.components.model_server import KUBE_DNS_IP, POD_IDENTITY_AGENT, STARTUP_PROBE_FAILURES
 from stack_plans import SEEDED_DIGEST, STACKS, of_type, planned, planned_unseeded, values_with
-from infra.program.synth import synthesize
+from infra.harness.synth import synthesize
 
 
 def _export(plan, type_: str, name: str) -> dict:

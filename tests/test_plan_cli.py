@@ -88,7 +88,7 @@ def test_usage_errors_exit_2_without_traceback():
 
 def test_export_is_deterministic_and_parents_come_first():
     """Registration order under mocks follows thread scheduling; the export must not."""
-    from infra.program.synth import synthesize
+    from infra.harness.synth import synthesize
 
     first, second = (json.dumps(synthesize("us").export, sort_keys=True) for _ in range(2))
     assert first == second

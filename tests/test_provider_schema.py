@@ -27,7 +27,7 @@ from pulumi.runtime import rpc
 # Importing the SDKs registers their resource modules (token -> class) with pulumi.runtime.
 import pulumi_aws as aws
 import pulumi_kubernetes  # noqa: F401
-from infra.program.synth import synthesize
+from infra.harness.synth import synthesize
 from stack_plans import STACKS, planned
 
 CHECKED_PACKAGES = ("aws", "kubernetes")

@@ -12,7 +12,7 @@ import pytest
 from infra.commands import render
 from infra.engine.model import Finding, Resource, Snapshot
 from infra.program.stackfiles import load_stack_config
-from infra.program.synth import Plan
+from infra.harness.synth import Plan
 
 EU_REGIONS = ["eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1", "eu-south-1", "eu-south-2"]
 PROVIDER = "urn:pulumi:eu::ai-companion::pulumi:providers:aws::aws-main"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.commands.seed import write_digest
 from infra.commands.seed_image import parse_repository, platform_digest, skopeo_command, source_reference
 from infra.program.stackfiles import PROJECT_DIR_ENV, ROOT

@@ -151,7 +151,7 @@ def test_seeded_stack_audits_clean_offline(stack, tmp_path):
 
 
 def test_tunnel_ami_lookup_goes_through_the_stacks_regional_provider(monkeypatch):
-    from infra.program.synth import RealisticMocks, synthesize
+    from infra.harness.synth import RealisticMocks, synthesize
     from stack_plans import SEEDED_DIGEST, values_with
 
     calls = []

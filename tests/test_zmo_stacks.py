@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.program.synth import synthesize
+from infra.harness.synth import synthesize
 from stack_plans import STACKS, ZMO_ONLY, of_type, planned, values_with
 
 INTERNET_TYPES = {

@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
-from infra.engine.loaders import InputError, read_export
+from infra.engine.loaders import read_export
+from infra.program.errors import InputError
 from infra.commands.output import write_atomic
 from infra.engine.report import FORMATS, render, verdict
 from infra.engine.rules import Context, Report, evaluate

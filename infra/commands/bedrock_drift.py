@@ -28,7 +28,7 @@ from botocore.parsers import ResponseParserError
 from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK  # bad input (2) is an InputError
 from infra.program.catalog import BedrockModel, Geography
 from infra.engine.credentials import aws_session
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.program.stackfiles import load_stack_config
 
 HELP = "check the stack's Bedrock profiles and in-region models against the live account (1 = drift)"

@@ -3,7 +3,7 @@
     residency cost --stack S | --all [--format text|json|markdown] [--base DIR] [--plan-out DIR] [--prices FILE]
     residency cost --refresh [--pricing-region us-east-1] [--prices FILE]
 
-Prices the resources `residency plan` synthesizes (infra/program/synth.py; no second model of the stack)
+Prices the resources `residency plan` synthesizes (infra/harness/synth.py; no second model of the stack)
 with the rules of stacks/cost_rules.yaml and the prices of stacks/prices.yaml, and the stack's
 usage profile (`ai-companion:costUsage`, defaults in the rules file). A stack is priced as it runs
 once deployed: a stack file without `modelImageDigest` (not seeded yet) is planned with a
@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 from infra.commands.exit_codes import EXIT_INCOMPLETE, EXIT_OK
-from infra.engine.loaders import InputError, read_export
+from infra.engine.loaders import read_export
+from infra.program.errors import InputError
 from infra.commands.output import write_atomic
 from infra.commands.pricing import (PRICES_PATH, USAGE_KEY, Delta, StackCost, compare, load_prices, load_rules, lookup, num,
                            parse_usage, price_snapshot)
@@ -69,7 +70,7 @@ def usage_of(stack: str) -> dict[str, float]:
 def cost_plan(stack: str):
     """The plan a stack is priced from: (plan, assumptions). With the cluster layer always in
     it: a stack not seeded yet gets the placeholder digest."""
-    from infra.program.synth import synthesize
+    from infra.harness.synth import synthesize
 
     values, _ = load_stack_values(stack)
     if values.get(DIGEST_KEY):

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 
 # Temp files being written right now: a Ctrl-C (infra/cli.py) removes them before exiting.
 TEMP_FILES: set[str] = set()

@@ -1,6 +1,6 @@
 """`residency plan`: the offline plan of one or all stacks, with the residency verdict.
 
-Runs the real program under Pulumi mocks (infra/program/synth.py) with config from `Pulumi.<stack>.yaml`,
+Runs the real program under Pulumi mocks (infra/harness/synth.py) with config from `Pulumi.<stack>.yaml`,
 prints what would be registered (type, name, effective region, option), the declared data paths
 and the findings of the residency rules. Exit 0 when clean, 1 on findings, 2 on bad config or an
 unwritable --out (README, "Exit codes").
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from infra.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK
 from infra.program.config import ConfigError
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.engine.model import COUNTED_RESOURCES
 from infra.commands.output import check_writable_target, write_atomic
 from infra.program.stackfiles import list_stacks
@@ -39,7 +39,7 @@ def add_arguments(parser) -> None:
 def plan_stack(stack: str):
     """Synthesize one stack and evaluate the residency rules on it: (plan, report)."""
     from infra.engine.rules import Context, evaluate
-    from infra.program.synth import synthesize
+    from infra.harness.synth import synthesize
 
     plan = synthesize(stack)
     return plan, evaluate(plan.snapshot, Context.from_config(plan.config))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.engine.model import Resource, Snapshot
 
 ROOT = Path(__file__).resolve().parents[2]

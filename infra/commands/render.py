@@ -286,7 +286,7 @@ def data_path_doc(plan, report=None) -> str:
 
 
 def write_docs(stacks: Sequence[str] = DOC_STACKS) -> list[Path]:
-    from infra.program.synth import synthesize
+    from infra.harness.synth import synthesize
 
     written = []
     for stack in stacks:
@@ -327,7 +327,7 @@ def iam_policy(template: Any, stack: str, account_id: str = "111111111111",
 def main(argv: list[str] | None = None) -> int:
     from infra.program.catalog import CatalogError, load_catalog
     from infra.program.config import ConfigError
-    from infra.engine.loaders import InputError
+    from infra.program.errors import InputError
 
     parser = argparse.ArgumentParser(prog="python -m infra.commands.render", description=__doc__.split("\n")[0])
     parser.add_argument("--write-docs", action="store_true",

@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from infra.commands.exit_codes import EXIT_INCOMPLETE, EXIT_OK
 from infra.program.config import DIGEST_KEY, StackConfig
 from infra.engine.credentials import aws_session
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.commands.output import write_atomic
 from infra.commands.seed_image import copy_image, parse_repository, require_skopeo, source_reference, tag_digest
 from infra.commands.seed_weights import (MIB, MIN_PART_SIZE, PART_SIZE, Copier, Incomplete, Progress, Uploader, local_files,

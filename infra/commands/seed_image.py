@@ -25,7 +25,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.program.config import IMAGE_DIGEST
 from infra.commands.seed_weights import Incomplete
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 
 
 def aws_session(profile: str | None):

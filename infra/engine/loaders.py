@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from infra.engine.model import SIG_KEY, UNKNOWN, Resource, Snapshot, STACK_TYPE, decode_value
+from infra.program.errors import InputError
 
 # v4 features this reader understands (pulumi pkg/resource/stack/deployment.go); others are
 # reported, never guessed at.
 KNOWN_V4_FEATURES = {"refreshBeforeUpdate", "views", "hooks", "taint", "replaceWith"}
-
-
-class InputError(ValueError):
-    """An unreadable or unrecognized input file (the CLI exits 2)."""
 
 
 def _name_from_urn(urn: str) -> str:

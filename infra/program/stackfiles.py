@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from infra.program.config import PROJECT, StackConfig, config_string, parse_config
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_PLACEHOLDER = "[secret]"

@@ -33,7 +33,7 @@ from infra.engine.live import (bedrock, compute, data, databases, directconnect,
 from infra.engine.live.core import (ALLOWED_OPERATIONS, Clients, NotChecked, ReadOnlyViolation, Scan, Timeouts, fault,
                              fault_kind)
 from infra.engine.credentials import aws_session
-from infra.engine.loaders import InputError
+from infra.program.errors import InputError
 from infra.engine.model import Snapshot
 
 __all__ = ["LiveScan", "NotChecked", "ReadOnlyViolation", "Timeouts", "scan_account", "ALLOWED_OPERATIONS",
