@@ -269,7 +269,11 @@ def test_bom_and_utf16_exports_are_read(plans, tmp_path, encoding):
     path.write_bytes(text.encode(encoding))
     if encoding == "utf-16-le":
         path.write_bytes(codecs.BOM_UTF16_LE + text.encode(encoding))  # PowerShell's `>`
-    clean(residency("audit", "--stack", "sg", "--export", path), 0)
+    result = clean(residency("audit", "--stack", "sg", "--export", path, "--format", "json"), 0)
+    # Every resource of the export was read, not an empty document taken as clean.
+    resources = [r for r in json.loads(text)["deployment"]["resources"] if r.get("custom")]  # components aren't checked
+    assert len(resources) > 20
+    assert json.loads(result.out)["resources_checked"] == len(resources)
 
 
 def test_not_json_is_bad_input(tmp_path):

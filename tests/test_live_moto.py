@@ -45,16 +45,19 @@ def flagged(report, ident, rule=None):
 
 def test_clean_account_has_no_findings_and_is_complete(moto):
     drop_default_vpc(moto)
-    ec2, vpc, subnet, _ = private_vpc(moto)
-    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{HOME}.s3", VpcEndpointType="Gateway",
-                            PolicyDocument=S3_ONLY)
+    ec2, vpc, subnet, sg = private_vpc(moto)
+    endpoint = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{HOME}.s3", VpcEndpointType="Gateway",
+                                       PolicyDocument=S3_ONLY)["VpcEndpoint"]["VpcEndpointId"]
     home_logging(moto)
     scp_in_force(moto)
     account_public_access_blocked(moto)
     result, report = run(moto)
     assert result.not_checked == []
     assert report.findings == [], [f"{f.rule} {f.urn} {f.message}" for f in report.findings]
-    assert {r.id for r in result.snapshot.resources} >= {vpc and subnet}
+    # Exactly the network that was planted: the scan saw each piece, and nothing more.
+    assert {(r.type, r.id) for r in result.snapshot.resources if r.type.startswith("aws:ec2/")} == {
+        ("aws:ec2/vpc:Vpc", vpc), ("aws:ec2/subnet:Subnet", subnet),
+        ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", sg), ("aws:ec2/vpcEndpoint:VpcEndpoint", endpoint)}
     assert all(r.region == HOME for r in result.snapshot.resources if r.type.startswith("aws:ec2/"))
 
 
