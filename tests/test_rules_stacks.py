@@ -75,7 +75,7 @@ def test_injected_violation_is_named_by_its_rule(injected, cls, rule, name):
 
 def test_only_injected_resources_are_reported(injected):
     _, report = injected
-    assert {f.urn.rsplit("::", 1)[-1] for f in report.findings} <= {
+    assert {f.urn.rsplit("::", 1)[-1] for f in report.findings} == {
         "inj-foreign-bucket", "eu-west-1", "inj-foreign-endpoint", "inj-igw", "inj-replication",
         "inj-bedrock-star", "inj-allow-list"}
 
