@@ -6,16 +6,24 @@ read. `planned_unseeded(stack)` is the stack file exactly as committed (no diges
 The stack files are the test suite's own (tests/fixtures/stacks, which conftest.py makes the
 project directory for the session), not the user-editable ones at the repository root.
 Plans are read-only for tests; a test that needs a variant calls `synthesize(stack, values)`.
+
+The cache is keyed by stack name, so it always plans the test stack files, whatever project
+directory a test has pointed the readers at when it first asks (tests of the repository's own
+files set RESIDENCY_PROJECT_DIR to the root). Import this module as `stack_plans` only: under a
+second name (`tests.stack_plans`) Python would load a second copy with a second cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 
-from infra.program.stackfiles import list_stacks, load_stack_values
+from conftest import TEST_STACKS
 from infra.harness.synth import Plan, synthesize
+from infra.program.stackfiles import PROJECT_DIR_ENV, list_stacks, load_stack_values
 
-STACKS = list_stacks()
+STACKS = list_stacks(TEST_STACKS)
 ZMO_ONLY = [s for s in STACKS if s not in ("us", "eu")]
 
 
@@ -23,14 +31,30 @@ ZMO_ONLY = [s for s in STACKS if s not in ("us", "eu")]
 SEEDED_DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
+@contextlib.contextmanager
+def test_stack_files():
+    """The stack readers pointed at tests/fixtures/stacks for the duration of one synthesis."""
+    before = os.environ.get(PROJECT_DIR_ENV)
+    os.environ[PROJECT_DIR_ENV] = str(TEST_STACKS)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROJECT_DIR_ENV, None)
+        else:
+            os.environ[PROJECT_DIR_ENV] = before
+
+
 @functools.cache
 def planned(stack: str) -> Plan:
-    return synthesize(stack, values_with(stack, modelImageDigest=SEEDED_DIGEST))
+    with test_stack_files():
+        return synthesize(stack, values_with(stack, modelImageDigest=SEEDED_DIGEST))
 
 
 @functools.cache
 def planned_unseeded(stack: str) -> Plan:
-    return synthesize(stack)
+    with test_stack_files():
+        return synthesize(stack)
 
 
 def values_with(stack: str, **overrides: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ import policy_sentry.shared.iam_data as iam_data
 import pytest
 
 from infra.commands.scp import SCP_MAX_CHARS, scp_for_stack
-from tests.stack_plans import STACKS, planned
+from stack_plans import STACKS, planned
 
 AUTONAME_SUFFIX = "-abcdef0"  # Pulumi auto-naming: logical name, "-", 7 random hex characters
 

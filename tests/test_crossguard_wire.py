@@ -13,7 +13,7 @@ import yaml
 
 from infra.program.stackfiles import list_stacks, load_stack_values
 from tests import crossguard_wire as wire
-from tests.stack_plans import planned
+from stack_plans import planned
 
 STACKS = list_stacks()
 PACK_VERSION = str(yaml.safe_load((wire.PACK_DIR / "PulumiPolicy.yaml").read_text())["version"])

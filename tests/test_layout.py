@@ -63,3 +63,27 @@ def test_the_check_sees_an_upward_import(tmp_path):
     bad.write_text("from infra.engine.loaders import read_export\nimport infra.commands.audit\n")
     found = [name for _, name in imports(bad) if (floor_of(name) or 0) > FLOOR["program"]]
     assert found == ["infra.engine.loaders", "infra.commands.audit"]
+
+
+def test_the_plan_cache_has_one_name_and_holds_the_test_stack_files(monkeypatch, tmp_path):
+    """One module (one cache) for the session's plans, planned from tests/fixtures/stacks even
+    when a test has pointed the stack readers elsewhere before asking."""
+    import sys
+
+    import stack_plans
+    from conftest import TEST_STACKS
+    from infra.program.stackfiles import PROJECT_DIR_ENV
+
+    tests_dir = Path(__file__).resolve().parent
+    for path in tests_dir.glob("test_*.py"):
+        names = {m for _, m in imports(path)}
+        assert "tests.stack_plans" not in names, path.name
+    assert "tests.stack_plans" not in sys.modules
+    monkeypatch.setenv(PROJECT_DIR_ENV, str(tmp_path))  # an empty project: no stack files at all
+    stack_plans.planned_unseeded.cache_clear()
+    try:
+        plan = stack_plans.planned_unseeded("sg")
+    finally:
+        stack_plans.planned_unseeded.cache_clear()
+    assert plan.config.stack == "sg" and str(TEST_STACKS) != str(tmp_path)
+    assert stack_plans.STACKS == sorted(p.name[7:-5] for p in TEST_STACKS.glob("Pulumi.*.yaml"))

@@ -25,7 +25,7 @@ from scapy.utils import wrpcap
 
 from infra.program.components.egress import GUARD_RULES
 from tests import suricata_kit as kit
-from tests.stack_plans import planned
+from stack_plans import planned
 
 FEDERATED = ["eu", "us"]
 BLOCKING = {"drop", "reject"}
