@@ -5,7 +5,8 @@ Each subcommand lives in its own module exposing `HELP`, `add_arguments(parser)`
 codes (README, "Exit codes") hold for all of them:
   0    clean
   1    findings (plan, audit) or drift (models), and nothing else
-  2    bad input: unknown stack, bad key or flag, unreadable file, unwritable output path
+  2    bad input: unknown stack, bad key or flag, unreadable file, unwritable output path,
+       no AWS credentials (every command that calls AWS)
   3    incomplete: something was not checked (audit --live, seed, cost --refresh)
   4    internal error: a bug in residency (traceback only with --debug)
   130  interrupted (Ctrl-C / SIGINT)
@@ -22,6 +23,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from infra import __version__
 from infra.commands.exit_codes import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK
 
 # Nothing heavy is imported at load: main() installs the Ctrl-C handler first (importing pulumi
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="residency", description=__doc__.split("\n")[0])
     parser.add_argument("--project-dir", metavar="DIR",
                         help="project checkout holding Pulumi.yaml and the stack files (default: this one)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="print the Python traceback of an internal error (exit 4)")
     sub = parser.add_subparsers(dest="command", required=True)

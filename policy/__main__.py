@@ -9,10 +9,19 @@ PulumiPolicy.yaml's version. The analyzer class is wrapped so that it gets PACK_
 PulumiPolicy.yaml): one version everywhere. tests/test_crossguard_wire.py checks it over gRPC.
 """
 
-import pulumi_policy.policy as sdk
-from pulumi_policy import EnforcementLevel, PolicyPack
+import sys
 
-from policies import PACK_NAME, PACK_VERSION, POLICIES  # this directory is sys.path[0] under runpy
+if __package__:  # `python -m policy` from the repository root: not how a pack runs
+    print("policy/ is a CrossGuard policy pack, run by the Pulumi CLI, not by python:\n"
+          "  pulumi preview --policy-pack policy --policy-pack-config policy/config.<stack>.json\n"
+          "Offline, without the CLI: residency plan --stack <stack>, or residency audit --stack <stack> --export FILE",
+          file=sys.stderr)
+    sys.exit(2)
+
+import pulumi_policy.policy as sdk  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+
+from policies import PACK_NAME, PACK_VERSION, POLICIES  # noqa: E402  (this directory is sys.path[0] under runpy)
 
 
 class _VersionedAnalyzer(sdk._PolicyAnalyzerServicer):

@@ -30,7 +30,7 @@ from pathlib import Path
 from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import read_export
 from infra.program.errors import InputError
-from infra.commands.output import write_atomic
+from infra.commands.output import check_writable_target, write_atomic
 from infra.engine.report import FORMATS, render, verdict
 from infra.engine.rules import Context, Report, evaluate
 from infra.program.stackfiles import load_stack_config
@@ -115,6 +115,10 @@ def audit_export(path: str | Path, stack: str, ctx: Context | None = None, check
 def _evaluate_file(path: Path, stack: str, ctx: Context, check_stack: bool) -> Report:
     # An export does not record aws:region, so a default provider proves nothing (fail closed).
     snapshot, raw = read_export(path, stack=stack)
+    if not any(r.custom for r in snapshot.resources):
+        raise InputError(f"--export {path} holds no resources (only {len(snapshot.resources)} stack or component "
+                         "entries): nothing to audit. Export a stack that has been deployed, or plan one with "
+                         "`residency plan --stack S --out FILE`")
     others = [s for s in urn_stacks(snapshot) if s != stack]
     if check_stack and others:
         raise InputError(f"--export {path} is an export of stack {', '.join(repr(s) for s in others)} (its URNs "
@@ -152,10 +156,12 @@ def run(args) -> int:
         raise InputError("--profile, --regions and --endpoint-url apply to --live only")
     if args.live and args.as_stack:
         raise InputError("--as-stack applies to --export only")
+    if args.output:  # refuse before the work what cannot be written (e.g. the export being audited)
+        check_writable_target(Path(args.output), "--output", reads=[args.export] if args.export else [])
     report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
     text = render(report, args.format)
     if args.output:
-        write_atomic(Path(args.output), text, "--output")
+        write_atomic(Path(args.output), text, "--output", reads=[args.export] if args.export else [])
         print(f"residency audit: stack {report.stack}: {verdict(report)}; report written to {args.output}",
               file=sys.stderr)
     else:

@@ -29,8 +29,8 @@ from infra.program.errors import InputError
 from infra.commands.output import write_atomic
 from infra.commands.pricing import (PRICES_PATH, USAGE_KEY, Delta, StackCost, compare, load_prices, load_rules, lookup, num,
                            parse_usage, price_snapshot)
-from infra.program.config import DIGEST_KEY
-from infra.program.stackfiles import list_stacks, load_stack_values
+from infra.program.config import DIGEST_KEY, ConfigError
+from infra.program.stackfiles import list_stacks, unknown_stack, load_stack_values
 
 HELP = "monthly cost of a stack (or --all) priced from the offline plan; --refresh re-reads the prices"
 FORMATS = ("text", "json", "markdown")
@@ -51,8 +51,9 @@ def add_arguments(parser) -> None:
                         help="re-read every price from the AWS Price List Query API and rewrite the price file")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--base", metavar="DIR",
-                        help="directory of the base branch's plan exports (<stack>.json, from `residency plan "
-                             "--all --out DIR`): show the change against it")
+                        help="directory of the base branch's priced plans (<stack>.json, written on the base "
+                             "branch by `residency cost --all --plan-out DIR`, which includes the cluster layer "
+                             "as this side does): show the change against it")
     parser.add_argument("--plan-out", metavar="DIR",
                         help="also write the plans priced here as <stack>.json exports (what --base reads)")
     parser.add_argument("--prices", metavar="FILE", default=str(PRICES_PATH),
@@ -262,13 +263,23 @@ def run(args) -> int:
         return run_refresh(args)
     known = list_stacks()
     if args.stack and args.stack not in known:
-        raise InputError(f"unknown stack '{args.stack}'; stacks: {', '.join(known)}")
+        raise unknown_stack(args.stack)
     base_dir = Path(args.base) if args.base else None
     if base_dir is not None and not base_dir.is_dir():
         raise InputError(f"--base: {base_dir} is not a directory (expected <stack>.json plan exports)")
     book = load_prices(Path(args.prices))
     plan_out = Path(args.plan_out) if args.plan_out else None
-    results = [cost_stack(stack, book, base_dir, plan_out) for stack in (known if args.all else [args.stack])]
+    if plan_out is not None and base_dir is not None and plan_out.resolve() == base_dir.resolve():
+        raise InputError("--plan-out is the --base directory: the plans written would replace the base plans "
+                         "being compared; write them somewhere else")
+    results = []
+    for stack in known if args.all else [args.stack]:
+        try:
+            results.append(cost_stack(stack, book, base_dir, plan_out))
+        except (ConfigError, InputError) as exc:
+            if not args.all:
+                raise
+            raise InputError(f"Pulumi.{stack}.yaml: {exc}") from exc  # --all: name the stack file that failed
     if args.format == "json":
         docs = [to_json(c, d) for c, d in results]
         print(json.dumps(docs if args.all else docs[0], indent=2))

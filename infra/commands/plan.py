@@ -16,9 +16,9 @@ from pathlib import Path
 from infra.commands.exit_codes import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK
 from infra.program.config import ConfigError
 from infra.program.errors import InputError
-from infra.engine.model import COUNTED_RESOURCES
+from infra.engine.model import COUNTED_RESOURCES, STACK_TYPE
 from infra.commands.output import check_writable_target, write_atomic
-from infra.program.stackfiles import list_stacks
+from infra.program.stackfiles import list_stacks, unknown_stack
 
 HELP = "offline plan of a stack (or --all) under Pulumi mocks, with the residency verdict"
 FORMATS = ("text", "json", "markdown", "mermaid")
@@ -75,13 +75,24 @@ def render_text(plan, report) -> str:
     return "\n".join(lines)
 
 
+def plan_json(plan, report) -> dict:
+    """The audit report of the plan, plus what the text format lists: every resource registered,
+    with `counted` true for those in `resources_checked` (COUNTED_RESOURCES)."""
+    from infra.engine.report import to_dict
+
+    counted = {id(r) for r in plan.snapshot.counted_resources()}
+    resources = [{"type": r.type, "name": r.name, "urn": r.urn,
+                  "region": r.region or ("(cluster)" if r.type.startswith("kubernetes:") else None),
+                  "option": r.option, "counted": id(r) in counted}
+                 for r in plan.snapshot.resources if r.type != STACK_TYPE]
+    return {**to_dict(report), "resources": resources}
+
+
 def render(results: list, fmt: str, all_stacks: bool) -> str:
     if fmt == "text":
         return "\n\n".join(render_text(p, r) for p, r in results) + "\n"
     if fmt == "json":
-        from infra.engine.report import to_dict
-
-        docs = [to_dict(r) for _, r in results]
+        docs = [plan_json(p, r) for p, r in results]
         return json.dumps(docs if all_stacks else docs[0], indent=2) + "\n"
     if fmt == "markdown":
         from infra.commands.render import markdown
@@ -98,7 +109,7 @@ def run(args) -> int:
         print(f"residency plan: --format {args.format} is deprecated; use --format {fmt}", file=sys.stderr)
     stacks = list_stacks() if args.all else [args.stack]
     if args.stack and args.stack not in list_stacks():
-        raise InputError(f"unknown stack '{args.stack}'; stacks: {', '.join(list_stacks()) or 'none'}")
+        raise unknown_stack(args.stack)
     if not stacks:
         raise InputError("no Pulumi.<stack>.yaml files in the project directory")
     if args.out:  # refuse before minutes of planning what cannot be written
@@ -110,11 +121,11 @@ def run(args) -> int:
             print(f"[{i}/{len(stacks)}] planning {stack} ...", file=sys.stderr, flush=True)
         try:
             plan, report = plan_stack(stack)
-        except ConfigError as exc:
+        except (ConfigError, InputError) as exc:
             if not args.all:
                 raise
-            errors.append(stack)
-            print(f"[{i}/{len(stacks)}] {stack}: error: {exc}", file=sys.stderr)
+            errors.append(f"Pulumi.{stack}.yaml")
+            print(f"[{i}/{len(stacks)}] Pulumi.{stack}.yaml: error: {exc}", file=sys.stderr)
             continue
         results.append((plan, report))
         if args.all:

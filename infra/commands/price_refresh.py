@@ -32,11 +32,14 @@ class RefreshError(Exception):
 
 
 def pricing_client(endpoint_region: str):
-    import boto3
+    """A Price List client from the one credential-checked session: no credentials is bad input
+    (exit 2), as in every command that calls AWS."""
     from botocore.config import Config
 
-    return boto3.client("pricing", region_name=endpoint_region,
-                        config=Config(retries={"total_max_attempts": 2}, connect_timeout=10, read_timeout=60))
+    from infra.engine.credentials import aws_session
+
+    return aws_session(None).client("pricing", region_name=endpoint_region, config=Config(
+        retries={"total_max_attempts": 2}, connect_timeout=10, read_timeout=60))
 
 
 def filters_for(query: dict, region: str, by_value: str | None = None) -> list[dict]:

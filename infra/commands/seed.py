@@ -175,7 +175,7 @@ def write_digest(stack: str, digest: str) -> Path:
     text = "".join(lines)
     if (yaml.safe_load(text).get("config") or {}).get(DIGEST_KEY) != digest:
         raise InputError(f"--write-config: could not place {DIGEST_KEY} in {path.name}; set it with pulumi config set")
-    write_atomic(path, text, "--write-config")
+    write_atomic(path, text, "--write-config", edits=path)
     return path
 
 
@@ -183,6 +183,8 @@ def _seed(args) -> int:
     cfg = load_stack_config(args.stack)
     if not (args.weights or args.image):
         raise InputError("nothing to seed: pass --weights and/or --image")
+    if args.image:
+        source_reference(args.image)  # a malformed reference is refused before anything is read
     if args.part_size * MIB < MIN_PART_SIZE or args.workers < 1:
         raise InputError("--part-size must be at least 5 (MiB) and --workers at least 1")
     if args.write_config and not args.image:

@@ -57,6 +57,13 @@ def parse_repository(url: str) -> Repository:
     return Repository(m["registry"], m["account"], m["region"], m["name"])
 
 
+# The image reference grammar of distribution/reference (reference.go), which docker, skopeo and
+# containerd parse: [domain[:port]/]path-component(/path-component)*[:tag][@digest].
+_DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?")
+
+
 def source_reference(image: str) -> tuple[str, str]:
     """(skopeo source `docker://...`, destination tag) for a registry image reference.
 
@@ -69,6 +76,9 @@ def source_reference(image: str) -> tuple[str, str]:
     name, _, digest = ref.partition("@")
     if digest and not IMAGE_DIGEST.fullmatch(digest):
         raise InputError(f"--image: '{digest}' is not a sha256:<64 hex> digest")
+    if not IMAGE_REFERENCE.fullmatch(ref):
+        raise InputError(f"--image: '{image}' is not a valid image reference: [registry[:port]/]name[:tag][@sha256:<digest>], "
+                         "lowercase name components (e.g. docker.io/vllm/vllm-openai:v0.10.1)")
     last = name.rsplit("/", 1)[-1]
     tag = last.partition(":")[2]
     if digest:

@@ -14,7 +14,8 @@ def aws_session(profile: str | None):
         session = boto3.Session(profile_name=profile)
         credentials = session.get_credentials()
     except ProfileNotFound as exc:
-        raise InputError(f"--profile: {exc}") from exc
+        origin = "--profile" if profile else "AWS_PROFILE"
+        raise InputError(f"{origin}: {exc}") from exc
     except BotoCoreError as exc:  # broken shared config, expired SSO token, ...
         raise InputError(f"cannot load AWS credentials: {exc}") from exc
     if credentials is None:

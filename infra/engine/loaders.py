@@ -25,9 +25,32 @@ def _name_from_urn(urn: str) -> str:
     return urn.rsplit("::", 1)[-1] if "::" in urn else urn
 
 
-def resource_from_state(raw: dict, decode: Callable[[Any], Any] = decode_value) -> Resource:
-    if not isinstance(raw, dict) or "urn" not in raw or "type" not in raw:
-        raise InputError("a resource without urn/type")
+# The shape of each field of a resource in a stack export (stack-export-format.md): a field of
+# another shape is bad input that names the resource, never a crash deeper in the rules.
+_FIELD_SHAPES = {"urn": (str,), "type": (str,), "custom": (bool,), "protect": (bool,), "id": (str,),
+                 "inputs": (dict,), "outputs": (dict,), "parent": (str,), "provider": (str,),
+                 "dependencies": (list,), "propertyDependencies": (dict,)}
+_SHAPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}
+
+
+def check_resource_shape(raw: Any, position: int | None = None) -> None:
+    """InputError naming the resource (its URN, else its position) when a field has the wrong shape."""
+    where = f"resource #{position}" if position is not None else "a resource"
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: expected an object, got {type(raw).__name__}")
+    if isinstance(raw.get("urn"), str):
+        where += f" ({raw['urn']})"
+    for field in ("urn", "type"):
+        if field not in raw:
+            raise InputError(f"{where}: no '{field}'")
+    for field, shapes in _FIELD_SHAPES.items():
+        value = raw.get(field)
+        if value is not None and not isinstance(value, shapes):
+            raise InputError(f"{where}: '{field}' must be {_SHAPE_NAMES[shapes[0]]}, got {type(value).__name__}")
+
+
+def resource_from_state(raw: dict, decode: Callable[[Any], Any] = decode_value, position: int | None = None) -> Resource:
+    check_resource_shape(raw, position)
     urn = raw["urn"]
     return Resource(
         urn=urn,
@@ -76,7 +99,7 @@ def snapshot_from_document(doc: Any, stack: str | None = None, default_region: s
     pending = deployment.get("pending_operations") or []
     if not isinstance(raw_resources, list) or not isinstance(pending, list):
         raise InputError("'resources' and 'pending_operations' must be lists")
-    resources = [resource_from_state(r, decode) for r in raw_resources]
+    resources = [resource_from_state(r, decode, i) for i, r in enumerate(raw_resources)]
     # A pending operation's resource may exist in the cloud without being in `resources`.
     known = {r.urn for r in resources}
     for op in pending:

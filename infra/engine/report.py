@@ -10,6 +10,9 @@ Text: the findings, then each not-checked unit once (grouped by kind), then a su
 findings by rule and not-checked units by kind, then the closing `result:` line. An incomplete
 scan never reads as a verdict: its header and closing line say INCOMPLETE.
 
+Markdown: a pull-request comment: the verdict, a table of findings (severity, rule linked to its
+documentation, resource, message), then per rule fired its remediation and documentation link.
+
 SARIF: one run; `tool.driver.rules` lists every rule (id, name, short/full description, help,
 helpUri, security-severity); each result names its rule, a level, the message, the stack file
 `Pulumi.<stack>.yaml` as its physical location and the resource URN as its logical location.
@@ -21,10 +24,11 @@ import hashlib
 import json
 import os
 
+from infra import __version__
 from infra.engine.rules import RULES, RULES_BY_ID
 from infra.engine.rules.engine import Report
 
-FORMATS = ("text", "json", "sarif")
+FORMATS = ("text", "json", "sarif", "markdown")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note"}
 # GitHub code scanning ranks security alerts by this number (0.1-10).
@@ -162,7 +166,7 @@ def render_sarif(report: Report) -> dict:
         })
     run = {
         "tool": {"driver": {"name": TOOL_NAME, "informationUri": _help_uri("").rstrip("#"),
-                            "semanticVersion": "1.0.0", "rules": sarif_rules()}},
+                            "semanticVersion": __version__, "rules": sarif_rules()}},
         "automationDetails": {"id": f"residency/{report.stack}/{report.source or 'audit'}/"},
         "results": results,
         "properties": {"stack": report.stack, "geography": report.geography,
@@ -178,6 +182,38 @@ def render_sarif(report: Report) -> dict:
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
+def _cell(text: str) -> str:
+    """Markdown table cell text: no pipe or newline breaks the row."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def render_markdown(report: Report) -> str:
+    mark = "⚠️ INCOMPLETE" if report.not_checked else ("❌ FINDINGS" if report.findings else "✅ OK")
+    lines = [f"### Residency audit of `{report.stack}` ({report.geography}): {mark}", "",
+             f"{report.resources_checked} resources checked against {', '.join(report.regions)} "
+             f"(source: {report.source or '-'}): {verdict(report)}.", ""]
+    if report.findings:
+        lines += ["| severity | rule | resource | finding |", "|---|---|---|---|"]
+        for f in report.findings:
+            name = RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else ""
+            lines.append(f"| {f.severity} | [{f.rule}]({_help_uri(f.rule)}) `{name}` | `{_cell(f.urn.rsplit('::', 1)[-1])}` "
+                         f"({_cell(f.type)}) | {_cell(f.message)} |")
+        lines += ["", "#### How to fix", ""]
+        for rule_id in sorted({f.rule for f in report.findings}):
+            rule = RULES_BY_ID.get(rule_id)
+            if rule is not None:
+                lines.append(f"- **[{rule_id}]({_help_uri(rule_id)}) {_cell(rule.title)}**: {_cell(rule.remediation)}")
+        lines.append("")
+    if report.unplaced:
+        lines += [f"{len(report.unplaced)} resource(s) have no provable region (fail closed):", ""]
+        lines += [f"- `{_cell(u['urn'])}`" for u in report.unplaced] + [""]
+    if report.not_checked:
+        lines += [f"{len(report.not_checked)} unit(s) not checked, so this is no verdict:", ""]
+        lines += [f"- {_cell(n.get('service'))} in {_cell(n.get('region'))}: {_cell(n.get('reason'))}"
+                  for n in report.not_checked] + [""]
+    return "\n".join(lines)
+
+
 def render(report: Report, fmt: str) -> str:
     if fmt == "text":
         return render_text(report)
@@ -185,4 +221,6 @@ def render(report: Report, fmt: str) -> str:
         return json.dumps(to_dict(report), indent=2) + "\n"
     if fmt == "sarif":
         return json.dumps(render_sarif(report), indent=2) + "\n"
+    if fmt == "markdown":
+        return render_markdown(report)
     raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")

@@ -104,6 +104,22 @@ def _json(key: str, raw: str, problems: list[str], expect: str = "") -> Any:
         return None
 
 
+@functools.cache
+def aws_regions() -> frozenset[str]:
+    """Every region AWS has announced, in any partition, from botocore's partition data (shipped
+    offline; it also names regions that its per-service endpoint data does not list yet)."""
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("partitions")
+    return frozenset(r for p in data["partitions"] for r in p.get("regions", {}) if r != "aws-global")
+
+
+def did_you_mean(name: str, choices) -> str:
+    """'; did you mean 'x'?' for the closest of `choices`, or '' when none is close."""
+    near = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
+
+
 def _did_you_mean(key: str) -> str | None:
     """The known key a misspelt one most likely meant (`ai-compnion:geography` -> ...:geography)."""
     ns, _, name = key.partition(":")
@@ -117,10 +133,12 @@ def _did_you_mean(key: str) -> str | None:
 @functools.cache
 def ec2_instance_types() -> frozenset[str]:
     """Every EC2 instance type botocore's EC2 service model knows (its InstanceType enum)."""
-    import botocore.session
+    from botocore.loaders import create_loader
 
-    model = botocore.session.get_session().get_service_model("ec2")
-    return frozenset(model.shape_for("InstanceType").enum)
+    # The loader alone: a botocore session would read the user's AWS config (and fail on a bad
+    # AWS_PROFILE) just to validate a stack file offline.
+    shapes = create_loader().load_service_model("ec2", "service-2")["shapes"]
+    return frozenset(shapes["InstanceType"]["enum"])
 
 
 def _check_instance_type(instance_type: Any, catalog: Catalog, home: RegionServices | None) -> list[str]:
@@ -195,7 +213,8 @@ def _parse_models(geo: Geography, raw: Any, catalog: Catalog, problems: list[str
             (m for m in allowed.values() if name in (m.model_id, m.profile_id(geo.zm_plus.profile_prefix))), None
         )
         if match is None:
-            problems.append(f"{key}.models: '{name}' is not in the {geo.code} catalog; allowed: {', '.join(allowed)}")
+            problems.append(f"{key}.models: '{name}' is not in the {geo.code} catalog{did_you_mean(name, allowed)}; "
+                            f"allowed: {', '.join(allowed)}")
         elif match not in models:
             models.append(match)
     return tuple(models)
@@ -225,7 +244,8 @@ def _parse_federated(geo: Geography, raw: Any, problems: list[str]) -> tuple[tup
         if connector is None:
             problems.append(
                 f"{key}.connectors: '{name}' is not in the {geo.code} connector catalog "
-                f"(global or out-of-geography hosts are refused); allowed: {', '.join(catalog_connectors)}"
+                f"(global or out-of-geography hosts are refused){did_you_mean(name, catalog_connectors)}; "
+                f"allowed: {', '.join(catalog_connectors)}"
             )
             continue
         if connector.processing == "global" and not allow_global:
@@ -263,10 +283,15 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
 
     code = get("geography")
     if code not in catalog.geographies:
-        raise ConfigError(problems + [f"{PROJECT}:geography: '{code}' is unknown; allowed: {', '.join(catalog.geographies)}"])
+        raise ConfigError(problems + [f"{PROJECT}:geography: '{code}' is unknown{did_you_mean(code, catalog.geographies)}; "
+                                      f"allowed: {', '.join(catalog.geographies)}"])
     geo = catalog.geography(code)
 
     region = values["aws:region"]
+    if region not in aws_regions():  # a misspelling is not "outside the geography": say what it is
+        hint = did_you_mean(region, geo.regions) or did_you_mean(region, aws_regions())  # the geography's first
+        raise ConfigError(problems + [f"aws:region: '{region}' is not an AWS region{hint}"
+                                      f" (geography {code}: {', '.join(geo.regions)})"])
     # Any region of the geography can be a stack's home where the catalog says its options'
     # services are offered (stacks/catalog.yaml `region_services`).
     home = catalog.region_services.get(region)

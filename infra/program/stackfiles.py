@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from infra.program.config import PROJECT, StackConfig, config_string, parse_config
+from infra.program.config import PROJECT, StackConfig, config_string, did_you_mean, parse_config
 from infra.program.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +33,55 @@ def list_stacks(root: Path | None = None) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML as a stack file must be read: a key given twice is refused (PyYAML would keep the
+    last one silently, so `aws:region` given twice planned in the second region), and a number
+    spelled otherwise than in plain decimal (`012345670123` is octal to YAML 1.1, `0x1f`, `1_000`,
+    `1:20`) is refused with the advice to quote it, since an account id read as a number loses its
+    digits."""
+
+
+def _strict_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise InputError(f"{loader.name}: key '{key}' is given twice (lines {seen[key]} and {line}); "
+                             "keep one")
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+def _strict_int(loader: StrictLoader, node: yaml.ScalarNode) -> int:
+    value = yaml.SafeLoader.construct_yaml_int(loader, node)
+    text = node.value
+    if text.lstrip("+-") != str(abs(value)) and node.style is None:
+        raise InputError(f"{loader.name}: line {node.start_mark.line + 1}: {text} is read by YAML as the number "
+                         f"{value}; quote it (\"{text}\") to keep it as written (account ids always need quotes "
+                         "when they start with 0)")
+    return value
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _strict_int)
+
+
+def unknown_stack(stack: str, root: Path | None = None) -> InputError:
+    """The error for a stack with no stack file, with the closest name and the list."""
+    known = list_stacks(root)
+    return InputError(f"unknown stack '{stack}': no Pulumi.{stack}.yaml{did_you_mean(stack, known)}; "
+                      f"stacks: {', '.join(known) or 'none'}")
+
+
 def read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        loader = StrictLoader(path.read_text())
+        loader.name = str(path)
+        try:
+            data = loader.get_single_data() or {}
+        finally:
+            loader.dispose()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
@@ -52,7 +98,7 @@ def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, s
         raise InputError(f"invalid stack name '{stack}': use letters, digits, '-' and '_'")
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
-        raise InputError(f"unknown stack '{stack}': no {path.name}; stacks: {', '.join(list_stacks(root)) or 'none'}")
+        raise unknown_stack(stack, root)
     values: dict[str, str] = {}
     project = read_yaml(root / "Pulumi.yaml")
     for key, spec in (project.get("config") or {}).items():
