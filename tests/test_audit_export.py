@@ -105,7 +105,7 @@ def test_checkpoint_and_v4_documents_are_accepted(write):
     ('{"version": 2, "deployment": {}}', "unsupported deployment version 2"),
     ('{"hello": "world"}', "no integer 'version'"),
     ('{"version": 3}', "neither 'deployment'"),
-    ('{"version": 3, "deployment": {"resources": [{"type": "x"}]}}', "without urn/type"),
+    ('{"version": 3, "deployment": {"resources": [{"type": "x"}]}}', "resource #0: no 'urn'"),
     ('[1, 2]', "no integer 'version'"),
 ])
 def test_bad_files_exit_2_with_a_message_and_no_traceback(write, capsys, content, needle):
