@@ -34,6 +34,7 @@ COMMANDS = {
     "models": "infra.commands.bedrock_drift",
     "seed": "infra.commands.seed",
     "cost": "infra.commands.cost",
+    "evidence": "infra.commands.evidence",
 }
 
 REPORT_BUG = ("this is a bug in residency, not in your input; please report it (ai-companion issue tracker) "
