@@ -35,6 +35,7 @@ from infra.program.errors import InputError
 HELP = "write one self-contained HTML report for auditors: map, findings, SCP, preflight, evidence, cost"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 NOT_READ = "not read"
+EVIDENCE_KEYS = frozenset({"stack", "geography", "window", "records", "processed", "findings", "not_read"})
 STYLE = """
 body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;margin:24px auto;max-width:1200px;color:#1c2b33;
 line-height:1.45;padding:0 16px}
@@ -56,8 +57,9 @@ svg#data-path-map{max-width:100%;height:auto}
 def add_arguments(parser) -> None:
     parser.add_argument("--stack", required=True, help="stack name (a Pulumi.<stack>.yaml file)")
     parser.add_argument("--output", required=True, metavar="FILE", help="the HTML file to write")
-    parser.add_argument("--evidence", metavar="FILE", help="JSON of `residency evidence --format json` to show")
-    parser.add_argument("--evidence-since", metavar="SINCE",
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--evidence", metavar="FILE", help="JSON of `residency evidence --format json` to show")
+    source.add_argument("--evidence-since", metavar="SINCE",
                         help="read the evidence live over this window (e.g. 7d) with the caller's credentials")
     parser.add_argument("--preflight", metavar="FILE", help="JSON written by `residency preflight` to show")
     parser.add_argument("--profile", help="AWS named profile for --evidence-since")
@@ -203,15 +205,22 @@ def live_evidence(stack: str, args) -> tuple[dict | None, str]:
 def page(stack: str, args) -> str:
     from infra.commands.plan import plan_stack
 
-    plan, report = plan_stack(stack)
-    cfg = plan.config
+    # The inputs first: bad input fails before the (slower) plan.
     evidence_doc = _read_json(args.evidence, "--evidence")
     preflight_doc = _read_json(args.preflight, "--preflight")
+    if preflight_doc is not None and not isinstance(preflight_doc, dict):
+        raise InputError(f"--preflight: {args.preflight} is not a JSON object")
+    missing = sorted(EVIDENCE_KEYS - set(evidence_doc)) if isinstance(evidence_doc, dict) else ["(not an object)"]
+    if evidence_doc is not None and missing:
+        raise InputError(f"--evidence: {args.evidence} is not `residency evidence --format json` output "
+                         f"(missing: {', '.join(missing)})")
+    if evidence_doc is not None and evidence_doc.get("stack") != stack:
+        raise InputError(f"--evidence: {args.evidence} is for stack {evidence_doc.get('stack')!r}, not {stack!r}")
     why_not = "no evidence was given (--evidence FILE) or read (--evidence-since 7d)"
     if evidence_doc is None and args.evidence_since:
         evidence_doc, why_not = live_evidence(stack, args)
-    if evidence_doc is not None and evidence_doc.get("stack") not in (None, stack):
-        raise InputError(f"--evidence: {args.evidence} is for stack {evidence_doc.get('stack')!r}, not {stack!r}")
+    plan, report = plan_stack(stack)
+    cfg = plan.config
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     geo = cfg.geography
     rows = [
