@@ -23,6 +23,23 @@ STYLE = {  # (fill, stroke, dash)
 }
 
 
+WRAP = 44  # characters: longer lines (region lists, path labels) break after a comma
+
+
+def _wrap(line: str, width: int = WRAP) -> list[str]:
+    out: list[str] = []
+    for part in line.split(", "):
+        if out and len(out[-1]) + 2 + len(part) <= width:
+            out[-1] += ", " + part
+        else:
+            out.append(part)
+    return [f"{x}," if i + 1 < len(out) else x for i, x in enumerate(out)]
+
+
+def _wrapped(node: MapNode) -> MapNode:
+    return MapNode(node.id, tuple(x for line in node.lines for x in _wrap(line)), node.style)
+
+
 def _size(node: MapNode) -> tuple[float, float]:
     width = max((len(line) for line in node.lines), default=4) * CHAR_W + 2 * PAD
     return max(width, 90), len(node.lines) * LINE_H + 2 * PAD
@@ -71,21 +88,25 @@ def _edge(src, dst, label: str, skipped: list[list[tuple]]) -> list[str]:
         xs, xe = min(b[0] for b in boxes) - 12, max(b[0] + b[2] for b in boxes) + 12
         path += f" C{x1 + 30:.0f},{y1:.0f} {xs - 30:.0f},{wy:.0f} {xs:.0f},{wy:.0f} L{xe:.0f},{wy:.0f}"
         x1, y1 = xe, wy
-    straight = len(label) * CHAR_W * 0.62 + 16 if label else 0
+    lines = _wrap(label) if label else []
+    straight = max((len(x) for x in lines), default=0) * CHAR_W * 0.9 + 16 if label else 0
     xb = max(end - straight, x1 + 10)
     mid = (x1 + xb) / 2
     path += f" C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {xb:.0f},{y2:.0f}" + (f" L{end:.0f},{y2:.0f}" if xb < end else "")
     out = [f'<path class="edge" d="{path}" fill="none" stroke="#37474f" stroke-width="1.5" marker-end="url(#arrow)"/>']
-    if label:
-        out.append(f'<text class="edge-label" x="{end - 6:.0f}" y="{y2 - 6:.0f}" font-size="11" text-anchor="end" '
-                   f'fill="#263238">{escape(label)}</text>')
+    for i, line in enumerate(reversed(lines)):  # stacked upwards from just above the edge
+        out.append(f'<text class="edge-label" x="{end - 6:.0f}" y="{y2 - 6 - i * (LINE_H - 3):.0f}" font-size="11" '
+                   f'text-anchor="end" fill="#263238">{escape(line)}</text>')
     return out
 
 
 def svg(graph: DataPathMap, title: str) -> str:
+    graph = DataPathMap(graph.boundary, [_wrapped(n) for n in graph.inside], [_wrapped(n) for n in graph.outside],
+                        graph.edges)
     columns = _columns(graph)
     inside_cols = len(columns) - (1 if graph.outside else 0)
-    label_room = max((len(label) for _, _, label in graph.edges if label), default=0) * CHAR_W * 0.62 + 60
+    label_room = max((len(x) for _, _, label in graph.edges if label for x in _wrap(label, WRAP)),
+                     default=0) * CHAR_W * 0.9 + 40
     sizes = {n.id: _size(n) for col in columns for n in col}
     col_w = [max(sizes[n.id][0] for n in col) for col in columns]
     col_h = [sum(sizes[n.id][1] for n in col) + ROW_GAP * (len(col) - 1) for col in columns]

@@ -123,11 +123,13 @@ def findings_section(report) -> str:
 def scp_section(stack: str) -> str:
     from infra.commands.scp import scp_for_stack
 
-    policy = json.dumps(scp_for_stack(stack), indent=2)
+    document = scp_for_stack(stack)
+    policy = json.dumps(document, indent=2)
     return ("<h2>Service Control Policy</h2><p>The policy this stack calls for (<code>residency scp --stack "
             f"{escape(stack)}</code>); whether it is attached in the organization: {_status(None, NOT_READ)} "
             "(<code>residency audit --live</code> reads the SCPs in force).</p>"
-            f"<pre>{escape(policy)}</pre>")
+            f"<details open><summary>{len(document.get('Statement', []))} statement(s)</summary>"
+            f"<pre>{escape(policy)}</pre></details>")
 
 
 def _preflight_ok(doc: dict) -> bool | None:
@@ -174,14 +176,19 @@ def cost_section(stack: str) -> str:
     cost, _ = cost_stack(stack, load_prices())
     doc = to_json(cost, None)
     top = sorted(cost.priced, key=lambda r: -r.monthly)[:12]
-    rows = [(r.name, short_type(r.type), money(r.monthly), money(r.at_max)) for r in top]
+    rows = [(r.name, short_type(r.type), money(r.monthly), money(r.at_max),
+             "; ".join(f"{line.part}: {line.basis}" for line in r.lines) or r.note) for r in top]
     notes = "".join(f"<li>{escape(a)}</li>" for a in doc["assumptions"])
+    unpriced = "".join(f"<li>{escape(u['name'])} ({escape(short_type(u['type']))}): {escape(u['reason'])}</li>"
+                       for u in doc["not_priced"])
     return ("<h2>Cost</h2>"
             f"<p><b>{money(cost.monthly)}</b> {escape(cost.currency)} per month at desired sizes, "
             f"{money(cost.at_max)} with every pool at its max; prices checked {escape(cost.checked or 'never')}; "
             f"{len(cost.not_priced)} resource(s) not priced, {cost.free} free.</p>"
-            + _table(("Resource", "Type", "Monthly", "At max"), rows, numeric=(2, 3))
-            + (f"<ul class=muted>{notes}</ul>" if notes else ""))
+            + _table(("Resource", "Type", "Monthly", "At max", "Basis"), rows, numeric=(2, 3))
+            + (f"<ul class=muted>{notes}</ul>" if notes else "")
+            + (f"<details><summary>{len(doc['not_priced'])} resource(s) not priced</summary>"
+               f"<ul class=muted>{unpriced}</ul></details>" if unpriced else ""))
 
 
 # --- the page -----------------------------------------------------------------------------------
