@@ -13,7 +13,13 @@ Two records AWS keeps in the account name the Region that processed each request
   EventBridge reference (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-bedrock.html);
   Event history without a trail from https://docs.aws.amazon.com/bedrock/latest/userguide/logging-using-cloudtrail.html.
   `LookupEvents` returns each event's full record as the JSON string `CloudTrailEvent`
-  (botocore's cloudtrail service model), and looks back at most 90 days.
+  (botocore's cloudtrail service model); it looks up *management* events of the last 90 days, one
+  lookup attribute per call, at most two calls a second per account and Region
+  (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html). That the
+  runtime calls are management events (in Event history without a data-event trail) is what
+  public walkthroughs show (filtering Event history on `bedrock.amazonaws.com` / `InvokeModel`);
+  we did not find it stated in AWS's own list, so it is taken as reported: where an account logs
+  them only as data events, the invocation logs below still carry the Region.
 - **Model invocation logs** (CloudWatch Logs, the stack's in-region group,
   infra/program/bedrock_policy.invocation_log_group; stream `aws/bedrock/modelinvocations`):
   one JSON record per call with `schemaType` "ModelInvocationLog", `timestamp`, `region` (source),
