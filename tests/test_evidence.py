@@ -192,8 +192,22 @@ def test_a_profile_request_whose_region_no_record_states_exits_3(moto, trail):  
     assert result.rc == 3 and "1 inference-profile request(s) with no processing Region" in result.err
 
 
+def test_cloudtrail_of_every_source_region_named_is_read(moto, trail):  # noqa: F811
+    trail([trail_event("r1", at(2))])  # the canned page answers both Regions: one request, counted once
+    put_logs(moto, [log_record("r1", at(2))])
+    with moto.recording() as calls:
+        result = run_evidence(moto, "--regions", "eu-central-1,eu-west-1", "--format", "json")
+    assert result.rc == 0, result.out + result.err
+    assert {c.region for c in calls if c.operation == "LookupEvents"} == {"eu-central-1", "eu-west-1"}
+    assert {c.operation for c in calls} == {"LookupEvents", "FilterLogEvents"}  # reads, nothing else
+    doc = json.loads(result.out)
+    assert doc["records"]["cloudtrail"] == "LookupEvents in eu-central-1, eu-west-1"
+    assert [r["requests"] for r in doc["processed"]] == [1]
+
+
 @pytest.mark.parametrize("argv, says", [
     (("--stack", "atlantis"), "unknown stack 'atlantis'"),
+    (("--stack", "eu", "--regions", "eu-central-1,Frankfurt"), "--regions: Frankfurt is not a Region name"),
     (("--stack", "eu", "--since", "7x"), "--since: '7x' is not <n>d or <n>h"),
     (("--stack", "eu", "--since", "91d"), "over 90d, the most CloudTrail Event history keeps"),
     (("--stack", "eu", "--until", "yesterday"), "--until: 'yesterday' is not an ISO 8601 time"),
@@ -206,10 +220,11 @@ def test_bad_input_exits_2(aws_env, argv, says):  # noqa: F811
 def test_a_resume_file_of_another_window_is_bad_input(aws_env, tmp_path):  # noqa: F811
     checkpoint = tmp_path / "eu.json"
     checkpoint.write_text(json.dumps({"stack": "eu", "start": "2026-01-01T00:00:00+00:00", "end": UNTIL,
-                                      "log_group": GROUP, "done_until": UNTIL, "tally": {}}))
+                                      "log_group": GROUP, "regions": ["eu-central-1"], "done_until": UNTIL,
+                                      "tally": {}}))
     result = residency("evidence", "--stack", "eu", "--until", UNTIL, "--resume-file", str(checkpoint),
                        AWS_ENDPOINT_URL="http://127.0.0.1:9")
-    assert result.rc == 2 and "is for another run (start differ" in result.err
+    assert result.rc == 2 and "is for another run (start differ: start '2026-01-01T00:00:00+00:00')" in result.err
 
 
 def test_a_stack_without_zm_plus_has_nothing_to_read(aws_env):  # noqa: F811

@@ -38,6 +38,7 @@ from infra.program.stackfiles import load_stack_config
 HELP = "where the stack's Bedrock requests were processed, from CloudTrail and the invocation logs (1 = outside)"
 FORMATS = ("text", "json")
 SINCE_RE = re.compile(r"^(\d+)([dh])$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # A fault while reading, or a record that is not what AWS writes: the window is not read.
 READ_FAULTS = (BotoCoreError, ClientError, ResponseParserError, ValueError, KeyError, TypeError)
 
@@ -46,6 +47,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--stack", required=True, help="stack name (a Pulumi.<stack>.yaml file)")
     parser.add_argument("--since", default="7d", help="how far back: <n>d or <n>h, at most 90d (default 7d)")
     parser.add_argument("--until", help="end of the window, ISO 8601 UTC (default: now)")
+    parser.add_argument("--regions", metavar="R1,R2",
+                        help="source Regions whose CloudTrail to read (default: the home region, where the stack "
+                             "calls Bedrock); e.g. every Region of the geography, to catch calls sent elsewhere")
     parser.add_argument("--profile", help="AWS named profile to use (default: the usual credential chain)")
     parser.add_argument("--endpoint-url", help="endpoint for CloudTrail and CloudWatch Logs (default: AWS's)")
     parser.add_argument("--log-group", default=invocation_log_group(),
@@ -54,6 +58,14 @@ def add_arguments(parser) -> None:
                         help="checkpoint of the days read so far: written after each day, read to resume")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--output", metavar="FILE", help="write the result here instead of stdout")
+
+
+def source_regions(raw: str | None, home: str) -> list[str]:
+    regions = [r.strip() for r in (raw or home).split(",") if r.strip()]
+    bad = [r for r in regions if not REGION_RE.match(r)]
+    if bad or not regions:
+        raise InputError(f"--regions: {', '.join(bad) or repr(raw)} is not a Region name (e.g. eu-central-1,eu-west-1)")
+    return list(dict.fromkeys(regions))
 
 
 def window(since: str, until: str | None) -> tuple[datetime, datetime]:
@@ -77,9 +89,11 @@ def window(since: str, until: str | None) -> tuple[datetime, datetime]:
 class Checkpoint:
     """The resume file: the window, how far it was read, and the counts so far."""
 
-    def __init__(self, path: str | None, stack: str, start: datetime, end: datetime, log_group: str):
+    def __init__(self, path: str | None, stack: str, start: datetime, end: datetime, log_group: str,
+                 regions: list[str] | None = None):
         self.path = Path(path) if path else None
-        self.key = {"stack": stack, "start": start.isoformat(), "end": end.isoformat(), "log_group": log_group}
+        self.key = {"stack": stack, "start": start.isoformat(), "end": end.isoformat(), "log_group": log_group,
+                    "regions": regions or []}
         self.done_until, self.tally = start, Tally()
         if self.path is None:
             return
@@ -95,7 +109,7 @@ class Checkpoint:
         if mismatched:
             raise InputError(f"--resume-file: {self.path} is for another run ({', '.join(mismatched)} differ: "
                              + "; ".join(f"{k} {saved.get(k)!r}" for k in mismatched)
-                             + "); pass the same --stack/--since/--until, or another file")
+                             + "); pass the same --stack/--since/--until/--regions, or another file")
         self.done_until, self.tally = done_until, tally
 
     def save(self, done_until: datetime) -> None:
@@ -112,9 +126,11 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
-def result(cfg, start: datetime, end: datetime, checkpoint: Checkpoint, log_group: str, not_read: str) -> dict:
+def result(cfg, start: datetime, end: datetime, checkpoint: Checkpoint, log_group: str, not_read: str,
+           regions: list[str] | None = None) -> dict:
     """What `evidence` found, as data (the JSON format, and what `residency report --evidence` reads)."""
     geo, tally = cfg.geography, checkpoint.tally
+    regions = regions or [cfg.region]
     rows = [{"day": day, "model": model, "processed_in": region, "requests": n,
              "in_both_records": tally.confirmed.get((day, model, region), 0),
              "in_geography": geo.contains(region)}
@@ -129,7 +145,8 @@ def result(cfg, start: datetime, end: datetime, checkpoint: Checkpoint, log_grou
         "stack": cfg.stack, "geography": geo.code, "regions": list(geo.regions), "home_region": cfg.region,
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "read_until": checkpoint.done_until.isoformat(),
-        "records": {"cloudtrail": f"LookupEvents in {cfg.region}", "invocation_logs": f"{log_group} in {cfg.region}"},
+        "records": {"cloudtrail": f"LookupEvents in {', '.join(regions)}",
+                    "invocation_logs": f"{log_group} in {cfg.region}"},
         "processed": rows,
         "refused": [{"day": d, "model": m, "error": e, "requests": n} for (d, m, e), n in sorted(tally.refused.items())],
         "findings": findings,
@@ -162,18 +179,18 @@ def render_text(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def collect(cfg, start: datetime, end: datetime, args) -> tuple[Checkpoint, str]:
+def collect(cfg, start: datetime, end: datetime, regions: list[str], args) -> tuple[Checkpoint, str]:
     """Read every day of the window not read yet; (checkpoint, why not read or "")."""
-    checkpoint = Checkpoint(args.resume_file, cfg.stack, start, end, args.log_group)
+    checkpoint = Checkpoint(args.resume_file, cfg.stack, start, end, args.log_group, regions)
     session = aws_session(args.profile)
     try:
-        cloudtrail = make_client(session, "cloudtrail", cfg.region, args.endpoint_url)
+        cloudtrails = [make_client(session, "cloudtrail", region, args.endpoint_url) for region in regions]
         logs = make_client(session, "logs", cfg.region, args.endpoint_url)
     except ValueError as exc:  # botocore: "Invalid endpoint: ..."
         raise InputError(f"--endpoint-url: {exc}") from exc
     for day_start, day_end in day_windows(checkpoint.done_until, end):
         try:
-            requests = read_window(cloudtrail, logs, args.log_group, day_start, day_end)
+            requests = read_window(cloudtrails, logs, args.log_group, day_start, day_end)
         except NoCredentialsError as exc:
             raise InputError("no AWS credentials found (set AWS_PROFILE, pass --profile, or provide credentials)") from exc
         except READ_FAULTS as exc:
@@ -187,10 +204,11 @@ def evidence(stack: str, args) -> dict | None:
     """The evidence document for `stack`, or None for a stack without ZM+."""
     cfg = load_stack_config(stack)
     start, end = window(args.since, args.until)
+    regions = source_regions(getattr(args, "regions", None), cfg.region)
     if not cfg.has("zm_plus"):
         return None
-    checkpoint, not_read = collect(cfg, start, end, args)
-    return result(cfg, start, end, checkpoint, args.log_group, not_read)
+    checkpoint, not_read = collect(cfg, start, end, regions, args)
+    return result(cfg, start, end, checkpoint, args.log_group, not_read, regions)
 
 
 def run(args) -> int:

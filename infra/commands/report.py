@@ -198,7 +198,7 @@ def live_evidence(stack: str, args) -> tuple[dict | None, str]:
     from infra.commands.evidence import evidence
     from infra.program.bedrock_policy import invocation_log_group
 
-    ns = argparse.Namespace(since=args.evidence_since, until=None, profile=args.profile,
+    ns = argparse.Namespace(since=args.evidence_since, until=None, regions=None, profile=args.profile,
                             endpoint_url=args.endpoint_url, log_group=invocation_log_group(), resume_file=None)
     try:
         doc = evidence(stack, ns)

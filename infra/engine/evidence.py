@@ -241,7 +241,9 @@ def log_requests(logs, log_group: str, start: datetime, end: datetime) -> Iterat
                 yield request
 
 
-def read_window(cloudtrail, logs, log_group: str, start: datetime, end: datetime) -> list[Request]:
-    """Both records of one window, merged per request. Any fault propagates: the caller marks the
-    window not read (a window is never half counted)."""
-    return merge([*trail_requests(cloudtrail, start, end), *log_requests(logs, log_group, start, end)])
+def read_window(cloudtrails: list, logs, log_group: str, start: datetime, end: datetime) -> list[Request]:
+    """Both records of one window (CloudTrail of every source Region read, the home region's
+    invocation logs), merged per request. Any fault propagates: the caller marks the window not
+    read (a window is never half counted)."""
+    trail = [r for cloudtrail in cloudtrails for r in trail_requests(cloudtrail, start, end)]
+    return merge([*trail, *log_requests(logs, log_group, start, end)])
