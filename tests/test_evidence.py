@@ -190,6 +190,7 @@ def test_a_profile_request_whose_region_no_record_states_exits_3(moto, trail):  
     put_logs(moto, [])
     result = run_evidence(moto)
     assert result.rc == 3 and "1 inference-profile request(s) with no processing Region" in result.err
+    assert "FINDING" not in result.out and "(OUTSIDE)" not in result.out  # not proven either way
 
 
 def test_cloudtrail_of_every_source_region_named_is_read(moto, trail):  # noqa: F811

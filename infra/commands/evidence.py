@@ -133,11 +133,11 @@ def result(cfg, start: datetime, end: datetime, checkpoint: Checkpoint, log_grou
     regions = regions or [cfg.region]
     rows = [{"day": day, "model": model, "processed_in": region, "requests": n,
              "in_both_records": tally.confirmed.get((day, model, region), 0),
-             "in_geography": geo.contains(region)}
+             "in_geography": None if region == UNSTATED else geo.contains(region)}
             for (day, model, region), n in sorted(tally.processed.items())]
     findings = [f"{r['day']} {r['model']}: {r['requests']} request(s) processed in {r['processed_in']}, "
                 f"outside {geo.code} ({', '.join(geo.regions)})"
-                for r in rows if r["processed_in"] != UNSTATED and not r["in_geography"]]
+                for r in rows if r["in_geography"] is False]
     unstated = sum(r["requests"] for r in rows if r["processed_in"] == UNSTATED)
     if unstated and not not_read:
         not_read = f"{unstated} inference-profile request(s) with no processing Region in any record"
@@ -160,7 +160,7 @@ def render_text(doc: dict) -> str:
              f"geography {doc['geography']} ({', '.join(doc['regions'])}); read from {doc['records']['cloudtrail']} "
              f"and {doc['records']['invocation_logs']}"]
     rows = [("DAY", "MODEL OR PROFILE", "PROCESSED IN", "REQUESTS", "IN BOTH RECORDS")]
-    rows += [(r["day"], r["model"], r["processed_in"] + ("" if r["in_geography"] else " (OUTSIDE)"),
+    rows += [(r["day"], r["model"], r["processed_in"] + (" (OUTSIDE)" if r["in_geography"] is False else ""),
               str(r["requests"]), str(r["in_both_records"])) for r in doc["processed"]]
     if doc["processed"]:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

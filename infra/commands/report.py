@@ -158,7 +158,7 @@ def evidence_section(doc: dict | None, why_not: str) -> str:
         verdict = _status(not doc["findings"], f"{len(doc['findings'])} request group(s) outside {doc['geography']}"
                           if doc["findings"] else f"every request processed inside {doc['geography']}")
     rows = [(r["day"], r["model"], r["processed_in"], r["requests"], r["in_both_records"],
-             "yes" if r["in_geography"] else "NO") for r in doc["processed"]]
+             {True: "yes", False: "NO"}.get(r["in_geography"], "not stated")) for r in doc["processed"]]
     out = ["<h2>Evidence: where inference ran</h2>",
            f"<p>{verdict} window {escape(doc['window']['start'])} to {escape(doc['window']['end'])}; records: "
            f"{escape(doc['records']['cloudtrail'])} (<code>additionalEventData.inferenceRegion</code>) and "
