@@ -209,38 +209,48 @@ def live_evidence(stack: str, args) -> tuple[dict | None, str]:
     return (doc, "") if doc is not None else (None, "the stack has no ZM+: no Bedrock requests to read")
 
 
-def page(stack: str, args) -> str:
-    from infra.commands.plan import plan_stack
-
-    # The inputs first: bad input fails before the (slower) plan.
+def read_inputs(stack: str, args) -> tuple[dict | None, dict | None, str]:
+    """(evidence, preflight, why the evidence was not read), checked before the (slower) plan."""
     evidence_doc = _read_json(args.evidence, "--evidence")
     preflight_doc = _read_json(args.preflight, "--preflight")
     if preflight_doc is not None and not isinstance(preflight_doc, dict):
         raise InputError(f"--preflight: {args.preflight} is not a JSON object")
-    missing = sorted(EVIDENCE_KEYS - set(evidence_doc)) if isinstance(evidence_doc, dict) else ["(not an object)"]
-    if evidence_doc is not None and missing:
-        raise InputError(f"--evidence: {args.evidence} is not `residency evidence --format json` output "
-                         f"(missing: {', '.join(missing)})")
-    if evidence_doc is not None and evidence_doc.get("stack") != stack:
-        raise InputError(f"--evidence: {args.evidence} is for stack {evidence_doc.get('stack')!r}, not {stack!r}")
+    if evidence_doc is not None:
+        missing = sorted(EVIDENCE_KEYS - set(evidence_doc)) if isinstance(evidence_doc, dict) else ["(not an object)"]
+        if missing:
+            raise InputError(f"--evidence: {args.evidence} is not `residency evidence --format json` output "
+                             f"(missing: {', '.join(missing)})")
+        if evidence_doc["stack"] != stack:
+            raise InputError(f"--evidence: {args.evidence} is for stack {evidence_doc['stack']!r}, not {stack!r}")
     why_not = "no evidence was given (--evidence FILE) or read (--evidence-since 7d)"
     if evidence_doc is None and args.evidence_since:
         evidence_doc, why_not = live_evidence(stack, args)
-    plan, report = plan_stack(stack)
-    cfg = plan.config
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    geo = cfg.geography
+    return evidence_doc, preflight_doc, why_not
+
+
+def summary_table(report, evidence_doc: dict | None, preflight_doc: dict | None) -> str:
+    if evidence_doc is None or evidence_doc["not_read"]:
+        evidence_status = _status(None, NOT_READ)
+    else:
+        evidence_status = _status(not evidence_doc["findings"],
+                                  "outside the geography" if evidence_doc["findings"] else "inside")
     rows = [
         ("Plan findings", _status(not report.findings, f"{len(report.findings)} finding(s)")),
-        ("Evidence", _status(None, NOT_READ) if evidence_doc is None else
-         _status(None, NOT_READ) if evidence_doc["not_read"] else
-         _status(not evidence_doc["findings"], "outside the geography" if evidence_doc["findings"] else "inside")),
-        ("Preflight", _status(None, NOT_READ) if preflight_doc is None else
-         _status(_preflight_ok(preflight_doc), "read")),
+        ("Evidence", evidence_status),
+        ("Preflight", _status(None, NOT_READ) if preflight_doc is None else _status(_preflight_ok(preflight_doc), "read")),
         ("SCP attached", _status(None, NOT_READ)),
     ]
-    summary = ("<table><thead><tr><th>Check</th><th>Result</th></tr></thead><tbody>"
-               + "".join(f"<tr><td>{escape(a)}</td><td>{b}</td></tr>" for a, b in rows) + "</tbody></table>")
+    return ("<table><thead><tr><th>Check</th><th>Result</th></tr></thead><tbody>"
+            + "".join(f"<tr><td>{escape(a)}</td><td>{b}</td></tr>" for a, b in rows) + "</tbody></table>")
+
+
+def page(stack: str, args) -> str:
+    from infra.commands.plan import plan_stack
+
+    evidence_doc, preflight_doc, why_not = read_inputs(stack, args)
+    plan, report = plan_stack(stack)
+    cfg, geo = plan.config, plan.config.geography
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
@@ -251,9 +261,9 @@ def page(stack: str, args) -> str:
         f"<p class=muted>Geography {escape(geo.code)} ({escape(geo.name)}): {escape(', '.join(geo.regions))}; "
         f"home region {escape(cfg.region)}; options {escape(', '.join(cfg.options))}. "
         f"Generated {generated} by <code>residency report</code>.</p>"
-        f"{summary}{map_section(plan, report)}{findings_section(report)}{evidence_section(evidence_doc, why_not)}"
-        f"{preflight_section(preflight_doc)}{scp_section(stack)}{cost_section(stack)}"
-        "</body></html>\n"
+        f"{summary_table(report, evidence_doc, preflight_doc)}{map_section(plan, report)}{findings_section(report)}"
+        f"{evidence_section(evidence_doc, why_not)}{preflight_section(preflight_doc)}{scp_section(stack)}"
+        f"{cost_section(stack)}</body></html>\n"
     )
 
 
