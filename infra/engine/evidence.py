@@ -52,7 +52,6 @@ from typing import Any, Callable, Iterable, Iterator
 from botocore.config import Config
 
 from infra.engine.timeouts import Timeouts
-from infra.program.bedrock_policy import LOG_STREAM
 
 CLOUDTRAIL_SOURCE = "bedrock.amazonaws.com"
 RUNTIME_EVENTS = frozenset({"InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"})
@@ -231,7 +230,7 @@ def trail_requests(cloudtrail, start: datetime, end: datetime) -> Iterator[Reque
 def log_requests(logs, log_group: str, start: datetime, end: datetime) -> Iterator[Request]:
     """Invocation log records in [start, end) (CloudWatch Logs times are milliseconds)."""
     paginator = logs.get_paginator("filter_log_events")
-    # The group holds Bedrock's stream only (LOG_STREAM); not naming the stream keeps a group
+    # The group holds Bedrock's stream only (bedrock_policy.LOG_STREAM); not naming the stream keeps a group
     # without invocations yet an empty answer rather than a missing-stream error.
     for page in paginator.paginate(logGroupName=log_group,
                                    startTime=int(start.timestamp() * 1000), endTime=int(end.timestamp() * 1000) - 1):
