@@ -176,6 +176,7 @@ def test_records_that_cannot_be_read_exit_3(moto, trail):  # noqa: F811
     assert result.rc == 3, result.out + result.err
     assert "INCOMPLETE, not read: stack eu in eu-central-1" in result.err
     assert "FilterLogEvents failed: ResourceNotFoundException" in result.err and "Traceback" not in result.err
+    assert "no Bedrock runtime requests recorded" not in result.out  # nothing read is not "nothing there"
 
 
 def test_a_record_that_is_not_what_aws_writes_exits_3(moto, trail):  # noqa: F811

@@ -165,7 +165,7 @@ def render_text(doc: dict) -> str:
     if doc["processed"]:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    else:
+    elif not doc["not_read"]:  # nothing read is not "nothing there"
         lines.append("no Bedrock runtime requests recorded in the window")
     refused = sum(r["requests"] for r in doc["refused"])
     if refused:

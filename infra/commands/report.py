@@ -164,7 +164,8 @@ def evidence_section(doc: dict | None, why_not: str) -> str:
            f"{escape(doc['records']['cloudtrail'])} (<code>additionalEventData.inferenceRegion</code>) and "
            f"{escape(doc['records']['invocation_logs'])} (<code>inferenceRegion</code>).</p>",
            _table(("Day (UTC)", "Model or profile", "Processed in", "Requests", "In both records", "In geography"),
-                  rows, numeric=(3, 4)) if rows else "<p>No Bedrock runtime requests recorded in the window.</p>"]
+                  rows, numeric=(3, 4)) if rows else
+           "" if doc["not_read"] else "<p>No Bedrock runtime requests recorded in the window.</p>"]
     out += [f"<p>{_status(False, 'finding')} {escape(f)}</p>" for f in doc["findings"]]
     return "".join(out)
 
