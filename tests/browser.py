@@ -81,7 +81,7 @@ class Chromium:
             os.dup2(high_w, 4)
 
         self.process = subprocess.Popen(
-            [self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+            [self.binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--remote-debugging-pipe",
              "--disable-background-networking", "--disable-component-update", "--disable-default-apps",
              "--disable-sync", "--disable-extensions", "--no-first-run", "--no-default-browser-check",
              "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
