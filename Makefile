@@ -44,7 +44,7 @@ plan: $(RUNTIME_STAMP)
 
 # pytest exits 5 when it collected nothing; a suite that runs no test must not pass.
 test: $(DEV_STAMP) $(MERMAID_STAMP)
-	@.ci/install-test-tools || echo "make test: Suricata/skopeo/docker-registry/jq not installed; their tests will skip (CI=true: they fail)" >&2
+	@.ci/install-test-tools || echo "make test: Suricata/skopeo/docker-registry/jq/chromium not installed; their tests will skip (CI=true: they fail)" >&2
 	@echo "make: running the test suite (pytest)"
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc

@@ -36,6 +36,8 @@ COMMANDS = {
     "models": "infra.commands.bedrock_drift",
     "seed": "infra.commands.seed",
     "cost": "infra.commands.cost",
+    "evidence": "infra.commands.evidence",
+    "report": "infra.commands.report",
 }
 
 REPORT_BUG = ("this is a bug in residency, not in your input; please report it (ai-companion issue tracker) "

@@ -333,7 +333,7 @@ def residency_commands() -> list[tuple[str, list[str]]]:
                     marker = next((m for m in ("-m infra ", "bin/residency ") if m in line), None)
                     if marker:
                         args = line.split(marker, 1)[1].split(">>")[0].split("||")[0]
-                        args = re.sub(r"\$\{\{ matrix\.stack \}\}|\$STACK", "eu", args)
+                        args = re.sub(r"\$\{\{ matrix\.stack \}\}|\$STACK|\$stack", "eu", args)
                         found.append((name, shlex.split(args)))
     return found
 
@@ -342,7 +342,7 @@ def test_workflow_residency_commands_parse_with_the_real_cli():
     from infra.cli import build_parser
 
     commands = residency_commands()
-    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost", "seed"}
+    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost", "seed", "report"}
     parser = build_parser()
     for name, argv in commands:
         try:
@@ -351,3 +351,15 @@ def test_workflow_residency_commands_parse_with_the_real_cli():
             pytest.fail(f"{name}: `residency {' '.join(argv)}` does not parse")
         if argv[0] == "audit":
             assert args.format == "sarif", argv
+
+
+def test_preview_writes_the_auditor_report_and_links_it_from_the_pull_request():
+    job = load("preview.yml")["jobs"]["report"]
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert not any("configure-aws-credentials" in str(s.get("uses", "")) for s in job["steps"])
+    assert any("-m infra report --stack" in str(s.get("run", "")) for s in job["steps"])
+    upload = step(job, "actions/upload-artifact")
+    assert upload["with"]["path"] == "reports/" and upload["with"]["if-no-files-found"] == "error"
+    comment = step(job, "actions/github-script")
+    assert comment["env"]["URL"] == "${{ steps.upload.outputs.artifact-url }}"
+    assert "updateComment" in comment["with"]["script"] and "<!-- residency-report -->" in comment["with"]["script"]

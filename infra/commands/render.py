@@ -24,6 +24,7 @@ import json
 import re
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -196,15 +197,35 @@ def _parts(snapshot) -> dict[str, list[tuple[Resource, str]]]:
     return parts
 
 
-def mermaid(plan, report=None) -> str:
-    """A `flowchart LR`: the geography boundary with its in-region parts, and every declared path
-    that crosses it as an edge to an external host labelled with its processing geography."""
+@dataclass(frozen=True)
+class MapNode:
+    id: str
+    lines: tuple[str, ...]
+    style: str = ""  # "global_processing": a host that may process anywhere
+
+
+@dataclass
+class DataPathMap:
+    """The data-path map as data: what `mermaid()` writes and `residency report` draws as SVG."""
+    boundary: MapNode  # the geography; `inside` is drawn within it
+    inside: list[MapNode]
+    outside: list[MapNode]
+    edges: list[tuple[str, str, str]]  # (from, to, label or "")
+
+
+def _node(nid: str, *lines: str, style: str = "") -> MapNode:
+    return MapNode(nid, tuple(str(x) for x in lines if x), style)
+
+
+def data_path_map(plan, report=None) -> DataPathMap:
+    """The geography boundary with its in-region parts, and every declared path that crosses it
+    as an edge to an external host labelled with its processing geography."""
     report = report if report is not None else _report_for(plan)
     cfg, geo = plan.config, plan.config.geography
-    boundary = _node_id("geo", geo.code)
-    inside: list[str] = []
-    outside: list[str] = []
-    edges: list[str] = []
+    boundary = _node(_node_id("geo", geo.code), geo.code + " boundary: " + ", ".join(geo.regions))
+    inside: list[MapNode] = []
+    outside: list[MapNode] = []
+    edges: list[tuple[str, str, str]] = []
     ids: dict[str, list[str]] = {}
     for kind, found in _parts(plan.snapshot).items():
         for r, what in found:
@@ -212,40 +233,49 @@ def mermaid(plan, report=None) -> str:
             ids.setdefault(kind, []).append(nid)
             where = r.region or "no region"
             if r.custom and not geo.contains(r.region or ""):
-                outside.append(f"  {nid}[{_label(what, r.name, where + ': OUTSIDE ' + geo.code)}]")
+                outside.append(_node(nid, what, r.name, where + ": OUTSIDE " + geo.code))
             else:
                 detail = r.props.get("serviceName") if kind == "bedrock" else None
-                inside.append(f"    {nid}[{_label(what, r.name, detail or (r.region if r.custom else ''))}]")
+                inside.append(_node(nid, what, r.name, detail or (r.region if r.custom else "")))
     if cfg.bedrock_models and ids.get("bedrock"):
         # Geographic inference profiles route inside the geography only (catalog-checked).
         dests = sorted({d for m in cfg.bedrock_models for d in m.destinations} | {cfg.region})
-        inside.append(f"    bedrock_routing[{_label('Bedrock inference in ' + geo.code, ', '.join(dests))}]")
-        edges += [f"  {nid} --> bedrock_routing" for nid in ids["bedrock"]]
+        inside.append(_node("bedrock_routing", "Bedrock inference in " + geo.code, ", ".join(dests)))
+        edges += [(nid, "bedrock_routing", "") for nid in ids["bedrock"]]
     for cluster in ids.get("cluster", []):
-        edges += [f"  {cluster} --> {nid}" for nid in ids.get("bedrock", []) + ids.get("firewall", [])]
+        edges += [(cluster, nid, "") for nid in ids.get("bedrock", []) + ids.get("firewall", [])]
 
     # Paths leave through the egress firewall; without one, they leave straight from the cluster.
-    sources = ids.get("firewall") or ids.get("cluster") or [boundary]
+    sources = ids.get("firewall") or ids.get("cluster") or [boundary.id]
     for p in declared_paths(report):
         ext = _node_id("ext", p["host"])
         processing = p["processing"] + (f" ({geo.code})" if p["processing"] == "in_geography" else "")
         # Hosts that may process anywhere are drawn apart, so a reviewer spots them first.
-        style = ":::global_processing" if p["processing"] == "global" else ""
-        node = f"  {ext}[{_label(p['host'], p['provider'])}]{style}"
+        node = _node(ext, p["host"], p["provider"], style="global_processing" if p["processing"] == "global" else "")
         if node not in outside:
             outside.append(node)
-        edges += [f'  {src} -->|"{p["connector"]}: {p["host"]}, processing {processing}"| {ext}' for src in sources]
+        edges += [(src, ext, f"{p['connector']}: {p['host']}, processing {processing}") for src in sources]
+    return DataPathMap(boundary, inside, outside, sorted(set(edges)))
 
+
+def mermaid(plan, report=None) -> str:
+    """A `flowchart LR` of data_path_map()."""
+    graph = data_path_map(plan, report)
+
+    def node(n: MapNode, indent: str) -> str:
+        return f"{indent}{n.id}[{_label(*n.lines)}]" + (f":::{n.style}" if n.style else "")
+
+    edges = [f'  {a} -->|"{label}"| {b}' if label else f"  {a} --> {b}" for a, b, label in graph.edges]
     lines = [
         "flowchart LR",
-        f"  subgraph {boundary}[{_label(geo.code + ' boundary: ' + ', '.join(geo.regions))}]",
+        f"  subgraph {graph.boundary.id}[{_label(*graph.boundary.lines)}]",
         "    direction LR",
-        *sorted(inside),
+        *sorted(node(n, "    ") for n in graph.inside),
         "  end",
-        *sorted(outside),
+        *sorted(node(n, "  ") for n in graph.outside),
         *sorted(set(edges)),
     ]
-    if any(":::global_processing" in line for line in outside):
+    if any(n.style == "global_processing" for n in graph.outside):
         lines.append("  classDef global_processing stroke:#c00,stroke-width:2px,stroke-dasharray:4 2")
     return "\n".join(lines) + "\n"
 

@@ -20,6 +20,13 @@ GLOBAL_PROFILE_PATTERN = "arn:*:bedrock:*:*:inference-profile/global.*"
 REGIONLESS_MODEL_PATTERN = "arn:*:bedrock:::foundation-model/*"
 # Bedrock writes invocation logs to this fixed stream name (model-invocation-logging docs).
 LOG_STREAM = "aws/bedrock/modelinvocations"
+# stacks/program.py names the ZM+ component "bedrock"; `residency evidence` reads this group.
+BEDROCK_COMPONENT_NAME = "bedrock"
+
+
+def invocation_log_group(component: str = BEDROCK_COMPONENT_NAME) -> str:
+    """The in-region CloudWatch Logs group the BedrockAccess component sends invocation logs to."""
+    return f"/ai-companion/{component}/bedrock-invocations"
 
 
 def foundation_model_arn(partition: str, region: str, model_id: str) -> str:

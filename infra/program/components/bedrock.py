@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.program.bedrock_policy import LOG_STREAM, allowed_arns, bedrock_source, endpoint_policy, workload_policy
+from infra.program.bedrock_policy import LOG_STREAM, allowed_arns, invocation_log_group, bedrock_source, endpoint_policy, workload_policy
 from infra.program.catalog import BedrockModel, Geography
 from infra.program.components.cluster import SERVING_NAMESPACE
 from infra.program.components.iam import POD_IDENTITY, service_trust
@@ -131,7 +131,7 @@ class BedrockAccess(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
 
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-invocation-logs", name=f"/ai-companion/{name}/bedrock-invocations",
+            f"{name}-invocation-logs", name=invocation_log_group(name),
             retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn, opts=protected)
         logging_role = aws.iam.Role(
             f"{name}-invocation-logs",
