@@ -79,6 +79,13 @@ def test_audit_never_overwrites_the_export_it_audits(sg_export, tmp_path):
     assert export.read_bytes() == before
 
 
+def test_report_never_overwrites_the_preflight_it_shows(tmp_path):
+    preflight = tmp_path / "preflight.json"
+    preflight.write_text("{}")
+    result = no_traceback(residency("report", "--stack", "sg", "--preflight", preflight, "--output", preflight), 2)
+    assert "is an input of this command" in result.err and preflight.read_text() == "{}"
+
+
 def test_plan_never_overwrites_a_stack_file(tmp_path):
     project = project_copy(tmp_path, sg=stack_config("sg"))
     stack_file = project / "Pulumi.sg.yaml"
@@ -192,6 +199,7 @@ def test_every_all_error_names_its_stack_file(tmp_path, command):
     ("models", "--stack", "eu"),
     ("seed", "--stack", "eu", "--weights", "/nonexistent-weights", "--bucket", "b"),
     ("cost", "--refresh", "--prices", "{tmp}/prices.yaml"),
+    ("evidence", "--stack", "eu", "--since", "7d"),
 ], ids=lambda a: a[0] + (" --refresh" if "--refresh" in a else ""))
 def test_missing_credentials_is_one_exit_code_everywhere(argv, tmp_path):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]

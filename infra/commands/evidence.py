@@ -212,15 +212,16 @@ def evidence(stack: str, args) -> dict | None:
 
 
 def run(args) -> int:
+    resume = [args.resume_file] if getattr(args, "resume_file", None) else []
     if args.output:
-        check_writable_target(Path(args.output), "--output")
+        check_writable_target(Path(args.output), "--output", reads=resume)
     doc = evidence(args.stack, args)
     if doc is None:
         print(f"{args.stack}: no zm_plus; no Bedrock requests to read")
         return EXIT_OK
     text = json.dumps(doc, indent=2) + "\n" if args.format == "json" else render_text(doc)
     if args.output:
-        write_atomic(Path(args.output), text, "--output")
+        write_atomic(Path(args.output), text, "--output", reads=resume)
     else:
         sys.stdout.write(text)
     if doc["not_read"]:

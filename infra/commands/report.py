@@ -272,8 +272,9 @@ def run(args) -> int:
     from infra.program.stackfiles import load_stack_config
 
     output = Path(args.output)
-    check_writable_target(output, "--output")
+    inputs = [p for p in (getattr(args, "evidence", None), getattr(args, "preflight", None)) if p]
+    check_writable_target(output, "--output", reads=inputs)
     load_stack_config(args.stack)  # an unknown stack is bad input before any work
-    write_atomic(output, page(args.stack, args), "--output")
+    write_atomic(output, page(args.stack, args), "--output", reads=inputs)
     print(f"residency report: wrote {output}")
     return EXIT_OK
