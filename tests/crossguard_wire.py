@@ -237,7 +237,7 @@ def first_preview(resources: list[dict]) -> list[dict]:
 
     preview = []
     for r in resources:
-        deps = {*(r.get("dependencies") or ()), *(u for us in (r.get("propertyDependencies") or {}).values() for u in us)}
+        deps = {*(r.get("dependencies") or ()), *(u for us in (r.get("propertyDependencies") or {}).values() for u in us or ())}
         inputs = blank(r.get("inputs") or {}, [v for d in deps for v in computed.get(d, ())])
         outputs = {**{k: UNKNOWN for k in _computed(r)}, **inputs} if r.get("custom") else r.get("outputs") or {}
         preview.append({**r, "inputs": inputs, "outputs": outputs, "id": UNKNOWN if r.get("custom") else ""})
@@ -326,7 +326,7 @@ def run_engine(stack: str, config_values: dict, resources: list[dict], pack_conf
         stack_request = analyzer_pb2.AnalyzeStackRequest(resources=[
             analyzer_pb2.AnalyzerResource(
                 type=r["type"], urn=r["urn"], name=_name(r["urn"]),
-                properties=_struct({**(r.get("outputs") or {}), **({"id": r["id"]} if r.get("id") else {})}),
+                properties=_struct(r.get("outputs")),  # outputs exactly as the export holds them
                 options=_options(r), provider=_provider_message(r, by_urn), parent=r.get("parent") or "",
                 dependencies=r.get("dependencies") or [],
                 propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
