@@ -80,7 +80,9 @@ GUARD_RULES = "\n".join((
 # domain-list rules match `any` destination port and, with HTTP_HOST, cleartext HTTP too. Each
 # host passes TLS (SNI, case-insensitive like AWS's own template) to 443 only; HTTP (Host) only on
 # a port the catalog documents for its connector. The two final drops decide every other ClientHello
-# and HTTP request at once, rather than leaving them to the default action.
+# and HTTP request at once, rather than leaving them to the default action. No keyword here is one
+# Network Firewall refuses, and none is `priority`, which STRICT_ORDER groups refuse (Network
+# Firewall developer guide, "Limitations and caveats for stateful rules").
 TLS_PORT = 443
 ALLOWLIST_SID_BASE = 4401000
 
