@@ -17,6 +17,18 @@ What the CLI does with `pulumi preview --policy-pack policy --policy-pack-config
 Resources come from the offline plan (infra/harness/synth.py); `first_preview` turns a plan into what a
 first `pulumi preview` of a new stack sends: every id, ARN and provider-computed name unknown.
 The engine's own gRPC service runs on 127.0.0.1 so the pack can log to it.
+
+`policy_analyze` plays `pulumi policy analyze --file EXPORT --policy-pack DIR --policy-pack-config
+FILE` instead (pulumi/pulumi at 1b5949891b3cefcb9974752b24a5ecef0acc86c8:
+`pkg/cmd/pulumi/policy/policy_analyze.go`, `pkg/resource/deploy/analyze_snapshot.go`,
+`pkg/engine/update.go` LoadLocalPolicyPackAnalyzers, `pkg/resource/plugin/analyzer_plugin.go`
+constructEnv): no program runs and no stack is selected, so the pack is started with no analyzer
+options: no PULUMI_CONFIG, PULUMI_STACK, PULUMI_PROJECT, PULUMI_ORGANIZATION or PULUMI_DRY_RUN.
+The config file is reconciled and validated, then Configure; for every resource of the export not
+marked `delete` (the Stack and providers included), Remediate (reported, never applied) and Analyze
+with its *inputs*; then one AnalyzeStack with every resource's *outputs*, parent, dependencies
+and propertyDependencies. A stack-level diagnostic whose URN is not in the export is attributed to
+the root Stack. Any mandatory diagnostic makes the command exit non-zero.
 """
 
 from __future__ import annotations
@@ -192,7 +204,9 @@ def _provider_message(resource: dict, by_urn: dict) -> analyzer_pb2.AnalyzerProv
 def _options(resource: dict) -> analyzer_pb2.AnalyzerResourceOptions:
     return analyzer_pb2.AnalyzerResourceOptions(
         protect=bool(resource.get("protect")), parent=resource.get("parent") or "",
-        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts())
+        ignoreChanges=resource.get("ignoreChanges") or [],
+        additionalSecretOutputs=resource.get("additionalSecretOutputs") or [],
+        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(**(resource.get("customTimeouts") or {})))
 
 
 def _name(urn: str) -> str:
@@ -237,7 +251,7 @@ def first_preview(resources: list[dict]) -> list[dict]:
 
     preview = []
     for r in resources:
-        deps = {*(r.get("dependencies") or ()), *(u for us in (r.get("propertyDependencies") or {}).values() for u in us)}
+        deps = {*(r.get("dependencies") or ()), *(u for us in (r.get("propertyDependencies") or {}).values() for u in us or ())}
         inputs = blank(r.get("inputs") or {}, [v for d in deps for v in computed.get(d, ())])
         outputs = {**{k: UNKNOWN for k in _computed(r)}, **inputs} if r.get("custom") else r.get("outputs") or {}
         preview.append({**r, "inputs": inputs, "outputs": outputs, "id": UNKNOWN if r.get("custom") else ""})
@@ -258,18 +272,23 @@ def pack_python(pack_dir: Path = PACK_DIR) -> str:
     return str(python) if python and python.exists() else sys.executable
 
 
+def deployment_env(stack: str, config_values: dict, dry_run: bool) -> dict[str, str]:
+    """What a preview or update hands every analyzer (constructEnv with the deployment's options)."""
+    return {"PULUMI_CONFIG": stack_config_env(config_values), "PULUMI_PROJECT": PROJECT, "PULUMI_STACK": stack,
+            "PULUMI_ORGANIZATION": "organization", "PULUMI_DRY_RUN": "true" if dry_run else "false"}
+
+
 @contextlib.contextmanager
-def running_pack(stack: str, config_values: dict, dry_run: bool, pack_dir: Path = PACK_DIR, extra_env=None):
-    """The pack started as the CLI starts it; yields (analyzer stub, engine servicer, engine address)."""
+def running_pack(cli_env: dict[str, str], pack_dir: Path = PACK_DIR, extra_env=None):
+    """The pack started as the CLI starts it, with the PULUMI_* variables the CLI sets (`cli_env`);
+    yields (analyzer stub, engine servicer, engine address)."""
     engine = _Engine()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
     engine_address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
     server.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    env.update({"PULUMI_CONFIG": stack_config_env(config_values), "PULUMI_PROJECT": PROJECT,
-                "PULUMI_STACK": stack, "PULUMI_ORGANIZATION": "organization",
-                "PULUMI_DRY_RUN": "true" if dry_run else "false", **(extra_env or {})})
+    env.update({**cli_env, **(extra_env or {})})
     proc = subprocess.Popen([pack_python(pack_dir), "-u", "-m", "pulumi.policy", engine_address, "."],
                             cwd=pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     channel = None
@@ -298,42 +317,75 @@ def running_pack(stack: str, config_values: dict, dry_run: bool, pack_dir: Path 
         server.stop(0)
 
 
+def _configured(stub, address: str, pack_dir: Path, pack_config: str | None) -> Run:
+    """Handshake, GetAnalyzerInfo, the CLI's config reconcile and validation, Configure."""
+    try:
+        stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+            engine_address=address, root_directory=str(pack_dir), program_directory=str(pack_dir)))
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+            raise
+    info = stub.GetAnalyzerInfo(empty_pb2.Empty())
+    config = reconcile(info, parse_pack_config(pack_config or ""))
+    stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
+        for name, (level, props) in config.items()}))
+    return Run([], info=info)
+
+
+def _analyze_each(stub, run: Run, resources: list[dict]) -> None:
+    """Remediate then Analyze every resource, with its inputs."""
+    by_urn = {r["urn"]: r for r in resources}
+    for r in resources:
+        request = analyzer_pb2.AnalyzeRequest(
+            type=r["type"], urn=r["urn"], name=_name(r["urn"]), properties=_struct(r.get("inputs")),
+            options=_options(r), provider=_provider_message(r, by_urn))
+        stub.Remediate(request)
+        start = time.perf_counter()
+        run.diagnostics += _diagnostics(stub.Analyze(request))
+        run.analyze_seconds.append(time.perf_counter() - start)
+
+
+def _analyze_stack(stub, run: Run, resources: list[dict]) -> None:
+    """One AnalyzeStack with every resource's outputs exactly as given, parent and dependencies."""
+    by_urn = {r["urn"]: r for r in resources}
+    stack_request = analyzer_pb2.AnalyzeStackRequest(resources=[
+        analyzer_pb2.AnalyzerResource(
+            type=r["type"], urn=r["urn"], name=_name(r["urn"]), properties=_struct(r.get("outputs")),
+            options=_options(r), provider=_provider_message(r, by_urn), parent=r.get("parent") or "",
+            dependencies=r.get("dependencies") or [],
+            propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                                  for k, v in (r.get("propertyDependencies") or {}).items() if v})
+        for r in resources])
+    start = time.perf_counter()
+    run.diagnostics += _diagnostics(stub.AnalyzeStack(stack_request))
+    run.analyze_stack_seconds = time.perf_counter() - start
+
+
 def run_engine(stack: str, config_values: dict, resources: list[dict], pack_config: str | None,
                dry_run: bool, pack_dir: Path = PACK_DIR, extra_env=None) -> Run:
     """One `pulumi preview/up --policy-pack` as the engine drives the analyzer."""
-    by_urn = {r["urn"]: r for r in resources}
-    with running_pack(stack, config_values, dry_run, pack_dir, extra_env) as (stub, engine, address):
-        try:
-            stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
-                engine_address=address, root_directory=str(pack_dir), program_directory=str(pack_dir)))
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-                raise
-        info = stub.GetAnalyzerInfo(empty_pb2.Empty())
-        config = reconcile(info, parse_pack_config(pack_config or ""))
-        stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
-            name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
-            for name, (level, props) in config.items()}))
-        run = Run([], info=info)
-        for r in resources:
-            request = analyzer_pb2.AnalyzeRequest(
-                type=r["type"], urn=r["urn"], name=_name(r["urn"]), properties=_struct(r.get("inputs")),
-                options=_options(r), provider=_provider_message(r, by_urn))
-            stub.Remediate(request)
-            start = time.perf_counter()
-            run.diagnostics += _diagnostics(stub.Analyze(request))
-            run.analyze_seconds.append(time.perf_counter() - start)
-        stack_request = analyzer_pb2.AnalyzeStackRequest(resources=[
-            analyzer_pb2.AnalyzerResource(
-                type=r["type"], urn=r["urn"], name=_name(r["urn"]),
-                properties=_struct({**(r.get("outputs") or {}), **({"id": r["id"]} if r.get("id") else {})}),
-                options=_options(r), provider=_provider_message(r, by_urn), parent=r.get("parent") or "",
-                dependencies=r.get("dependencies") or [],
-                propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                                      for k, v in (r.get("propertyDependencies") or {}).items() if v})
-            for r in resources])
-        start = time.perf_counter()
-        run.diagnostics += _diagnostics(stub.AnalyzeStack(stack_request))
-        run.analyze_stack_seconds = time.perf_counter() - start
+    with running_pack(deployment_env(stack, config_values, dry_run), pack_dir, extra_env) as (stub, engine, address):
+        run = _configured(stub, address, pack_dir, pack_config)
+        _analyze_each(stub, run, resources)
+        _analyze_stack(stub, run, resources)
         run.engine_logs = list(engine.logs)
+    return run
+
+
+def policy_analyze(export_path: Path, pack_config: str | None, pack_dir: Path = PACK_DIR, extra_env=None) -> Run:
+    """`pulumi policy analyze --file EXPORT`: the export's resources, no stack, no analyzer options.
+    Stack-level diagnostics on a URN outside the export name the root Stack, as the CLI shows them."""
+    resources = [r for r in json.loads(Path(export_path).read_text())["deployment"].get("resources") or []
+                 if not r.get("delete")]
+    with running_pack({}, pack_dir, extra_env) as (stub, engine, address):
+        run = _configured(stub, address, pack_dir, pack_config)
+        _analyze_each(stub, run, resources)
+        per_resource = len(run.diagnostics)
+        _analyze_stack(stub, run, resources)
+        run.engine_logs = list(engine.logs)
+    urns = {r["urn"] for r in resources}
+    root = next((r["urn"] for r in resources if r["type"] == "pulumi:pulumi:Stack" and not r.get("parent")), "")
+    for d in run.diagnostics[per_resource:]:
+        d.urn = d.urn if d.urn in urns else root
     return run

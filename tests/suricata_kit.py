@@ -4,12 +4,8 @@ AWS Network Firewall runs Suricata 7 (its developer guide). From a plan's `Firew
 rule groups this module writes the rule set the firewall's stateful engine evaluates:
 
 - rule groups in the policy's `priority` order (STRICT_ORDER);
-- a `rulesString` group verbatim; a domain-list group (`rulesSourceList`) as the rules AWS
-  generates for it. The templates are AWS's own listings ("Stateful rules examples: domain list
-  rules", Network Firewall developer guide): an exact name is `content:"<host>"; startswith;
-  (nocase;) endswith;`, a `.domain` target `dotprefix; content:".domain"; endswith;`, then one
-  drop per target type for traffic matching none. AWS numbers them sid 1..n per group; here they
-  get `GENERATED_SID_BASE * group + n` so groups can share one Suricata instance;
+- each group's `rulesString` verbatim (the stacks write their allow-list as Suricata rules, not
+  as a domain-list group, whose AWS-generated rules match any destination port);
 - the policy's stateful default actions as final rules (`aws:drop_established` drops every packet
   of an established flow that no rule decided; `aws:alert_established` logs it).
 
@@ -35,7 +31,6 @@ from pathlib import Path
 
 import pytest
 
-GENERATED_SID_BASE = 1_000_000
 DEFAULT_ACTION_SIDS = {"aws:drop_established": 9_000_001, "aws:alert_established": 9_000_002,
                        "aws:drop_strict": 9_000_003, "aws:alert_strict": 9_000_004}
 INSTALL_HINT = ("Suricata 7 is needed: `apt-get install -y -t bookworm-backports suricata` (as root; "
@@ -65,43 +60,6 @@ class Rule:
 
 _SID = re.compile(r"\bsid\s*:\s*(\d+)\s*;")
 _ACTION = re.compile(r"^\s*(pass|drop|reject|alert|rejectsrc|rejectdst|rejectboth)\b")
-
-
-def domain_list_rules(source: dict, group_index: int) -> list[str]:
-    """The Suricata rules AWS generates for a `rulesSourceList` (ALLOWLIST or DENYLIST)."""
-    kind = source["generatedRulesType"].upper()
-    targets, types = source["targets"], [t.upper() for t in source["targetTypes"]]
-    base = GENERATED_SID_BASE * (group_index + 1)
-    rules, sid = [], 0
-    verb, what = ("pass", "allowlisted") if kind == "ALLOWLIST" else ("drop", "denylisted")
-
-    def match(target: str, nocase: bool) -> str:
-        if target.startswith("."):
-            return f'dotprefix; content:"{target}";{" nocase;" if nocase else ""} endswith;'
-        return f'content:"{target}"; startswith;{" nocase;" if nocase else ""} endswith;'
-
-    for target in targets:
-        if "TLS_SNI" in types:
-            sid += 1
-            rules.append(f'{verb} tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; '
-                         f'{match(target, True)} msg:"matching TLS {what} FQDNs"; priority:1; '
-                         f'flow:to_server, established; sid:{base + sid}; rev:1;)')
-        if "HTTP_HOST" in types:
-            sid += 1
-            rules.append(f'{verb} http $HOME_NET any -> $EXTERNAL_NET any (http.host; {match(target, False)} '
-                         f'msg:"matching HTTP {what} FQDNs"; priority:1; flow:to_server, established; '
-                         f'sid:{base + sid}; rev:1;)')
-    if kind == "ALLOWLIST":
-        if "TLS_SNI" in types:
-            sid += 1
-            rules.append(f'drop tls $HOME_NET any -> $EXTERNAL_NET any (msg:"not matching any TLS allowlisted FQDNs"; '
-                         f'priority:1; ssl_state:client_hello; flow:to_server, established; sid:{base + sid}; rev:1;)')
-        if "HTTP_HOST" in types:
-            sid += 1
-            rules.append(f'drop http $HOME_NET any -> $EXTERNAL_NET any (http.header_names; content:"|0d 0a|"; '
-                         f'startswith; msg:"not matching any HTTP allowlisted FQDNs"; priority:1; '
-                         f'flow:to_server, established; sid:{base + sid}; rev:1;)')
-    return rules
 
 
 def default_action_rules(actions: list[str]) -> list[str]:
@@ -136,17 +94,14 @@ def firewall_rules(snapshot) -> FirewallRules:
     refs = sorted(doc["statefulRuleGroupReferences"], key=lambda ref: ref["priority"])
     rules: list[Rule] = []
     home_nets = set()
-    for index, ref in enumerate(refs):
+    for ref in refs:
         group = groups[ref["resourceArn"]]
         body = group.inputs["ruleGroup"]
         for ip_set in (body.get("ruleVariables") or {}).get("ipSets") or []:
             if ip_set["key"] == "HOME_NET":
                 home_nets.add(tuple(ip_set["ipSet"]["definitions"]))
-        source = body["rulesSource"]
-        if source.get("rulesString"):
-            lines = [line for line in source["rulesString"].splitlines() if line.strip() and not line.startswith("#")]
-        else:
-            lines = domain_list_rules(source["rulesSourceList"], index)
+        lines = [line for line in body["rulesSource"]["rulesString"].splitlines()
+                 if line.strip() and not line.startswith("#")]
         rules += [_rule(line, group.inputs.get("name", group.name), len(rules) + i) for i, line in enumerate(lines)]
     rules += [_rule(line, "default-action", len(rules) + i)
               for i, line in enumerate(default_action_rules(doc["statefulDefaultActions"]))]

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from infra.cli import main
+from infra.program.stackfiles import ROOT
 from stack_plans import planned
 
 ACCOUNT = "123456789012"
@@ -199,3 +200,49 @@ def test_incomplete_live_scan_json_lists_what_was_not_checked(monkeypatch, capsy
     assert audit("--stack", "eu", "--live", "--format", "json") == 3
     assert json.loads(capsys.readouterr().out)["not_checked"] == [
         {"service": "iam", "region": "global", "reason": "throttled", "kind": "not checked"}]
+
+
+def test_sarif_from_the_eu_plan_validates_and_sits_where_a_pull_request_changes_it(tmp_path):
+    """Through the console script: the eu plan's export, audited against an eu stack file without
+    the federated option, gives RSD-050 (decided by `ai-companion:options`: at that key's line) and
+    RSD-051 (an allow-listed host: at the program line that registered the rule group). The SARIF
+    file validates against the OASIS schema with formats checked; every link is absolute."""
+    from cli_run import project_copy, residency, stack_config
+    from test_report import sarif_errors
+
+    from infra.program.stackfiles import stack_key_lines
+
+    config = {k: v for k, v in stack_config("eu").items() if k != "ai-companion:federated"}
+    config["ai-companion:options"] = ["zmo", "zm_plus"]
+    (tmp_path / "project").mkdir()
+    project = project_copy(tmp_path / "project", eu=config)
+    export, sarif_path = tmp_path / "eu.json", tmp_path / "eu.sarif"
+    assert residency("plan", "--stack", "eu", "--out", export).rc == 0
+    done = residency("audit", "--stack", "eu", "--export", export, "--format", "sarif", "--output", sarif_path,
+                     "--docs-url", "https://github.com/acme/ai-companion/blob/main/docs/rules.md", project=project)
+    assert done.rc == 1, done.err
+    sarif = json.loads(sarif_path.read_text())
+    assert sarif_errors(sarif) == []
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["informationUri"] == "https://github.com/acme/ai-companion/blob/main/docs/rules.md"
+    assert run["tool"]["driver"]["rules"][0]["helpUri"].endswith("/docs/rules.md#rsd-001")
+    where = {}
+    for result in run["results"]:
+        location = result["locations"][0]["physicalLocation"]
+        where.setdefault(result["ruleId"], set()).add((location["artifactLocation"]["uri"], location["region"]["startLine"]))
+    options_line = stack_key_lines("eu", project)["ai-companion:options"]
+    assert (project / "Pulumi.eu.yaml").read_text().splitlines()[options_line - 1].strip().startswith("ai-companion:options:")
+    assert where["RSD-050"] == {("Pulumi.eu.yaml", options_line)}
+    registered = {(ROOT / path).read_text().splitlines()[line - 1].split("= ")[-1] for path, line in where["RSD-051"]}
+    assert {path for path, _ in where["RSD-051"]} == {"infra/program/components/egress.py"}
+    assert registered == {"aws.networkfirewall.RuleGroup(", "aws.route53.ResolverFirewallDomainList("}
+
+
+def test_a_relative_docs_url_is_refused_before_anything_is_written(tmp_path):
+    from cli_run import residency
+
+    out = tmp_path / "eu.sarif"
+    done = residency("audit", "--stack", "eu", "--export", tmp_path / "missing.json", "--format", "sarif",
+                     "--output", out, "--docs-url", "docs/rules.md")
+    assert done.rc == 2 and "--docs-url: 'docs/rules.md' is not an absolute" in done.err
+    assert "Traceback" not in done.err and not out.exists()

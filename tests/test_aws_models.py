@@ -65,10 +65,6 @@ EXPLICIT_ONLY = {("aws:route53/resolverFirewallRule:ResolverFirewallRule", "name
 ENUMS = [
     ("aws:networkfirewall/ruleGroup:RuleGroup", "type", "network-firewall", "RuleGroupType", "STATEFUL"),
     ("aws:networkfirewall/ruleGroup:RuleGroup", "ruleGroup.statefulRuleOptions.ruleOrder", "network-firewall", "RuleOrder", "STRICT_ORDER"),
-    ("aws:networkfirewall/ruleGroup:RuleGroup", "ruleGroup.rulesSource.rulesSourceList.generatedRulesType",
-     "network-firewall", "GeneratedRulesType", "ALLOWLIST"),
-    ("aws:networkfirewall/ruleGroup:RuleGroup", "ruleGroup.rulesSource.rulesSourceList.targetTypes[]",
-     "network-firewall", "TargetType", "TLS_SNI / HTTP_HOST"),
     ("aws:networkfirewall/firewallPolicy:FirewallPolicy", "firewallPolicy.statefulEngineOptions.ruleOrder",
      "network-firewall", "RuleOrder", "policy order"),
     ("aws:networkfirewall/firewallPolicy:FirewallPolicy", "firewallPolicy.statefulEngineOptions.streamExceptionPolicy",

@@ -37,8 +37,20 @@ def test_catalog_loads_with_the_matrix():
     (lambda r: r["geographies"]["US"]["federated"]["connectors"]["anthropic"].update(processing="somewhere"),
      "is not one of in_geography, global"),
     (lambda r: r["geographies"]["CA"].update(stack="us"), "used twice"),
+    (lambda r: r["geographies"]["EU"]["federated"]["connectors"]["openai"].update(cleartext_http={"port": 80}),
+     "cleartext_http: needs `port` and the `source`"),
+    (lambda r: r["geographies"]["EU"]["federated"]["connectors"]["openai"].update(
+        cleartext_http={"port": 0, "source": "https://example.com"}), r"cleartext_http.port: a TCP port"),
 ], ids=["foreign destination", "wildcard host", "global profile", "home outside", "option without section",
-        "bad processing", "duplicate stack"])
+        "bad processing", "duplicate stack", "cleartext HTTP without a source", "cleartext HTTP without a port"])
 def test_contradictions_are_refused(mutate, message):
     with pytest.raises(CatalogError, match=message):
         parse_catalog(_broken(mutate))
+
+
+def test_a_documented_cleartext_http_port_is_kept_with_its_source():
+    raw = _broken(lambda r: r["geographies"]["EU"]["federated"]["connectors"]["openai"].update(
+        cleartext_http={"port": 80, "source": "https://example.com/http"}))
+    openai = parse_catalog(raw).geography("EU").federated.connectors["openai"]
+    assert (openai.http_port, openai.http_source) == (80, "https://example.com/http")
+    assert load_catalog().geography("EU").federated.connectors["openai"].http_port is None

@@ -159,3 +159,41 @@ def test_deferrals_name_the_pack_version_of_pulumipolicy_yaml():
     run = wire.run_engine("sg", values, preview, config, dry_run=True)
     assert run.diagnostics and run.mandatory() == []
     assert all(f"'ai-companion-residency@v{PACK_VERSION}' during preview" in d.message for d in run.diagnostics)
+
+
+def written_export(tmp_path, stack, resources):
+    """The plan's export as `--file` reads it: a JSON file, outputs exactly as the plan wrote them."""
+    path = tmp_path / f"{stack}.json"
+    export = planned(stack).export
+    path.write_text(json.dumps({**export, "deployment": {**export["deployment"], "resources": resources}}))
+    return path
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_policy_analyze_file_passes_every_stacks_plan_export(stack, tmp_path):
+    """`pulumi policy analyze --file` over the plan's export: no stack config, no dry run, inputs
+    to Analyze and outputs (with their `id`) to AnalyzeStack, exactly as the export holds them."""
+    _, resources, config = stack_inputs(stack)
+    run = wire.policy_analyze(written_export(tmp_path, stack, resources), config)
+    assert [(d.policy, d.urn, d.message) for d in run.diagnostics] == []
+    assert len(run.analyze_seconds) == len(resources)
+
+
+def test_policy_analyze_file_reports_planted_violations_mandatory(tmp_path):
+    _, resources, config = stack_inputs("eu")
+    resources, urns = planted("eu", resources)
+    run = wire.policy_analyze(written_export(tmp_path, "eu", resources), config)
+    found = {(d.policy, d.urn) for d in run.mandatory()}
+    assert {("no-nat-gateway", urns["nat"]), ("resource-region-in-geography", urns["dest"]),
+            ("residency-stack-graph", urns["repl"])} <= found
+    assert {urn for _, urn in found} <= set(urns.values())
+
+
+def test_policy_analyze_file_without_pack_config_fails_closed(tmp_path):
+    """In `--file` mode the CLI hands the pack no stack config (no PULUMI_CONFIG or PULUMI_STACK):
+    `--policy-pack-config policy/config.<stack>.json` is required, and without it every resource
+    is reported rather than passed."""
+    _, resources, _ = stack_inputs("eu")
+    run = wire.policy_analyze(written_export(tmp_path, "eu", resources), None)
+    custom = {r["urn"] for r in resources if r.get("custom") and not r["type"].startswith("pulumi:providers:")}
+    assert custom <= {d.urn for d in run.mandatory() if "--policy-pack-config" in d.message}

@@ -63,10 +63,13 @@ def test_domain_allowlist_is_exactly_the_enabled_connector_hosts(stack):
     plan = planned(stack)
     group = one(plan, "aws:networkfirewall/ruleGroup:RuleGroup", "egress-allow-domains")
     rule_group = group.inputs["ruleGroup"]
-    source = rule_group["rulesSource"]["rulesSourceList"]
-    assert source["generatedRulesType"] == "ALLOWLIST"
-    assert source["targetTypes"] == ["TLS_SNI", "HTTP_HOST"]
-    assert sorted(source["targets"]) == HOSTS[stack]
+    rules = rule_group["rulesSource"]["rulesString"].splitlines()
+    passes = [r for r in rules if r.startswith("pass")]
+    # TLS to 443 only, one rule per host; no cleartext HTTP (no connector documents it).
+    assert all(r.startswith("pass tls $HOME_NET any -> $EXTERNAL_NET 443 (") for r in passes)
+    assert sorted(r.split('content:"')[1].split('"')[0] for r in passes) == HOSTS[stack]
+    assert [r.split(" (")[0] for r in rules if not r.startswith("pass")] == [
+        "drop tls $HOME_NET any -> $EXTERNAL_NET any", "drop http $HOME_NET any -> $EXTERNAL_NET any"]
     assert rule_group["ruleVariables"]["ipSets"] == [{"key": "HOME_NET", "ipSet": {"definitions": [plan.config.vpc_cidr]}}]
     assert rule_group["statefulRuleOptions"]["ruleOrder"] == "STRICT_ORDER"
     assert group.inputs["type"] == "STATEFUL"
@@ -75,7 +78,8 @@ def test_domain_allowlist_is_exactly_the_enabled_connector_hosts(stack):
 def test_allowlist_follows_the_enabled_connectors_only():
     plan = synthesize("eu", values_with("eu", federated=json.dumps({"connectors": ["openai"]})))
     group = one(plan, "aws:networkfirewall/ruleGroup:RuleGroup", "egress-allow-domains")
-    assert group.inputs["ruleGroup"]["rulesSource"]["rulesSourceList"]["targets"] == ["eu.api.openai.com"]
+    assert [r.split('content:"')[1].split('"')[0] for r in group.inputs["ruleGroup"]["rulesSource"]["rulesString"]
+            .splitlines() if r.startswith("pass")] == ["eu.api.openai.com"]
     domains = one(plan, "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "egress-dns-connectors")
     assert domains.inputs["domains"] == ["eu.api.openai.com"]
     assert [s.inputs["name"] for s in of_type(plan, "aws:secretsmanager/secret:Secret")] == ["ai-companion/eu/connectors/openai"]

@@ -13,6 +13,7 @@ import stacks.program
 from infra.cli import main
 from infra.engine.loaders import load_document, snapshot_from_document
 from infra.program.stackfiles import ROOT, list_stacks
+from tests.cli_run import residency
 
 
 def test_table_lists_type_name_region_and_option(capsys):
@@ -97,3 +98,25 @@ def test_export_is_deterministic_and_parents_come_first():
         for before in (r.get("parent"), (r.get("provider") or "").rpartition("::")[0], *r.get("dependencies", [])):
             assert not before or before in seen, f"{r['urn']} before {before}"
         seen.add(r["urn"])
+
+
+def test_out_carries_dependencies_ids_and_source_positions_as_a_stack_export_does(tmp_path):
+    """What `pulumi stack export` holds beyond inputs and outputs (stack-export-format: ResourceV3):
+    propertyDependencies per input key (null when empty, Go's nil slice), the `id` among the
+    outputs of pulumi-aws (Terraform-bridged) resources, and the project-relative source position."""
+    out = tmp_path / "eu.json"
+    result = residency("plan", "--stack", "eu", "--out", out)
+    assert result.rc == 0, result.err
+    resources = load_document(out)["deployment"]["resources"]
+    by_name = {r["urn"].rsplit("::", 1)[-1]: r for r in resources}
+    rule, domains = by_name["egress-dns-allow-connectors"], by_name["egress-dns-connectors"]
+    assert rule["propertyDependencies"]["firewallDomainListId"] == [domains["urn"]]
+    assert rule["propertyDependencies"]["action"] is None
+    assert set(rule["propertyDependencies"]) == set(rule["inputs"])
+    assert domains["urn"] in rule["dependencies"]
+    custom_aws = [r for r in resources if r["custom"] and r["type"].startswith("aws:")]
+    assert custom_aws and all(r["outputs"]["id"] == r["id"] for r in custom_aws)
+    path, _, line = by_name["egress-allow-domains"]["sourcePosition"].removeprefix("project:///").partition("#")
+    assert (ROOT / path).read_text().splitlines()[int(line) - 1].strip().startswith("self.allowlist = aws.networkfirewall.RuleGroup(")
+    assert all(r["sourcePosition"].startswith("project:///") for r in resources if r["type"] != "pulumi:pulumi:Stack"
+               and not r["type"].startswith("pulumi:providers:"))

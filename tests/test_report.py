@@ -1,13 +1,27 @@
 """Report rendering: text, JSON and SARIF 2.1.0 (GitHub code scanning)."""
 
 import json
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from infra.engine.model import Finding
-from infra.engine.report import render, render_sarif, sarif_rules, to_dict
-from infra.engine.rules import RULES
+from infra.engine.report import docs_url, render, render_sarif, sarif_rules, to_dict
+from infra.engine.rules import RULES, RULES_BY_ID
 from infra.engine.rules.engine import Report
+from infra.program.errors import InputError
+from infra.program.stackfiles import ROOT, stack_key_lines
+
+# The OASIS SARIF 2.1.0 schema (tests/fixtures/sarif/README.md has its source).
+SARIF_SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json").read_text())
+FORMATS = jsonschema.FormatChecker()
+
+
+def sarif_errors(document: dict) -> list[str]:
+    """Schema violations of a SARIF document, with the URI and date-time formats checked."""
+    validator = jsonschema.Draft4Validator(SARIF_SCHEMA, format_checker=FORMATS)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
 
 
 def report(findings=(), not_checked=(), unplaced=()):
@@ -57,7 +71,7 @@ def test_sarif_driver_lists_every_rule_with_help():
 
 
 def test_sarif_result_location_and_level():
-    sarif = render_sarif(report([F]))
+    sarif = render_sarif(report([F]))  # no source position: the stack file
     assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
     run = sarif["runs"][0]
     [res] = run["results"]
@@ -115,3 +129,71 @@ def test_incomplete_scan_with_no_findings_never_closes_on_a_bare_zero():
     closing = text.rstrip().splitlines()[-1]
     assert closing.startswith("result: INCOMPLETE") and "0 finding(s) in what was checked" in closing
     assert "no verdict" in closing
+
+
+def test_formats_are_really_checked():
+    """Without an RFC 3986 parser jsonschema skips `uri` silently: the check must be live."""
+    assert {"uri", "uri-reference", "date-time"} <= set(FORMATS.checkers)
+    assert not FORMATS.conforms("docs/rules.md#rsd-001", "uri")
+    assert FORMATS.conforms("https://example.com/docs/rules.md#rsd-001", "uri")
+
+
+def test_sarif_with_every_rule_validates_against_the_schema_with_formats():
+    findings = [Finding(r.id, r.severity, f"urn:pulumi:eu::ai-companion::t::{r.name}", "t", "m", r.title,
+                        "project:///infra/program/components/egress.py#10") for r in RULES]
+    sarif = render_sarif(report(findings, not_checked=[{"service": "iam", "region": "global", "reason": "x"}]))
+    assert sarif_errors(sarif) == []
+
+
+def test_a_relative_help_uri_fails_the_schema():
+    """What SARIF with `helpUri: docs/rules.md#...` (a relative link) gets from the schema."""
+    sarif = render_sarif(report([F]))
+    sarif["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] = "docs/rules.md#rsd-001"
+    assert any("is not a 'uri'" in e for e in sarif_errors(sarif))
+
+
+def test_help_and_information_uri_are_absolute_by_default(monkeypatch):
+    for name in ("RESIDENCY_DOCS_URL", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(name, raising=False)
+    driver = render_sarif(report([F]))["runs"][0]["tool"]["driver"]
+    assert driver["informationUri"] == (ROOT / "docs" / "rules.md").as_uri()
+    assert driver["rules"][0]["helpUri"] == driver["informationUri"] + "#rsd-001"
+
+
+def test_docs_url_is_configurable_and_must_be_absolute(monkeypatch):
+    monkeypatch.setenv("RESIDENCY_DOCS_URL", "https://docs.example.com/residency/rules.md")
+    assert sarif_rules()[0]["helpUri"] == "https://docs.example.com/residency/rules.md#rsd-001"
+    assert docs_url("https://example.com/r.md") == "https://example.com/r.md"  # the flag wins
+    with pytest.raises(InputError, match="--docs-url: 'docs/rules.md' is not an absolute"):
+        docs_url("docs/rules.md")
+    monkeypatch.setenv("RESIDENCY_DOCS_URL", "rules.md")
+    with pytest.raises(InputError, match="RESIDENCY_DOCS_URL: 'rules.md'"):
+        docs_url()
+
+
+def _location(finding):
+    [result] = render_sarif(report([finding]))["runs"][0]["results"]
+    region = result["locations"][0]["physicalLocation"]
+    return region["artifactLocation"]["uri"], region["region"]["startLine"], result.get("relatedLocations", [])
+
+
+def test_a_resource_finding_points_at_the_program_line_that_registered_it():
+    positioned = Finding(**{**F.__dict__, "source_position": "project:///infra/program/components/egress.py#207,9"})
+    assert _location(positioned) == ("infra/program/components/egress.py", 207, [])
+
+
+@pytest.mark.parametrize("position", ["", "project:///.venv/lib/python3.11/site-packages/pulumi/x.py#3",
+                                      "project:///no/such/file.py#3", "file:///infra/program/config.py#3",
+                                      "project:///infra/program/config.py#0"])
+def test_without_a_position_in_the_repository_a_finding_points_at_the_stack_file(position):
+    assert _location(Finding(**{**F.__dict__, "source_position": position}))[:2] == ("Pulumi.eu.yaml", 1)
+
+
+def test_a_finding_decided_by_a_stack_key_points_at_that_keys_line():
+    rule = RULES_BY_ID["RSD-053"]
+    assert rule.stack_key == "ai-companion:federated"
+    finding = Finding("RSD-053", rule.severity, F.urn, "aws:networkfirewall/ruleGroup:RuleGroup", "m", rule.title,
+                      "project:///infra/program/components/egress.py#207")
+    uri, line, related = _location(finding)
+    assert (uri, line) == ("Pulumi.eu.yaml", stack_key_lines("eu")["ai-companion:federated"])
+    assert related[0]["physicalLocation"]["artifactLocation"]["uri"] == "infra/program/components/egress.py"

@@ -4,8 +4,10 @@ For each Federated stack, the Network Firewall policy of its plan (tests/suricat
 loaded with `suricata -T`, then traffic written here with scapy is replayed with `suricata -r`:
 once as an IPS (`--simulate-ips`, Suricata's verdict) and once with every rule turned into an
 alert (every rule that matched, from which the STRICT_ORDER decision is taken). Each case names
-the rule meant to decide it; every rule of the guard group and of the generated allow-list must
-decide at least one case.
+the rule meant to decide it; every rule of the guard group and of the allow-list must decide at
+least one case. The allow-list binds the port: TLS to an allowed host passes on 443 only, HTTP
+never (no catalogued connector documents cleartext HTTP), and payload sent before the TCP handshake
+completes (in the SYN, or before the SYN-ACK) is dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from scapy.layers.tls.record import TLS
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from infra.program.components.egress import GUARD_RULES
+from infra.program.catalog import Connector
+from infra.program.components.egress import GUARD_RULES, allowlist_rules
 from tests import suricata_kit as kit
 from stack_plans import planned
 
@@ -48,6 +51,20 @@ def tcp_flow(client: str, server: str, sport: int, dport: int, payload: bytes) -
             s / TCP(sport=dport, dport=sport, flags="A", seq=5001, ack=1001 + len(payload))]
 
 
+def syn_with_data(client: str, server: str, sport: int, dport: int, payload: bytes) -> list:
+    """Payload in the SYN itself (as TCP Fast Open sends it), answered by the server's SYN-ACK."""
+    c, s = IP(src=client, dst=server), IP(src=server, dst=client)
+    return [c / TCP(sport=sport, dport=dport, flags="S", seq=1000) / Raw(payload),
+            s / TCP(sport=dport, dport=sport, flags="SA", seq=5000, ack=1001 + len(payload))]
+
+
+def data_before_syn_ack(client: str, server: str, sport: int, dport: int, payload: bytes) -> list:
+    """A SYN, then the client's payload before any SYN-ACK: the handshake never completed."""
+    c = IP(src=client, dst=server)
+    return [c / TCP(sport=sport, dport=dport, flags="S", seq=1000),
+            c / TCP(sport=sport, dport=dport, flags="PA", seq=1001, ack=0) / Raw(payload)]
+
+
 def http_get(host: str) -> bytes:
     return f"GET /v1/models HTTP/1.1\r\nHost: {host}\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n".encode()
 
@@ -62,10 +79,10 @@ class Case:
 
 def cases(rules: kit.FirewallRules, hosts: list[str]) -> list[Case]:
     client = str(ipaddress.ip_network(rules.home_net[0])[10])
-    generated = {r.text.split("content:\"")[1].split("\"")[0] + ("/tls" if " tls " in r.text else "/http"): r.sid
-                 for r in rules.rules if r.action == "pass"}
-    drops = {("tls" if " tls " in r.text else "http"): r.sid for r in rules.rules
-             if r.action == "drop" and "not matching any" in r.text}
+    generated = {r.text.split("content:\"")[1].split("\"")[0]: r.sid for r in rules.rules if r.action == "pass"}
+    assert all(" tls " in r.text for r in rules.rules if r.action == "pass"), "no connector documents cleartext HTTP"
+    drops = {r.text.split(" ")[1]: r.sid for r in rules.rules
+             if r.action == "drop" and r.group.endswith("allow-domains")}
     out: list[Case] = []
 
     def add(name, decided_by, build):
@@ -73,10 +90,18 @@ def cases(rules: kit.FirewallRules, hosts: list[str]) -> list[Case]:
         out.append(Case(name, build(client, server, 40000 + len(out)), server, decided_by))
 
     for host in hosts:
-        add(f"TLS to {host}", generated[f"{host}/tls"], lambda c, s, p, h=host: tcp_flow(c, s, p, 443, client_hello(h)))
-        add(f"HTTP to {host}", generated[f"{host}/http"], lambda c, s, p, h=host: tcp_flow(c, s, p, 80, http_get(h)))
-        add(f"TLS to {host.upper()}", generated[f"{host}/tls"],  # SNI matching is case-insensitive
+        add(f"TLS to {host}", generated[host], lambda c, s, p, h=host: tcp_flow(c, s, p, 443, client_hello(h)))
+        add(f"TLS to {host.upper()}", generated[host],  # SNI matching is case-insensitive
             lambda c, s, p, h=host: tcp_flow(c, s, p, 443, client_hello(h.upper())))
+        # The allow-list binds the port: TLS to an allowed host elsewhere than 443 is dropped.
+        add(f"TLS to {host} on port 8443", drops["tls"], lambda c, s, p, h=host: tcp_flow(c, s, p, 8443, client_hello(h)))
+        # No connector documents cleartext HTTP: an allowed Host on 80 or any port is dropped.
+        add(f"HTTP to {host}", drops["http"], lambda c, s, p, h=host: tcp_flow(c, s, p, 80, http_get(h)))
+        add(f"HTTP to {host} on port 8080", drops["http"], lambda c, s, p, h=host: tcp_flow(c, s, p, 8080, http_get(h)))
+        add(f"A ClientHello for {host} inside the SYN", 4400008,
+            lambda c, s, p, h=host: syn_with_data(c, s, p, 443, client_hello(h)))
+        add(f"A ClientHello for {host} before the SYN-ACK", 4400008,
+            lambda c, s, p, h=host: data_before_syn_ack(c, s, p, 443, client_hello(h)))
     host = hosts[0]
     for other in ("exfil.example.net", f"x{host}", f"{host}.example.net"):
         add(f"TLS to {other}", drops["tls"], lambda c, s, p, o=other: tcp_flow(c, s, p, 443, client_hello(o)))
@@ -96,9 +121,7 @@ def cases(rules: kit.FirewallRules, hosts: list[str]) -> list[Case]:
 
 
 def hosts_of(stack):
-    [group] = [r for r in planned(stack).snapshot.resources if r.type == kit.NFW_RULE_GROUP
-               and "rulesSourceList" in r.inputs["ruleGroup"]["rulesSource"]]
-    return group.inputs["ruleGroup"]["rulesSource"]["rulesSourceList"]["targets"]
+    return sorted({h for c in planned(stack).config.connectors for h in c.hosts})
 
 
 def by_case(events, cases_):
@@ -154,3 +177,23 @@ def test_replayed_traffic_meets_each_rules_intended_effect(stack, suricata, tmp_
     guard_sids = {r.sid for r in rules.rules if r.group.endswith("egress-guards")}
     allowlist_sids = {r.sid for r in rules.rules if r.group.endswith("allow-domains")}
     assert guard_sids <= decided and allowlist_sids <= decided
+
+
+def test_cleartext_http_passes_only_where_a_connector_documents_it_and_on_its_port(suricata, tmp_path):
+    documented = Connector("plain", "example", ("plain.example.com",), "in_geography",
+                           http_port=80, http_source="https://example.com/docs/http")
+    undocumented = Connector("tls-only", "example", ("tls.example.com",), "in_geography")
+    text = GUARD_RULES + allowlist_rules((documented, undocumented)) + "\n".join(
+        kit.default_action_rules(["aws:drop_established"])) + "\n"
+    client, flows = "10.0.0.10", {}
+    for n, (name, host, port) in enumerate([("documented host, documented port", "plain.example.com", 80),
+                                           ("documented host, other port", "plain.example.com", 8080),
+                                           ("undocumented host", "tls.example.com", 80)]):
+        flows[name] = (f"203.0.113.{100 + n}", tcp_flow(client, f"203.0.113.{100 + n}", 41000 + n, port, http_get(host)))
+    pcap = tmp_path / "http.pcap"
+    wrpcap(str(pcap), [p for _, packets in flows.values() for p in packets])
+    events = kit.replay(text, ["10.0.0.0/16"], pcap, tmp_path / "ips", ips=True)
+    blocked = {name for name, (server, _) in flows.items()
+               if any(e.get("event_type") == "alert" and server in (e["dest_ip"], e["src_ip"])
+                      and e["alert"].get("action") == "blocked" for e in events)}
+    assert blocked == {"documented host, other port", "undocumented host"}

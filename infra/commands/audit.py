@@ -1,6 +1,6 @@
 """`residency audit`: check a deployed stack against its geography, from its state or live.
 
-    residency audit --stack STACK --export FILE [--format text|json|sarif] [--output PATH]
+    residency audit --stack STACK --export FILE [--format text|json|sarif|markdown] [--output PATH] [--docs-url URL]
     residency audit --stack STACK --live [--profile NAME] [--regions r1,r2] [--endpoint-url URL]
                     [--connect-timeout S] [--read-timeout S] [--max-attempts N]
                     [--format ...] [--output PATH]
@@ -31,7 +31,7 @@ from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import read_export
 from infra.program.errors import InputError
 from infra.commands.output import check_writable_target, write_atomic
-from infra.engine.report import FORMATS, render, verdict
+from infra.engine.report import FORMATS, docs_url, render, verdict
 from infra.engine.rules import Context, Report, evaluate
 from infra.program.stackfiles import load_stack_config
 from infra.engine.timeouts import Timeouts
@@ -50,6 +50,9 @@ def add_arguments(parser) -> None:
                              "geography on purpose (refused otherwise)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     parser.add_argument("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
+    parser.add_argument("--docs-url", metavar="URL",
+                        help="absolute URL of docs/rules.md that SARIF rules link to (default: $RESIDENCY_DOCS_URL, "
+                             "in GitHub Actions the repository's file at the commit, else this checkout's file)")
     live = parser.add_argument_group("live scan (--live)")
     live.add_argument("--profile", metavar="NAME", help="AWS shared-config profile")
     live.add_argument("--regions", metavar="R1,R2", help="comma-separated subset of the geography's regions")
@@ -158,8 +161,9 @@ def run(args) -> int:
         raise InputError("--as-stack applies to --export only")
     if args.output:  # refuse before the work what cannot be written (e.g. the export being audited)
         check_writable_target(Path(args.output), "--output", reads=[args.export] if args.export else [])
+    docs = docs_url(args.docs_url) if args.format in ("sarif", "markdown") else None  # bad URL: exit 2 before any work
     report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
-    text = render(report, args.format)
+    text = render(report, args.format, docs)
     if args.output:
         write_atomic(Path(args.output), text, "--output", reads=[args.export] if args.export else [])
         print(f"residency audit: stack {report.stack}: {verdict(report)}; report written to {args.output}",

@@ -64,6 +64,7 @@ def resource_from_state(raw: dict, decode: Callable[[Any], Any] = decode_value, 
         provider=raw.get("provider") or None,
         protect=bool(raw.get("protect", False)),
         property_dependencies=raw.get("propertyDependencies") if isinstance(raw.get("propertyDependencies"), dict) else {},
+        source_position=raw.get("sourcePosition") if isinstance(raw.get("sourcePosition"), str) else "",
     )
 
 

@@ -98,6 +98,8 @@ class Resource:
     option: str | None = None  # zmo | zm_plus | federated, from the owning component (plan only)
     # property -> URNs its value came from (CrossGuard `propertyDependencies`, export `propertyDependencies`)
     property_dependencies: dict = field(default_factory=dict)
+    # Where the program registered it, as the engine records it: `project:///<path>#<line>[,<col>]`
+    source_position: str = ""
 
     @property
     def props(self) -> dict:
@@ -151,6 +153,7 @@ class Finding:
     type: str
     message: str
     title: str = ""
+    source_position: str = ""  # the resource's `project:///<path>#<line>`, where known
 
 
 def _region_value(value: Any) -> str | None:

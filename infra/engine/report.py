@@ -14,8 +14,17 @@ Markdown: a pull-request comment: the verdict, a table of findings (severity, ru
 documentation, resource, message), then per rule fired its remediation and documentation link.
 
 SARIF: one run; `tool.driver.rules` lists every rule (id, name, short/full description, help,
-helpUri, security-severity); each result names its rule, a level, the message, the stack file
-`Pulumi.<stack>.yaml` as its physical location and the resource URN as its logical location.
+helpUri, security-severity); each result names its rule, a level, the message, a physical
+location and the resource URN as its logical location. The physical location is where a pull
+request changes what the finding is about, so GitHub shows it on that line of the diff:
+- a rule decided by a stack-file key (`Rule.stack_key`): that key's line in `Pulumi.<stack>.yaml`
+  (the program line that registered the resource, when known, is a related location);
+- any other resource finding: the program line that registered the resource, as the SDK sent it
+  in RegisterResource and the engine keeps it in state (`sourcePosition`,
+  `project:///<path>#<line>`), when that file is in this repository;
+- otherwise (live scans, state without positions, stack-level findings) the stack file.
+`helpUri` and `informationUri` are absolute (docs_url): GitHub accepts no relative link. The
+output validates against the SARIF 2.1.0 schema with format checks (tests/test_report.py).
 """
 
 from __future__ import annotations
@@ -23,10 +32,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import PurePosixPath
+from urllib.parse import urlparse
 
 from infra import __version__
+from infra.engine.model import Finding
 from infra.engine.rules import RULES, RULES_BY_ID
 from infra.engine.rules.engine import Report
+from infra.program.errors import InputError
+from infra.program.stackfiles import ROOT, stack_key_lines
 
 FORMATS = ("text", "json", "sarif", "markdown")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -35,6 +49,7 @@ SARIF_LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW":
 SECURITY_SEVERITY = {"CRITICAL": "9.5", "HIGH": "8.0", "MEDIUM": "5.5", "LOW": "3.0"}
 TOOL_NAME = "ai-companion-residency"
 DOCS_PATH = "docs/rules.md"
+DOCS_URL_ENV = "RESIDENCY_DOCS_URL"
 
 
 def to_dict(report: Report) -> dict:
@@ -118,18 +133,26 @@ def render_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _help_uri(rule_id: str) -> str:
-    """Absolute URL when running in GitHub Actions (or RESIDENCY_DOCS_URL), else the repo path."""
-    anchor = f"#{rule_id.lower()}"
-    base = os.environ.get("RESIDENCY_DOCS_URL")
-    if not base and os.environ.get("GITHUB_REPOSITORY"):
+def docs_url(given: str | None = None) -> str:
+    """The absolute URL of the rules documentation that SARIF links to: `given` (--docs-url),
+    else $RESIDENCY_DOCS_URL, else in GitHub Actions the repository's docs/rules.md at the commit
+    being built, else this checkout's docs/rules.md as a file URL. InputError if not absolute."""
+    url = given or os.environ.get(DOCS_URL_ENV)
+    if not url and os.environ.get("GITHUB_REPOSITORY"):
         server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-        ref = os.environ.get("GITHUB_SHA", "HEAD")
-        base = f"{server}/{os.environ['GITHUB_REPOSITORY']}/blob/{ref}/{DOCS_PATH}"
-    return f"{base or DOCS_PATH}{anchor}"
+        url = f"{server}/{os.environ['GITHUB_REPOSITORY']}/blob/{os.environ.get('GITHUB_SHA', 'HEAD')}/{DOCS_PATH}"
+    if not url:
+        return (ROOT / DOCS_PATH).as_uri()
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https", "file") or (parsed.scheme != "file" and not parsed.netloc) or parsed.fragment:
+        where = "--docs-url" if given else DOCS_URL_ENV
+        raise InputError(f"{where}: '{url}' is not an absolute http(s) or file URL without a #fragment "
+                         f"(e.g. https://github.com/OWNER/REPO/blob/main/{DOCS_PATH})")
+    return url
 
 
-def sarif_rules() -> list[dict]:
+def sarif_rules(docs: str | None = None) -> list[dict]:
+    docs = docs or docs_url()
     return [{
         "id": r.id,
         "name": r.name,
@@ -137,36 +160,70 @@ def sarif_rules() -> list[dict]:
         "fullDescription": {"text": r.rationale},
         "help": {"text": f"{r.rationale}\nRemediation: {r.remediation}",
                  "markdown": f"**{r.title}** ({r.severity})\n\n{r.rationale}\n\n**Remediation:** {r.remediation}"},
-        "helpUri": _help_uri(r.id),
+        "helpUri": f"{docs}#{r.id.lower()}",
         "defaultConfiguration": {"level": SARIF_LEVEL[r.severity]},
         "properties": {"tags": ["security", "data-residency", r.category],
                        "security-severity": SECURITY_SEVERITY[r.severity], "precision": "high"},
     } for r in RULES]
 
 
-def render_sarif(report: Report) -> dict:
+def program_position(position: str) -> tuple[str, int] | None:
+    """(repository path, line) of a `project:///<path>#<line>[,<col>]` source position whose file
+    is in this repository (not a dot-directory such as a virtualenv); None otherwise."""
+    parsed = urlparse(position or "")
+    line = parsed.fragment.split(",")[0]
+    path = PurePosixPath(parsed.path.lstrip("/"))
+    if parsed.scheme != "project" or not line.isdigit() or int(line) < 1 or not path.parts:
+        return None
+    if any(part.startswith(".") for part in path.parts) or not (ROOT / path).is_file():
+        return None
+    return path.as_posix(), int(line)
+
+
+def _physical(uri: str, line: int) -> dict:
+    return {"artifactLocation": {"uri": uri}, "region": {"startLine": line}}
+
+
+def _locations(f: Finding, stack_file: str, key_lines: dict[str, int]) -> tuple[dict, list[dict]]:
+    """(physical location, related locations) of a finding: see the module docstring."""
+    rule = RULES_BY_ID.get(f.rule)
+    program = program_position(f.source_position)
+    if rule is not None and rule.stack_key:
+        line = key_lines.get(rule.stack_key) or key_lines.get("config") or 1
+        related = [{"id": 1, "physicalLocation": _physical(*program),
+                    "message": {"text": "the resource is registered here"}}] if program else []
+        return _physical(stack_file, line), related
+    if program:
+        return _physical(*program), []
+    return _physical(stack_file, 1), []
+
+
+def render_sarif(report: Report, docs: str | None = None) -> dict:
+    docs = docs or docs_url()
     index = {r.id: i for i, r in enumerate(RULES)}
     artifact = f"Pulumi.{report.stack}.yaml"
+    key_lines = stack_key_lines(report.stack) if report.stack else {}
     results = []
     for f in report.findings:
         fingerprint = hashlib.sha256(f"{f.rule}|{f.urn}|{f.message}".encode()).hexdigest()
+        physical, related = _locations(f, artifact, key_lines)
         results.append({
             "ruleId": f.rule,
             "ruleIndex": index.get(f.rule, -1),
             "level": SARIF_LEVEL.get(f.severity, "warning"),
             "message": {"text": f"{f.title}: {f.message} ({f.type})"},
             "locations": [{
-                "physicalLocation": {"artifactLocation": {"uri": artifact},
-                                     "region": {"startLine": 1}},
+                "physicalLocation": physical,
                 "logicalLocations": [{"fullyQualifiedName": f.urn, "name": f.urn.rsplit("::", 1)[-1],
                                       "kind": "resource"}],
             }],
+            **({"relatedLocations": related} if related else {}),
             "partialFingerprints": {"residencyFinding/v1": fingerprint},
             "properties": {"severity": f.severity, "resourceType": f.type},
         })
     run = {
-        "tool": {"driver": {"name": TOOL_NAME, "informationUri": _help_uri("").rstrip("#"),
-                            "semanticVersion": __version__, "rules": sarif_rules()}},
+        "tool": {"driver": {"name": TOOL_NAME, "informationUri": docs,
+                            "semanticVersion": __version__, "rules": sarif_rules(docs)}},
         "automationDetails": {"id": f"residency/{report.stack}/{report.source or 'audit'}/"},
         "results": results,
         "properties": {"stack": report.stack, "geography": report.geography,
@@ -187,7 +244,8 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, docs: str | None = None) -> str:
+    docs = docs or docs_url()
     mark = "⚠️ INCOMPLETE" if report.not_checked else ("❌ FINDINGS" if report.findings else "✅ OK")
     lines = [f"### Residency audit of `{report.stack}` ({report.geography}): {mark}", "",
              f"{report.resources_checked} resources checked against {', '.join(report.regions)} "
@@ -196,13 +254,13 @@ def render_markdown(report: Report) -> str:
         lines += ["| severity | rule | resource | finding |", "|---|---|---|---|"]
         for f in report.findings:
             name = RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else ""
-            lines.append(f"| {f.severity} | [{f.rule}]({_help_uri(f.rule)}) `{name}` | `{_cell(f.urn.rsplit('::', 1)[-1])}` "
+            lines.append(f"| {f.severity} | [{f.rule}]({docs}#{f.rule.lower()}) `{name}` | `{_cell(f.urn.rsplit('::', 1)[-1])}` "
                          f"({_cell(f.type)}) | {_cell(f.message)} |")
         lines += ["", "#### How to fix", ""]
         for rule_id in sorted({f.rule for f in report.findings}):
             rule = RULES_BY_ID.get(rule_id)
             if rule is not None:
-                lines.append(f"- **[{rule_id}]({_help_uri(rule_id)}) {_cell(rule.title)}**: {_cell(rule.remediation)}")
+                lines.append(f"- **[{rule_id}]({docs}#{rule_id.lower()}) {_cell(rule.title)}**: {_cell(rule.remediation)}")
         lines.append("")
     if report.unplaced:
         lines += [f"{len(report.unplaced)} resource(s) have no provable region (fail closed):", ""]
@@ -214,13 +272,14 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render(report: Report, fmt: str) -> str:
+def render(report: Report, fmt: str, docs: str | None = None) -> str:
+    """`docs`: the documentation URL SARIF and Markdown link to (see docs_url); the others ignore it."""
     if fmt == "text":
         return render_text(report)
     if fmt == "json":
         return json.dumps(to_dict(report), indent=2) + "\n"
     if fmt == "sarif":
-        return json.dumps(render_sarif(report), indent=2) + "\n"
+        return json.dumps(render_sarif(report, docs), indent=2) + "\n"
     if fmt == "markdown":
-        return render_markdown(report)
+        return render_markdown(report, docs)
     raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")

@@ -1,11 +1,17 @@
 """The offline plan: run the real Pulumi program in-process under Pulumi's mocks.
 
 No CLI, no credentials, no network. A `GraphMonitor` records every registration (type, name,
-parent, provider, protect, dependencies, inputs); `RealisticMocks` answers each with outputs shaped
-like the real provider's (ids, ARNs carrying the right region and account), so rules that read
-outputs see what a deployment would. The captured graph is rewritten with engine-style URNs and
-written as a `pulumi stack export` (version 3) document, which is then read back through the same
-loader the audit uses.
+parent, provider, protect, dependencies, property dependencies, source position, inputs);
+`RealisticMocks` answers each with outputs shaped like the real provider's (ids, ARNs carrying the
+right region and account), so rules that read outputs see what a deployment would. The captured
+graph is rewritten with engine-style URNs and written as a `pulumi stack export` (version 3)
+document, which is then read back through the same loader the audit uses.
+
+The export carries what the engine writes to state from the same registrations (pulumi/pulumi
+`sdk/go/common/apitype/core.go` `ResourceV3`, `pkg/resource/deploy/source_eval.go`):
+`dependencies` and `propertyDependencies` as the SDK sent them (an empty list is Go's nil slice,
+written `null`), `sourcePosition` as a project-relative `project:///<path>#<line>` URI, and, for
+Terraform-bridged providers (pulumi-aws), the `id` among the outputs as the bridge returns it.
 """
 
 from __future__ import annotations
@@ -14,20 +20,29 @@ import base64
 import hashlib
 import heapq
 import re
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
 from infra.program.config import PROJECT, StackConfig, parse_config
+from infra.program.stackfiles import ROOT as PROJECT_ROOT
 from infra.engine.loaders import snapshot_from_document
 from infra.engine.model import STACK_TYPE, Snapshot
 from infra.program.stackfiles import load_stack_values
 
 MOCK_ACCOUNT = "123456789012"
+# Packages whose provider is built with pulumi-terraform-bridge: their state outputs hold `id`
+# (the Terraform resource id) beside the other attributes, as in every pulumi-aws resource of
+# the corpus (tests/fixtures/corpus). pulumi-kubernetes is a native provider and is not listed.
+TERRAFORM_BRIDGED = ("aws",)
 
 
 def _hex(*parts: str, n: int = 17) -> str:
@@ -184,6 +199,8 @@ class Registration:
     dependencies: list[str]
     inputs: dict
     id: str = ""
+    property_dependencies: dict[str, list[str]] | None = None
+    source_position: str = ""  # project:///<path>#<line>, as the engine stores it
     custom_timeouts: dict[str, float] | None = None  # seconds, as the engine stores them in state
 
 
@@ -204,12 +221,30 @@ class GraphMonitor(MockMonitor):
             parent=request.parent, provider=request.provider,
             protect=request.HasField("protect") and request.protect,
             dependencies=list(request.dependencies), inputs=inputs, id=response.id,
-            custom_timeouts=_timeouts_seconds(request))
+            custom_timeouts=_timeouts_seconds(request),
+            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            source_position=_project_position(request))
         with self._lock:
             self.registrations.append(reg)
             if request.type == "pulumi:providers:aws":
                 self.mocks.provider_regions[f"{response.urn}::{response.id}"] = inputs.get("region")
         return response
+
+
+def _project_position(request) -> str:
+    """The SDK's `sourcePosition` (a file URI and line) as the engine records it in state: a
+    `project://` URI relative to the project root (source_eval.go `parseSourcePosition`)."""
+    if not request.HasField("sourcePosition") or not request.sourcePosition.uri.startswith("file://"):
+        return ""
+    position = request.sourcePosition
+    path = Path(url2pathname(urlparse(position.uri).path))
+    # The SDK's own frames (the Stack, a provider class) name the installed SDK, which is not the
+    # program and whose path depends on the machine: left out, so plans compare across machines.
+    if path.is_relative_to(sys.prefix) or not path.is_relative_to(PROJECT_ROOT):
+        return ""
+    relative = path.relative_to(PROJECT_ROOT)
+    column = f",{position.column}" if position.column else ""
+    return f"project:///{relative.as_posix()}#{position.line}{column}"
 
 
 def _duration_seconds(text: str) -> float:
@@ -267,16 +302,24 @@ def to_export(monitor: GraphMonitor, stack: str) -> dict:
         else:
             entry["inputs"] = reg.inputs
             entry["outputs"] = dict(state.state) if state else {}
+            if reg.custom and reg.type.split(":")[0] in TERRAFORM_BRIDGED:
+                entry["outputs"]["id"] = reg.id
         if reg.parent:
             entry["parent"] = urns.get(reg.parent, reg.parent)
         if ref(reg.provider):
             entry["provider"] = ref(reg.provider)
         if reg.protect:
             entry["protect"] = True
+        # The SDK gathers dependencies in sets: sorted, the same set in a stable order.
         if reg.dependencies:
             entry["dependencies"] = sorted(urns.get(d, d) for d in reg.dependencies)
+        if reg.property_dependencies:
+            entry["propertyDependencies"] = {key: sorted(urns.get(d, d) for d in deps) or None
+                                             for key, deps in reg.property_dependencies.items()}
         if reg.custom_timeouts:
             entry["customTimeouts"] = reg.custom_timeouts
+        if reg.source_position:
+            entry["sourcePosition"] = reg.source_position
         resources.append(entry)
     manifest = {"time": "1970-01-01T00:00:00Z", "magic": "", "version": "offline-plan"}
     return {"version": 3, "deployment": {"manifest": manifest, "resources": _stable_order(resources)}}

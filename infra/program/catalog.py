@@ -61,6 +61,10 @@ class Connector:
     provider: str
     hosts: tuple[str, ...]
     processing: str  # in_geography | global
+    # Cleartext HTTP is refused (API keys travel in headers) unless the provider documents it:
+    # then the port it serves HTTP on, and the source that says so.
+    http_port: int | None = None
+    http_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -267,8 +271,21 @@ def _parse_federated(code: str, raw: dict) -> Federated:
         processing = _require(c, "processing", cwhere)
         if processing not in PROCESSING:
             raise CatalogError(f"{cwhere}.processing: '{processing}' is not one of {', '.join(PROCESSING)}")
-        connectors[key] = Connector(key, _require(c, "provider", cwhere), hosts, processing)
+        connectors[key] = Connector(key, _require(c, "provider", cwhere), hosts, processing,
+                                    *_parse_cleartext_http(c.get("cleartext_http"), f"{cwhere}.cleartext_http"))
     return Federated(str(_require(raw, "checked", where)), raw.get("source", ""), connectors)
+
+
+def _parse_cleartext_http(raw, where: str) -> tuple[int | None, str]:
+    """`cleartext_http: {port, source}`: a documented plain-HTTP port of a connector, or nothing."""
+    if raw is None:
+        return None, ""
+    if not isinstance(raw, dict) or not str(raw.get("source") or "").strip():
+        raise CatalogError(f"{where}: needs `port` and the `source` that documents cleartext HTTP")
+    port = raw.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise CatalogError(f"{where}.port: a TCP port (1-65535), got {port!r}")
+    return port, str(raw["source"])
 
 
 def _parse_exemptions(raw: dict) -> RegionDenyExemptions:

@@ -119,3 +119,19 @@ def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, s
 def load_stack_config(stack: str, root: Path | None = None) -> StackConfig:
     values, _ = load_stack_values(stack, root)
     return parse_config(values, stack)
+
+
+def stack_key_lines(stack: str, root: Path | None = None) -> dict[str, int]:
+    """The 1-based line of `config:` and of each key under it in `Pulumi.<stack>.yaml`, keys
+    namespaced as Pulumi reads them (`options` -> `ai-companion:options`); {} without a readable file."""
+    try:
+        document = yaml.compose((root or project_root()).joinpath(f"Pulumi.{stack}.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    lines: dict[str, int] = {}
+    for key, value in document.value if isinstance(document, yaml.MappingNode) else ():
+        if key.value == "config":
+            lines["config"] = key.start_mark.line + 1
+            for name, _ in value.value if isinstance(value, yaml.MappingNode) else ():
+                lines[name.value if ":" in name.value else f"{PROJECT}:{name.value}"] = name.start_mark.line + 1
+    return lines

@@ -99,7 +99,8 @@ def _uses(res: Resource, scope: Scope) -> list[str]:
       stack, any Bedrock resource, invoke permission, managed Bedrock policy, Bedrock VPC endpoint
       or model reference opens a processing path the stack's options do not declare.""",
       remediation="Remove the Bedrock resource/permission, or enable zm_plus for this stack (where the catalog offers it).",
-      category="bedrock", types=("*",), gates=("bedrock",), when=lambda ctx: not ctx.has("zm_plus"))
+      category="bedrock", types=("*",), gates=("bedrock",), when=lambda ctx: not ctx.has("zm_plus"),
+      stack_key="ai-companion:options")
 def bedrock_requires_zm_plus(res: Resource, scope: Scope):
     if scope.ctx.has("zm_plus"):
         return

@@ -60,6 +60,9 @@ class Rule:
     # "Prowler:<check>", each optionally suffixed " (partly)". docs/rules.md's coverage table is
     # generated from these.
     controls: tuple[str, ...] = ()
+    # The stack-file key whose value decides the verdict (`ai-companion:options`): a review output
+    # points a finding at that key's line in Pulumi.<stack>.yaml, where a change would be made.
+    stack_key: str = ""
 
     def __post_init__(self):
         assert self.severity in SEVERITIES, self.severity
@@ -552,7 +555,8 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
                     key = (rule.id, res.urn, message)
                     if key not in seen:
                         seen.add(key)
-                        findings.append(Finding(rule.id, rule.severity, res.urn, res.type, message, rule.title))
+                        findings.append(Finding(rule.id, rule.severity, res.urn, res.type, message, rule.title,
+                                                res.source_position))
         scope.forget(res)
         if res.region is None:
             kind = placement_class(res)
@@ -593,7 +597,7 @@ def rule(id: str, name: str, title: str, severity: str, rationale: str, remediat
          category: str, types: tuple[str, ...] = (), sources: tuple[str, ...] = (), graph: bool = False,
          gates: tuple[str, ...] = (), when: Callable[[Context], bool] | None = None,
          stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False,
-         controls: tuple[str, ...] = ()):
+         controls: tuple[str, ...] = (), stack_key: str = ""):
     """Decorator: register `fn(resource, scope) -> Iterable[str]` as a Rule."""
 
     def wrap(fn):
@@ -601,7 +605,7 @@ def rule(id: str, name: str, title: str, severity: str, rationale: str, remediat
         RULE_REGISTRY.append(Rule(id, name, title, severity, " ".join(rationale.split()),
                                   " ".join(remediation.split()), category, fn, types, sources,
                                   graph or stack_check is not None, gates, when, stack_check, fails_closed,
-                                  controls))
+                                  controls, stack_key))
         return fn
 
     return wrap

@@ -84,7 +84,8 @@ def _catalog_connector(host: str, scope: Scope):
       let data reach third-party AI APIs. Only stacks whose options include federated may have
       them.""",
       remediation="Remove the connector path, or enable federated for this stack (where the catalog offers it).",
-      category="federated", types=("*",), when=lambda ctx: not ctx.has("federated"))
+      category="federated", types=("*",), when=lambda ctx: not ctx.has("federated"),
+      stack_key="ai-companion:options")
 def federated_requires_option(res: Resource, scope: Scope):
     if res.type.startswith(CONNECTOR_TYPES):
         yield f"{res.type.rsplit(':', 1)[-1]} belongs to a connector path, but the stack has no federated option"
@@ -133,7 +134,7 @@ def allowlist_no_wildcards(res: Resource, scope: Scope):
       region. The catalog marks them `processing: global`; a stack may use them only with the
       explicit federated.allowGlobalProcessing opt-in.""",
       remediation="Remove the host, or set ai-companion:federated.allowGlobalProcessing: true after review.",
-      category="federated", types=(NFW_RULE_GROUP, DNS_DOMAIN_LIST))
+      category="federated", types=(NFW_RULE_GROUP, DNS_DOMAIN_LIST), stack_key="ai-companion:federated")
 def global_processing_opt_in(res: Resource, scope: Scope):
     if scope.ctx.allow_global_processing:
         return

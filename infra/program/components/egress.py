@@ -8,8 +8,10 @@ only those, route to the internet, through AWS Network Firewall and a NAT gatewa
     public subnet    --0.0.0.0/0--> internet gateway
     public subnet    --connector CIDR--> firewall endpoint (same AZ)   (symmetric return)
 
-The firewall allows TLS (SNI) and HTTP (Host) only to the exact hosts of the enabled connectors
-and drops everything else, including all non-TCP traffic (QUIC). Route 53 Resolver DNS Firewall
+The firewall allows TLS only to port 443 of the exact hosts (SNI) of the enabled connectors, and
+cleartext HTTP only where the catalog documents it for a connector, to its documented port. It
+drops everything else, including all non-TCP traffic (QUIC) and TCP payload sent before the
+handshake completes. Route 53 Resolver DNS Firewall
 answers NXDOMAIN for every name outside the connector hosts and the stack's in-region AWS names,
 and fails closed. The serving cluster's subnets (`Network.private_subnets`) are never touched:
 they keep their local-only route tables.
@@ -68,7 +70,41 @@ GUARD_RULES = "\n".join((
     'ja4.hash; content:"i"; offset:3; depth:1; sid:4400006; rev:2;)',
     'reject http $HOME_NET any -> $EXTERNAL_NET any (msg:"HTTP with an IP literal as Host"; flow:to_server; '
     'http.host; content:"."; pcre:"/^(?:[0-9]{1,3}\\.){3}[0-9]{1,3}$/"; sid:4400007; rev:1;)',
+    # `aws:drop_established` only judges established flows: without this, a SYN carrying data
+    # (TCP Fast Open) or data sent before the server's SYN-ACK leaves unjudged.
+    'drop tcp $HOME_NET any -> $EXTERNAL_NET any (msg:"TCP payload before the handshake completes"; '
+    'flow:not_established; dsize:>0; sid:4400008; rev:1;)',
 )) + "\n"
+
+# The allow-list is written as Suricata rules rather than a domain-list group: AWS's generated
+# domain-list rules match `any` destination port and, with HTTP_HOST, cleartext HTTP too. Each
+# host passes TLS (SNI, case-insensitive like AWS's own template) to 443 only; HTTP (Host) only on
+# a port the catalog documents for its connector. The two final drops decide every other ClientHello
+# and HTTP request at once, rather than leaving them to the default action. No keyword here is one
+# Network Firewall refuses, and none is `priority`, which STRICT_ORDER groups refuse (Network
+# Firewall developer guide, "Limitations and caveats for stateful rules").
+TLS_PORT = 443
+ALLOWLIST_SID_BASE = 4401000
+
+
+def allowlist_rules(connectors: tuple[Connector, ...]) -> str:
+    """The allow-list rule group's `rulesString` for the enabled connectors."""
+    rules = []
+    for connector in sorted(connectors, key=lambda c: c.key):
+        for host in sorted(connector.hosts):
+            rules.append(f'pass tls $HOME_NET any -> $EXTERNAL_NET {TLS_PORT} (ssl_state:client_hello; tls.sni; '
+                         f'content:"{host}"; startswith; nocase; endswith; msg:"TLS to {host} ({connector.key})"; '
+                         f'flow:to_server, established;')
+            if connector.http_port is not None:
+                rules.append(f'pass http $HOME_NET any -> $EXTERNAL_NET {connector.http_port} (http.host; '
+                             f'content:"{host}"; startswith; endswith; msg:"HTTP to {host} ({connector.key}), '
+                             f'documented"; flow:to_server, established;')
+    rules.append('drop tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; msg:"TLS not to an '
+                 f'allow-listed host on port {TLS_PORT}"; flow:to_server, established;')
+    # A request's header names end in an empty line: AWS's own template for "any HTTP request".
+    rules.append('drop http $HOME_NET any -> $EXTERNAL_NET any (http.header_names; content:"|0d 0a|"; startswith; '
+                 'msg:"HTTP not to an allow-listed host and port"; flow:to_server, established;')
+    return "".join(f"{rule} sid:{ALLOWLIST_SID_BASE + n}; rev:1;)\n" for n, rule in enumerate(rules, start=1))
 
 
 def egress_subnet_cidrs(cidr: str, count: int) -> dict[str, list[str]]:
@@ -172,23 +208,20 @@ class EgressConnectors(pulumi.ComponentResource):
         home_net = {"ip_sets": [{"key": "HOME_NET", "ip_set": {"definitions": [args.vpc_cidr]}}]}
         self.allowlist = aws.networkfirewall.RuleGroup(
             f"{name}-allow-domains", name=f"{prefix}-allow-domains", type="STATEFUL",
-            # Capacity is fixed at creation; room for many hosts x 2 target types.
+            # Capacity is fixed at creation; room for many hosts x 2 rules.
             capacity=100,
-            description="Exact hosts of the enabled Federated connectors (TLS SNI and HTTP Host)",
+            description="Exact hosts of the enabled Federated connectors: TLS SNI to 443 (HTTP Host where documented)",
             rule_group={
                 "rule_variables": home_net,
-                "rules_source": {"rules_source_list": {
-                    "generated_rules_type": "ALLOWLIST",
-                    "target_types": ["TLS_SNI", "HTTP_HOST"],
-                    # Exact FQDNs, never `.domain` (which would admit every subdomain).
-                    "targets": hosts,
-                }},
+                # Exact FQDNs, never `.domain` (which would admit every subdomain).
+                "rules_source": {"rules_string": allowlist_rules(args.connectors)},
                 "stateful_rule_options": {"rule_order": RULE_ORDER},
             },
             tags=tags("allow-domains"), opts=child)
         self.guards = aws.networkfirewall.RuleGroup(
             f"{name}-guards", name=f"{prefix}-egress-guards", type="STATEFUL", capacity=100,
-            description="Drop non-TCP egress (QUIC included); reject TLS without SNI or with IP literals",
+            description=("Drop non-TCP egress (QUIC included) and payload before the TCP handshake; "
+                         "reject TLS without SNI or with IP literals"),
             rule_group={
                 "rule_variables": home_net,
                 "rules_source": {"rules_string": GUARD_RULES},
