@@ -51,7 +51,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     parser.add_argument("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
     parser.add_argument("--docs-url", metavar="URL",
-                        help="absolute URL of docs/rules.md that SARIF rules link to (default: $RESIDENCY_DOCS_URL, "
+                        help="absolute URL of docs/rules.md that SARIF rules and Markdown findings link to (default: $RESIDENCY_DOCS_URL, "
                              "in GitHub Actions the repository's file at the commit, else this checkout's file)")
     live = parser.add_argument_group("live scan (--live)")
     live.add_argument("--profile", metavar="NAME", help="AWS shared-config profile")
