@@ -142,7 +142,7 @@ class KubernetesVersion:
 
 @dataclass(frozen=True)
 class NonDestination:
-    kind: str  # url_prefix | host_suffix | subtree
+    kind: str  # url_prefix | host_suffix | subtree | name_property
     match: str
     reason: str
 
@@ -156,6 +156,7 @@ class Destinations:
     image_properties: tuple[str, ...]
     implicit_registry: str
     non_destinations: tuple[NonDestination, ...]
+    bucket_schemes: tuple[str, ...] = ()  # URI schemes whose authority is an S3 bucket (`s3://b/k`)
 
     def of_kind(self, kind: str) -> tuple[str, ...]:
         return tuple(n.match for n in self.non_destinations if n.kind == kind)
@@ -311,7 +312,7 @@ def _parse_kubernetes(raw: dict) -> KubernetesVersion:
     return KubernetesVersion(version, end, checked, raw.get("source", ""))
 
 
-NON_DESTINATION_KINDS = ("url_prefix", "host_suffix", "subtree")
+NON_DESTINATION_KINDS = ("url_prefix", "host_suffix", "subtree", "name_property")
 _TYPE_TOKEN_RE = re.compile(r"aws:[a-z0-9]+/[a-zA-Z0-9]+:[A-Za-z0-9]+")
 
 
@@ -328,7 +329,8 @@ def _parse_destinations(raw: dict) -> Destinations:
         non.append(NonDestination(kind, str(_require(n, "match", nwhere)), str(n["reason"])))
     lower = lambda key: tuple(str(x).lower() for x in (_require(raw, key, where) or ()))  # noqa: E731
     return Destinations(lower("aws_dns_suffixes"), lower("host_properties"), lower("image_properties"),
-                        str(_require(raw, "implicit_registry", where)), tuple(non))
+                        str(_require(raw, "implicit_registry", where)), tuple(non),
+                        tuple(str(x).lower() for x in raw.get("bucket_schemes") or ()))
 
 
 def _parse_global_constructs(raw: dict) -> GlobalConstructs:

@@ -60,6 +60,9 @@ class Rule:
     # "Prowler:<check>", each optionally suffixed " (partly)". docs/rules.md's coverage table is
     # generated from these.
     controls: tuple[str, ...] = ()
+    # Why the rule refuses a whole construct by design, whatever it connects to (any VPC peering):
+    # such a finding is a stance, not a proven out-of-geography path. docs/rules.md states it.
+    stance: str = ""
 
     def __post_init__(self):
         assert self.severity in SEVERITIES, self.severity
@@ -119,7 +122,7 @@ class Report:
         return bool(self.not_checked)
 
 
-GATES = ("foreign", "secret", "bedrock", "policy", "destination")
+GATES = ("foreign", "secret", "bedrock", "policy", "destination", "region_field")
 _DIRECTION_LITERALS = ("east-", "west-", "north-", "south-", "central-")  # one is in every region code
 _DIRECTION_RE = r"-(?:east|west|north|south|central)"  # at least one in every region token (patterns.REGION)
 # Bedrock is reached only through things that say so (bedrock:* actions, arn:aws:bedrock ARNs,
@@ -132,15 +135,17 @@ _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws
 
 # Gates answered per resource even when the source is indexed: their needles are too many (or
 # too common) for whole-document searches to pay off.
-RESOURCE_GATES = frozenset({"destination"})
+RESOURCE_GATES = frozenset({"destination", "region_field"})
 _POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
 
 
-def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict) -> bool:
-    """Can this dict or list name a destination: a `://` in a string, or a host-shaped key
-    (`memo` caches the verdict per tuple of dict keys: resources of one type repeat the same
-    shapes)? Keys in `skip` (metadata subtrees the rule ignores) are not entered. JSON documents
-    stored as strings are read through `parse` (the resource's shared memo)."""
+def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict,
+                     names: Callable[[str], tuple]) -> bool:
+    """Can this dict or list name a destination: a string in which `names` (the destination
+    rule's own reader, destinations.value_hosts) finds one, or a host-shaped key (`memo` caches
+    the verdict per tuple of dict keys: resources of one type repeat the same shapes)? Keys in
+    `skip` (metadata subtrees the rule ignores) are not entered. JSON documents stored as strings
+    are read through `parse` (the resource's shared memo)."""
     if isinstance(value, dict):
         keys = tuple(value)
         hit = memo.get(keys)
@@ -153,14 +158,19 @@ def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, par
         items = value
     for v in items:
         if isinstance(v, str):
-            if "://" in v:
-                return True
             if len(v) < 2 or v[0] not in "{[":
+                if names(v):
+                    return True
                 continue
-            v = parse(v)
-            if isinstance(v, dict) and v.keys() <= _POLICY_KEYS:
+            doc = parse(v)
+            if doc is None:
+                if names(v):
+                    return True
+                continue
+            if isinstance(doc, dict) and doc.keys() <= _POLICY_KEYS:
                 continue  # an IAM policy: hosts can only sit in Principal/Condition, which the rule skips
-        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo):
+            v = doc
+        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo, names):
             return True
     return False
 
@@ -232,10 +242,14 @@ class Facts:
         it, else from this resource's own prescreen text. Never a false "no"."""
         found = self._gates.get(name)
         if found is None:
-            if name == "destination":
+            if name == "region_field":
+                found = bool(self.scope.snapshot.unknown.get(self.res.urn)) or next(
+                    P.unreadable_region_fields(self.props, self.scope.key_memo_regions), None) is not None
+            elif name == "destination":
                 dest = self.scope.ctx.get_catalog().destinations
                 found = dest is not None and destination_hint(
-                    self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo)
+                    self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo,
+                    self.scope.destination_names)
             elif self._raw is not None:
                 found = self._raw in self.scope.raw_hits(name)
             elif name == "foreign":
@@ -311,8 +325,12 @@ class Scope:
         self._ancestors: dict[str, frozenset[str]] = {}
         self._by_id: dict[str, list[Resource]] | None = None
         self.key_memo: dict[tuple, bool] = {}  # destination_hint's verdict per tuple of dict keys
+        self.key_memo_regions: dict[tuple, bool] = {}  # unreadable_region_fields' per tuple of dict keys
         dest = ctx.get_catalog().destinations
         self.destination_skip = frozenset(dest.of_kind("subtree")) if dest else frozenset()
+        if dest is not None:
+            from infra.engine.rules.destinations import value_hosts  # late: that module imports this one
+            self.destination_names = lambda v: value_hosts(v, dest)
 
     @property
     def stack_urn(self) -> str:
@@ -593,7 +611,7 @@ def rule(id: str, name: str, title: str, severity: str, rationale: str, remediat
          category: str, types: tuple[str, ...] = (), sources: tuple[str, ...] = (), graph: bool = False,
          gates: tuple[str, ...] = (), when: Callable[[Context], bool] | None = None,
          stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False,
-         controls: tuple[str, ...] = ()):
+         controls: tuple[str, ...] = (), stance: str = ""):
     """Decorator: register `fn(resource, scope) -> Iterable[str]` as a Rule."""
 
     def wrap(fn):
@@ -601,10 +619,13 @@ def rule(id: str, name: str, title: str, severity: str, rationale: str, remediat
         RULE_REGISTRY.append(Rule(id, name, title, severity, " ".join(rationale.split()),
                                   " ".join(remediation.split()), category, fn, types, sources,
                                   graph or stack_check is not None, gates, when, stack_check, fails_closed,
-                                  controls))
+                                  controls, " ".join(stance.split())))
         return fn
 
     return wrap
+
+
+STANCE_NOTE = "refused by stance (see docs/rules.md), not a proven path out of the geography"
 
 
 def is_secret(value: Any) -> bool:
