@@ -86,6 +86,13 @@ class Geography:
     options: tuple[str, ...]
     zm_plus: ZmPlus | None = None
     federated: Federated | None = None
+    # `global`: a global data cluster (US), where a connector that processes data anywhere is a
+    # reviewed opt-in; `local` (EU and the rest): connectors reach in-geography endpoints only.
+    data_cluster: str = "local"
+
+    @property
+    def local_cluster(self) -> bool:
+        return self.data_cluster != "global"
 
     def contains(self, region: str) -> bool:
         return region in self.regions
@@ -256,6 +263,9 @@ def _parse_zm_plus(code: str, geo: Geography, raw: dict) -> ZmPlus:
     return ZmPlus(prefix, str(_require(raw, "checked", where)), raw.get("source", ""), models)
 
 
+DATA_CLUSTERS = ("global", "local")
+
+
 def _parse_federated(code: str, raw: dict) -> Federated:
     where = f"geographies.{code}.federated"
     connectors = {}
@@ -416,11 +426,20 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
         for option in ("zm_plus", "federated"):
             if (option in geo_options) != (option in g):
                 raise CatalogError(f"{where}: a '{option}' section is required exactly when options include it")
+        cluster = g.get("data_cluster", "local")
+        if cluster not in DATA_CLUSTERS:
+            raise CatalogError(f"{where}.data_cluster: '{cluster}' is not one of {', '.join(DATA_CLUSTERS)}")
         geo = Geography(
             code, stack, geo.name, partition, home, regions, azs, geo_options,
             zm_plus=_parse_zm_plus(code, geo, g["zm_plus"]) if "zm_plus" in g else None,
             federated=_parse_federated(code, g["federated"]) if "federated" in g else None,
+            data_cluster=cluster,
         )
+        if geo.local_cluster and geo.federated:
+            global_ = [k for k, c in geo.federated.connectors.items() if c.processing == "global"]
+            if global_:
+                raise CatalogError(f"{where}.federated.connectors: {', '.join(global_)} process(es) data globally, and "
+                                   f"{code} is a local data cluster: list only in-geography connectors")
         geographies[code] = geo
     exemptions = _parse_exemptions(raw["region_deny_exemptions"]) if "region_deny_exemptions" in raw else None
     kubernetes = _parse_kubernetes(raw["kubernetes"]) if "kubernetes" in raw else None
