@@ -193,6 +193,7 @@ class GlobalConstructs:
     types: dict[str, GlobalType]
     properties: tuple[GlobalProperty, ...]
     covered_by: tuple[tuple[str, str], ...]  # (what, rule id) judged by another rule
+    scp_deny: dict[str, str] = field(default_factory=dict)  # IAM action (pattern) -> why every SCP denies it
 
     def properties_of(self, type_: str) -> tuple[GlobalProperty, ...]:
         return tuple(p for p in self.properties if p.type == type_)
@@ -370,7 +371,10 @@ def _parse_global_constructs(raw: dict) -> GlobalConstructs:
         if not re.fullmatch(r"RSD-\d{3}", rule_id):
             raise CatalogError(f"{where}.covered_by[{i}].rule: '{rule_id}' is not a rule id")
         covered.append((str(_require(c, "what", f"{where}.covered_by[{i}]")), rule_id))
-    return GlobalConstructs(str(_require(raw, "checked", where)), types, tuple(props), tuple(covered))
+    scp_deny = {str(a): str(why) for a, why in (raw.get("scp_deny") or {}).items()}
+    if not all(why.strip() for why in scp_deny.values()) or not all(":" in a for a in scp_deny):
+        raise CatalogError(f"{where}.scp_deny: each entry is `service:Action: why` (the reason is required)")
+    return GlobalConstructs(str(_require(raw, "checked", where)), types, tuple(props), tuple(covered), scp_deny)
 
 
 def _parse_region_services(raw: dict, regions: frozenset[str]) -> tuple[dict[str, RegionServices], tuple[str, ...]]:
