@@ -210,3 +210,29 @@ def test_the_rules_doc_says_which_value_forms_the_destination_rule_reads_and_whi
     covers, blind = section.split("Cannot see:", 1)
     assert "`jdbc:postgresql://`" in covers and "public suffix" in covers and "targetIps" in covers
     assert "hostnames inside free text" in blind
+
+
+def test_the_raw_prescreen_of_region_fields_never_changes_the_verdict(tmp_path):
+    """The whole-document gate (engine.Scope.region_field_hits) is a speed-up only."""
+    from infra.engine.loaders import read_export
+    from infra.engine.rules import Context
+    from infra.program.stackfiles import load_stack_config
+
+    provider = "urn:pulumi:eu::ai-companion::pulumi:providers:aws::home"
+    resources = [{"urn": provider, "custom": True, "id": "p1", "type": "pulumi:providers:aws",
+                  "inputs": {"region": "eu-central-1"}, "outputs": {"region": "eu-central-1"}}]
+    values = ["eu-west-1", "${peer}", "GLOBAL", None, True, ["eu-west-1", "us-east-1"], ["${x}"], "", "eu-central-1a"]
+    for i, value in enumerate(values):
+        resources.append({"urn": f"urn:pulumi:eu::ai-companion::aws:ec2/vpcPeeringConnection:VpcPeeringConnection::p{i}",
+                          "custom": True, "id": f"pcx-{i}", "type": "aws:ec2/vpcPeeringConnection:VpcPeeringConnection",
+                          "provider": f"{provider}::p1", "inputs": {"vpcId": "vpc-1", "peerRegion": value,
+                                                                     "settings": {"Failover_Region": value}},
+                          "outputs": {"region": "eu-central-1"}})
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"version": 3, "deployment": {"resources": resources}}))
+    ctx = Context.from_config(load_stack_config("eu"))
+    snapshot, raw = read_export(path, stack="eu")
+    assert raw is not None
+    fast = [(f.rule, f.urn, f.message) for f in evaluate(snapshot, ctx, raw=raw).findings if f.rule == "RSD-012"]
+    plain = [(f.rule, f.urn, f.message) for f in evaluate(snapshot, ctx).findings if f.rule == "RSD-012"]
+    assert fast == plain and {u.rsplit("::", 1)[-1] for _, u, _ in fast} == {"p1", "p2", "p5", "p6"}

@@ -173,8 +173,7 @@ def _public_name(host: str, port: bool) -> bool:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@functools.lru_cache(maxsize=65536)
-def value_hosts(value: str, dest: Destinations) -> tuple[tuple[str, str, bool], ...]:
+def _value_hosts(value: str, dest: Destinations, again) -> tuple[tuple[str, str, bool], ...]:
     """(where, host, bare) for every destination a string names, whatever its property is called:
 
     - the authority of every URI of any scheme (a bucket for `s3://`);
@@ -192,7 +191,7 @@ def value_hosts(value: str, dest: Destinations) -> tuple[tuple[str, str, bool], 
             doc = None
         if isinstance(doc, (dict, list)):
             return tuple((f"{path}.{where}" if where else path, host, bare) for path, leaf, _ in P.walk(doc)
-                         if isinstance(leaf, str) for where, host, bare in value_hosts(leaf, dest))
+                         if isinstance(leaf, str) for where, host, bare in again(leaf))
     found = []
     if "://" in value:
         prefixes = dest.of_kind("url_prefix")
@@ -220,6 +219,25 @@ def value_hosts(value: str, dest: Destinations) -> tuple[tuple[str, str, bool], 
     return tuple(found)
 
 
+_READERS: dict[int, tuple[Destinations, object]] = {}
+
+
+def reader(dest: Destinations):
+    """value_hosts bound to one catalog's `destinations`, memoised per string value (values repeat
+    across resources; hashing the catalog data on every call would cost more than the reading)."""
+    known = _READERS.get(id(dest))
+    if known is None or known[0] is not dest:
+        @functools.lru_cache(maxsize=65536)
+        def read(value: str) -> tuple[tuple[str, str, bool], ...]:
+            return _value_hosts(value, dest, read)
+        known = _READERS[id(dest)] = (dest, read)
+    return known[1]
+
+
+def value_hosts(value: str, dest: Destinations) -> tuple[tuple[str, str, bool], ...]:
+    return reader(dest)(value)
+
+
 def _names_only(key: str, dest: Destinations) -> bool:
     """The property's value is a name (owned, matched, forwarded, an identity, a file), not a place."""
     return not key.endswith(dest.host_properties) and key.endswith(dest.of_kind("name_property"))
@@ -231,7 +249,7 @@ def destinations(path: str, value: str, dest) -> list[tuple[str, str]]:
     host-shaped property also `host/path` values and image references."""
     key = P.last_key(path).lower()
     found = []
-    for where, host, bare in value_hosts(value, dest):
+    for where, host, bare in reader(dest)(value):
         inner = P.last_key(where).lower() if where else key
         if bare and _names_only(inner, dest):
             continue

@@ -11,6 +11,7 @@ resources of a clean stack never are. Gates may say "maybe" wrongly, never "no" 
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, field
@@ -243,8 +244,9 @@ class Facts:
         found = self._gates.get(name)
         if found is None:
             if name == "region_field":
-                found = bool(self.scope.snapshot.unknown.get(self.res.urn)) or next(
-                    P.unreadable_region_fields(self.props, self.scope.key_memo_regions), None) is not None
+                found = bool(self.scope.snapshot.unknown.get(self.res.urn)) or (
+                    self._raw in self.scope.region_field_hits() if self._raw is not None
+                    else next(P.region_field_suspects(self.text), None) is not None)
             elif name == "destination":
                 dest = self.scope.ctx.get_catalog().destinations
                 found = dest is not None and destination_hint(
@@ -320,6 +322,7 @@ class Scope:
             # A URN that occurs twice cannot be tied to one span: those resources use their own text.
             self._raw_pos[u] = None if u in self._raw_pos else i
         self._raw_hits: dict[str, set[int]] = {}
+        self._region_hits: set[int] | None = None
         self._escaped: set[int] | None = None
         self._facts: dict[str, Facts] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
@@ -329,8 +332,8 @@ class Scope:
         dest = ctx.get_catalog().destinations
         self.destination_skip = frozenset(dest.of_kind("subtree")) if dest else frozenset()
         if dest is not None:
-            from infra.engine.rules.destinations import value_hosts  # late: that module imports this one
-            self.destination_names = lambda v: value_hosts(v, dest)
+            from infra.engine.rules.destinations import reader  # late: that module imports this one
+            self.destination_names = reader(dest)
 
     @property
     def stack_urn(self) -> str:
@@ -369,6 +372,19 @@ class Scope:
             self._escaped = (self._resources_containing(self._haystack(), ("\\u",))
                              if self.raw.escaped else set())
         return None if i in self._escaped else i
+
+    def region_field_hits(self) -> set[int]:
+        """Resources whose raw span holds a region field that may be unreadable: one regex pass
+        over the whole document, each match placed in its resource's span."""
+        if self._region_hits is None:
+            starts, ends = self.raw.starts, self.raw.ends
+            hits = set()
+            for pos in P.region_field_suspects(self.raw.text):
+                i = bisect.bisect_right(starts, pos) - 1
+                if i >= 0 and pos < ends[i]:
+                    hits.add(i)
+            self._region_hits = hits
+        return self._region_hits
 
     def raw_hits(self, gate: str) -> set[int]:
         hits = self._raw_hits.get(gate)

@@ -153,6 +153,36 @@ def _visit(value: Any, path: str, denied: bool, parse, out: list) -> None:
         out.append((path, value, denied))
 
 
+# The end of a region field's key and the start of its value in JSON text (a resource's raw span or
+# prescreen text): the cheap gate of unreadable_region_fields, tried only where a C-speed find saw
+# a needle. Values in JSON documents stored as strings are escaped (`\\"`) and not matched;
+# unreadable_region_fields does not read those either.
+REGION_FIELD_TAIL_RE = re.compile(
+    r'(?i)(?:egion(?:s|name)?|vailabilityzones?)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(null|true|false)\b|(.))')
+_REGION_FIELD_NEEDLES = ("egion", "EGION", "vailabilityZone", "VAILABILITYZONE")
+
+
+def region_field_suspects(text: str) -> Iterator[int]:
+    """Offsets in JSON text of region fields whose value may be unreadable (never a false no)."""
+    for needle in _REGION_FIELD_NEEDLES:
+        pos = text.find(needle)
+        while pos != -1:
+            m = REGION_FIELD_TAIL_RE.match(text, pos)
+            if m is not None and suspect_region_value(m):
+                yield pos
+            pos = text.find(needle, pos + 1)
+
+
+def suspect_region_value(m: re.Match) -> bool:
+    """Can this REGION_FIELD_TAIL_RE match be an unreadable region field? Never a false no."""
+    text, literal, other = m.groups()
+    if literal is not None:
+        return False
+    if other is not None:
+        return True  # a list, an object or a number: read it
+    return text not in ("", "true", "false", "True", "False") and not is_region(text)
+
+
 def unreadable_region_fields(value: Any, memo: dict, path: str = "") -> Iterator[tuple[str, Any]]:
     """(path, value) of every region field (`peerRegion`, `replicaRegions`, `destinationRegion`,
     `availabilityZone` ... REGION_KEY_SUFFIXES) whose value is set but is not a region or an AZ
