@@ -236,3 +236,13 @@ def test_the_raw_prescreen_of_region_fields_never_changes_the_verdict(tmp_path):
     fast = [(f.rule, f.urn, f.message) for f in evaluate(snapshot, ctx, raw=raw).findings if f.rule == "RSD-012"]
     plain = [(f.rule, f.urn, f.message) for f in evaluate(snapshot, ctx).findings if f.rule == "RSD-012"]
     assert fast == plain and {u.rsplit("::", 1)[-1] for _, u, _ in fast} == {"p1", "p2", "p5", "p6"}
+
+
+def test_the_destination_prescreen_never_hides_a_destination_the_rule_reads():
+    """engine.destination_hint may say "maybe" wrongly, never "no": a naming property holding a
+    YAML document judges the document's own keys."""
+    inside_a_name = res("kubernetes:core/v1:ConfigMap", "cfg", prov=None, inputs={"data": {
+        "name": "sink:\n  address: sink.example.com:9092\n"}})
+    assert dest_findings(inside_a_name)
+    assert not dest_findings(res("kubernetes:core/v1:ConfigMap", "cfg", prov=None, inputs={"data": {
+        "name": "sink.example.com"}}))

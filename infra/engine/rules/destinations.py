@@ -238,7 +238,7 @@ def value_hosts(value: str, dest: Destinations) -> tuple[tuple[str, str, bool], 
     return reader(dest)(value)
 
 
-def _names_only(key: str, dest: Destinations) -> bool:
+def names_only(key: str, dest: Destinations) -> bool:
     """The property's value is a name (owned, matched, forwarded, an identity, a file), not a place."""
     return not key.endswith(dest.host_properties) and key.endswith(dest.of_kind("name_property"))
 
@@ -251,7 +251,7 @@ def destinations(path: str, value: str, dest) -> list[tuple[str, str]]:
     found = []
     for where, host, bare in reader(dest)(value):
         inner = P.last_key(where).lower() if where else key
-        if bare and _names_only(inner, dest):
+        if bare and names_only(inner, dest):
             continue
         found.append((f"{path}.{where}" if where else path, host))
     if key.endswith(dest.host_properties) and "://" not in value and not found:

@@ -12,6 +12,7 @@ resources of a clean stack never are. Gates may say "maybe" wrongly, never "no" 
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -141,12 +142,13 @@ _POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
 
 
 def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict,
-                     names: Callable[[str], tuple]) -> bool:
+                     names: Callable[[str], tuple], named: Callable[[str], bool], key: str = "") -> bool:
     """Can this dict or list name a destination: a string in which `names` (the destination
-    rule's own reader, destinations.value_hosts) finds one, or a host-shaped key (`memo` caches
-    the verdict per tuple of dict keys: resources of one type repeat the same shapes)? Keys in
-    `skip` (metadata subtrees the rule ignores) are not entered. JSON documents stored as strings
-    are read through `parse` (the resource's shared memo)."""
+    rule's own reader, destinations.reader) finds one that its property (`named`: a property
+    that only names things) does not rule out, or a host-shaped key (`memo` caches the verdict
+    per tuple of dict keys: resources of one type repeat the same shapes)? Keys in `skip`
+    (metadata subtrees the rule ignores) are not entered. JSON documents stored as strings are
+    read through `parse` (the resource's shared memo)."""
     if isinstance(value, dict):
         keys = tuple(value)
         hit = memo.get(keys)
@@ -154,24 +156,24 @@ def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, par
             hit = memo[keys] = any(isinstance(k, str) and k.lower().endswith(suffixes) for k in keys)
         if hit:
             return True
-        items = [v for k, v in value.items() if k not in skip]
+        items = [(k, v) for k, v in value.items() if k not in skip]
     else:
-        items = value
-    for v in items:
+        items = [(key, v) for v in value]
+    for k, v in items:
         if isinstance(v, str):
-            if len(v) < 2 or v[0] not in "{[":
-                if names(v):
-                    return True
-                continue
-            doc = parse(v)
+            doc = parse(v) if len(v) > 1 and v[0] in "{[" else None
             if doc is None:
-                if names(v):
+                found = names(v)
+                # A bare name under a naming property is no destination; one inside a YAML
+                # document (`where`) is judged by its own key there.
+                if found and (not isinstance(k, str) or not named(k) or any(w or not bare for w, _, bare in found)):
                     return True
                 continue
             if isinstance(doc, dict) and doc.keys() <= _POLICY_KEYS:
                 continue  # an IAM policy: hosts can only sit in Principal/Condition, which the rule skips
             v = doc
-        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo, names):
+        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo, names, named,
+                                                            k if isinstance(k, str) else key):
             return True
     return False
 
@@ -251,7 +253,7 @@ class Facts:
                 dest = self.scope.ctx.get_catalog().destinations
                 found = dest is not None and destination_hint(
                     self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo,
-                    self.scope.destination_names)
+                    self.scope.destination_names, self.scope.names_only)
             elif self._raw is not None:
                 found = self._raw in self.scope.raw_hits(name)
             elif name == "foreign":
@@ -332,8 +334,9 @@ class Scope:
         dest = ctx.get_catalog().destinations
         self.destination_skip = frozenset(dest.of_kind("subtree")) if dest else frozenset()
         if dest is not None:
-            from infra.engine.rules.destinations import reader  # late: that module imports this one
+            from infra.engine.rules.destinations import names_only, reader  # late: they import this module
             self.destination_names = reader(dest)
+            self.names_only = functools.lru_cache(maxsize=4096)(lambda key: names_only(key.lower(), dest))
 
     @property
     def stack_urn(self) -> str:
