@@ -137,7 +137,7 @@ _BEDROCK_TYPES = ("aws:bedrock/", "aws:bedrockmodel/", "aws:bedrockagent/", "aws
 
 # Gates answered per resource even when the source is indexed: their needles are too many (or
 # too common) for whole-document searches to pay off.
-RESOURCE_GATES = frozenset({"destination", "region_field"})
+RESOURCE_GATES = frozenset({"destination"})
 _POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
 
 
@@ -161,7 +161,9 @@ def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, par
         items = [(key, v) for v in value]
     for k, v in items:
         if isinstance(v, str):
-            doc = parse(v) if len(v) > 1 and v[0] in "{[" else None
+            if ("." not in v and ":" not in v) or v.startswith("arn:"):
+                continue  # no host, address or URI can be spelt without a dot or a colon
+            doc = parse(v) if v[0] in "{[" else None
             if doc is None:
                 found = names(v)
                 # A bare name under a naming property is no destination; one inside a YAML
@@ -245,17 +247,16 @@ class Facts:
         it, else from this resource's own prescreen text. Never a false "no"."""
         found = self._gates.get(name)
         if found is None:
-            if name == "region_field":
-                found = bool(self.scope.snapshot.unknown.get(self.res.urn)) or (
-                    self._raw in self.scope.region_field_hits() if self._raw is not None
-                    else next(P.region_field_suspects(self.text), None) is not None)
-            elif name == "destination":
+            if name == "destination":
                 dest = self.scope.ctx.get_catalog().destinations
                 found = dest is not None and destination_hint(
                     self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo,
                     self.scope.destination_names, self.scope.names_only)
             elif self._raw is not None:
                 found = self._raw in self.scope.raw_hits(name)
+            elif name == "region_field":
+                found = bool(self.scope.snapshot.unknown.get(self.res.urn)) or next(
+                    P.region_field_suspects(self.text), None) is not None
             elif name == "foreign":
                 found = bool(self.foreign_tokens)
             elif name == "secret":
@@ -324,7 +325,6 @@ class Scope:
             # A URN that occurs twice cannot be tied to one span: those resources use their own text.
             self._raw_pos[u] = None if u in self._raw_pos else i
         self._raw_hits: dict[str, set[int]] = {}
-        self._region_hits: set[int] | None = None
         self._escaped: set[int] | None = None
         self._facts: dict[str, Facts] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
@@ -376,18 +376,17 @@ class Scope:
                              if self.raw.escaped else set())
         return None if i in self._escaped else i
 
-    def region_field_hits(self) -> set[int]:
-        """Resources whose raw span holds a region field that may be unreadable: one regex pass
-        over the whole document, each match placed in its resource's span."""
-        if self._region_hits is None:
-            starts, ends = self.raw.starts, self.raw.ends
-            hits = set()
-            for pos in P.region_field_suspects(self.raw.text):
-                i = bisect.bisect_right(starts, pos) - 1
-                if i >= 0 and pos < ends[i]:
-                    hits.add(i)
-            self._region_hits = hits
-        return self._region_hits
+    def _region_field_hits(self) -> set[int]:
+        """Resources whose raw span holds a region field that may be unreadable (one pass of C-speed
+        finds over the whole document, each hit placed in its resource's span), or that have a
+        value not known yet."""
+        starts, ends = self.raw.starts, self.raw.ends
+        hits = {self._raw_pos[u] for u in self.snapshot.unknown if self._raw_pos.get(u) is not None}
+        for pos in P.region_field_suspects(self.raw.text):
+            i = bisect.bisect_right(starts, pos) - 1
+            if i >= 0 and pos < ends[i]:
+                hits.add(i)
+        return hits
 
     def raw_hits(self, gate: str) -> set[int]:
         hits = self._raw_hits.get(gate)
@@ -395,6 +394,8 @@ class Scope:
             text = self._haystack()
             if gate == "foreign":
                 hits = self._foreign_hits(text)
+            elif gate == "region_field":
+                hits = self._region_field_hits()
             elif gate == "secret" and not self.raw.signed:
                 hits = set()  # the loader found no signature key: no value is a secret
             else:
