@@ -150,14 +150,14 @@ def host_verdict(host: str, scope: Scope) -> str | None:
     return f"is a region-less (global) AWS endpoint: it cannot be placed in {geo.code}"
 
 
-def _is_ip(token: str) -> bool:
-    """An IP address, `v4:port`, `[v6]` or `[v6]:port`."""
+def _ip_host(token: str) -> str | None:
+    """The address of an IP address, `v4:port`, `[v6]` or `[v6]:port` token (None: not one)."""
     host = _authority_host(token) if token.count(":") <= 1 or token.startswith("[") else token
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
-    return True
+        return None
+    return host
 
 
 def _public_name(host: str, port: bool) -> bool:
@@ -208,8 +208,9 @@ def _value_hosts(value: str, dest: Destinations, again) -> tuple[tuple[str, str,
         return tuple(found)
     for token in value.split(","):
         token = token.strip()
-        if _is_ip(token):
-            found.append(("", _authority_host(token) if token.count(":") <= 1 or token.startswith("[") else token, True))
+        ip = _ip_host(token)
+        if ip is not None:
+            found.append(("", ip, True))
         elif BARE_HOST_RE.fullmatch(token):
             host, _, port = token.partition(":")
             if _public_name(host, bool(port)):
@@ -223,7 +224,7 @@ _READERS: dict[int, tuple[Destinations, object]] = {}
 
 
 def reader(dest: Destinations):
-    """value_hosts bound to one catalog's `destinations`, memoised per string value (values repeat
+    """_value_hosts bound to one catalog's `destinations`, memoised per string value (values repeat
     across resources; hashing the catalog data on every call would cost more than the reading)."""
     known = _READERS.get(id(dest))
     if known is None or known[0] is not dest:
@@ -234,17 +235,13 @@ def reader(dest: Destinations):
     return known[1]
 
 
-def value_hosts(value: str, dest: Destinations) -> tuple[tuple[str, str, bool], ...]:
-    return reader(dest)(value)
-
-
 def names_only(key: str, dest: Destinations) -> bool:
     """The property's value is a name (owned, matched, forwarded, an identity, a file), not a place."""
     return not key.endswith(dest.host_properties) and key.endswith(dest.of_kind("name_property"))
 
 
 def destinations(path: str, value: str, dest) -> list[tuple[str, str]]:
-    """(path, host) of every destination a string leaf names (value_hosts), except bare names in
+    """(path, host) of every destination a string leaf names (reader), except bare names in
     a property that names the resource or what it matches (catalog `name_property`); for a
     host-shaped property also `host/path` values and image references."""
     key = P.last_key(path).lower()
