@@ -3,6 +3,7 @@ it refuses. Everything is read from the synthesized stacks (the real program und
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import shutil
@@ -14,6 +15,7 @@ from infra.cli import main
 from infra.program.components.egress import (ALLOWLIST_PRIORITY, GUARD_PRIORITY, PATH_TAG, declared_paths,
                                      egress_subnet_cidrs)
 from infra.program.components.network import private_subnet_cidrs
+from infra.program.catalog import load_catalog
 from infra.program.config import ConfigError, parse_config
 from conftest import TEST_STACKS
 from infra.program.stackfiles import ROOT
@@ -350,9 +352,13 @@ def test_zmo_only_stacks_have_no_egress_path(stack):
 
 REJECTED = {
     "global host in eu": ("eu", {"connectors": ["api.openai.com"]}, "'api.openai.com' is not in the EU connector catalog"),
-    "global connector in eu": ("eu", {"connectors": ["anthropic"]}, "'anthropic' is not in the EU connector catalog"),
+    "global connector in eu": ("eu", {"connectors": ["anthropic"]},
+                               "'anthropic' (api.anthropic.com) processes data globally, and EU is a local data cluster"),
     "global connector in eu with opt-in": ("eu", {"connectors": ["perplexity"], "allowGlobalProcessing": True},
-                                          "'perplexity' is not in the EU connector catalog"),
+                                          "'perplexity' (api.perplexity.ai) processes data globally, and EU is a local"),
+    "us global host in eu": ("eu", {"connectors": ["api.anthropic.com"]}, "EU is a local data cluster: its Federated"),
+    "opt-in in eu": ("eu", {"connectors": ["openai"], "allowGlobalProcessing": True},
+                     "allowGlobalProcessing: EU is a local data cluster"),
     "wildcard host": ("us", {"connectors": ["*.openai.com"]}, "'*.openai.com' is a wildcard"),
     "connector not in the catalog": ("us", {"connectors": ["elevenlabs"]}, "'elevenlabs' is not in the US connector catalog"),
     "global connector without opt-in": ("us", {"connectors": ["openai", "anthropic"]},
@@ -367,6 +373,46 @@ def test_bad_connector_config_is_refused(case):
         parse_config(values_with(stack, federated=json.dumps(federated)), stack)
     assert message in str(err.value)
     assert "ai-companion:federated" in str(err.value)
+
+
+def test_the_eu_refuses_a_global_connector_without_suggesting_the_opt_in():
+    """Issue #19: EU is a local data cluster; the US keeps the opt-in (the global data cluster)."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(values_with("eu", federated=json.dumps({"connectors": ["openai", "anthropic"]})), "eu")
+    message = str(err.value)
+    assert "local data cluster" in message and "allowGlobalProcessing" not in message
+    cfg = parse_config(values_with("us", federated=json.dumps({"connectors": ["anthropic"],
+                                                               "allowGlobalProcessing": True})), "us")
+    assert [c.key for c in cfg.connectors] == ["anthropic"] and cfg.allow_global_processing
+
+
+def test_the_catalog_refuses_a_global_connector_in_a_local_data_cluster():
+    import yaml
+
+    from infra.program.catalog import CATALOG_PATH, CatalogError, parse_catalog
+
+    raw = yaml.safe_load(CATALOG_PATH.read_text())
+    raw["geographies"]["EU"]["federated"]["connectors"]["perplexity"] = {
+        "provider": "perplexity", "hosts": ["api.perplexity.ai"], "processing": "global"}
+    with pytest.raises(CatalogError, match="EU is a local data cluster"):
+        parse_catalog(raw)
+    raw["geographies"]["EU"]["data_cluster"] = "continental"
+    with pytest.raises(CatalogError, match="data_cluster: 'continental' is not one of global, local"):
+        parse_catalog(raw)
+
+
+def test_an_eu_allow_list_with_a_global_host_is_named_even_with_the_opt_in():
+    from rules_kit import ctx, fired, res, run
+
+    group = res("aws:networkfirewall/ruleGroup:RuleGroup", "g", inputs={"ruleGroup": {"rulesSource": {
+        "rulesSourceList": {"generatedRulesType": "ALLOWLIST", "targetTypes": ["TLS_SNI"],
+                            "targets": ["api.perplexity.ai"]}}}})
+    us_like = ctx("EU", allow_global=True)
+    geo = dataclasses.replace(us_like.geography, federated=dataclasses.replace(
+        us_like.geography.federated, connectors={**us_like.geography.federated.connectors,
+                                                 "perplexity": load_catalog().geography("US").federated.connectors["perplexity"]}))
+    [f] = fired(run([group], dataclasses.replace(us_like, geography=geo)), "RSD-053")
+    assert "EU is a local data cluster" in f.message
 
 
 def test_federated_in_a_zmo_only_geography_is_refused():
@@ -408,6 +454,19 @@ def test_cli_plan_exits_2_on_bad_connector_config(case, project, capsys):
     err = capsys.readouterr().err
     assert "ai-companion:federated" in err or "ai-companion:options" in err
     assert message in err and "Traceback" not in err
+
+
+def test_console_script_refuses_a_global_connector_for_the_eu_with_exit_2_before_anything_registers(project):
+    """Issue #19: whatever allowGlobalProcessing says; the message does not suggest the opt-in."""
+    from cli_run import residency
+
+    root = project("eu", {**_stack_file("eu"), "ai-companion:federated": {"connectors": ["openai", "perplexity"],
+                                                                           "allowGlobalProcessing": True}})
+    result = residency("plan", "--stack", "eu", "--format", "json", project=root)
+    assert result.rc == 2 and "Traceback" not in result.err and not result.out.strip()
+    assert "'perplexity' (api.perplexity.ai) processes data globally, and EU is a local data cluster" in result.err
+    line = next(x for x in result.err.splitlines() if "perplexity" in x)
+    assert "allowGlobalProcessing" not in line
 
 
 # --- Residency rules ----------------------------------------------------------------------------

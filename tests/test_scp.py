@@ -103,12 +103,42 @@ def test_region_deny_exempts_global_services_only(eu):
 
 @pytest.mark.parametrize("action", ["kms:CreateKey", "acm:RequestCertificate", "config:PutConfigurationRecorder",
                                     "access-analyzer:CreateAnalyzer", "wafv2:CreateWebACL", "directconnect:CreateConnection",
-                                    "cloudfront:CreateDistribution", "globalaccelerator:CreateAccelerator",
-                                    "ecr-public:PutImage", "chime:CreateMeeting", "sso:CreateInstance"])
+                                    "chime:CreateMeeting", "sso:CreateInstance"])
 def test_regional_and_data_carrying_services_are_not_exempt(eu, action):
     """Control Tower exempts these; a residency SCP must not (regional, or they carry data out)."""
     assert decide(eu, action, aws__RequestedRegion="us-east-1") == DENY
     assert decide(eu, action, aws__RequestedRegion="eu-central-1") == ALLOW
+
+
+GLOBAL_CONSTRUCT_CALLS = [
+    ("cloudfront:CreateDistribution", "us-east-1"), ("cloudfront:CreateDistributionWithTags", "us-east-1"),
+    ("cloudfront:UpdateDistribution", "us-east-1"), ("globalaccelerator:CreateAccelerator", "us-west-2"),
+    ("globalaccelerator:CreateEndpointGroup", "us-west-2"), ("networkmanager:CreateCoreNetwork", "us-west-2"),
+    ("networkmanager:CreateGlobalNetwork", "us-west-2"), ("networkmanager:CreateVpcAttachment", "us-west-2"),
+    ("ecr-public:PutImage", "us-east-1"), ("ecr-public:CompleteLayerUpload", "us-east-1"),
+    ("s3:CreateMultiRegionAccessPoint", "us-west-2"), ("s3:PutAccelerateConfiguration", "us-east-1"),
+    ("chatbot:CreateSlackChannelConfiguration", "us-west-2"), ("rds:CreateGlobalCluster", "us-east-1"),
+]
+
+
+@pytest.mark.parametrize("stack", ["us", "eu", "sg", "ksa", "au", "in", "ca"])
+def test_every_geography_denies_the_global_constructs_that_carry_data_out(stack):
+    """Issue #19: explicitly, in every region, also where their control plane lives (the US
+    contains us-east-1 and us-west-2, so the region deny alone allowed them there)."""
+    scp = scp_for_stack(stack)
+    home = load_catalog().by_stack(stack).home_region
+    for action, control_plane in GLOBAL_CONSTRUCT_CALLS:
+        for region in {control_plane, home}:
+            assert decide(scp, action, aws__RequestedRegion=region) == DENY, (stack, action, region)
+    assert decide(scp, "s3:PutObject", "arn:aws:s3:::b/k", aws__RequestedRegion=home) == ALLOW
+    assert decide(scp, "ecr:PutImage", aws__RequestedRegion=home) == ALLOW  # the stack's private ECR
+    assert decide(scp, "cloudfront:ListDistributions", aws__RequestedRegion="us-east-1") == (
+        ALLOW if stack == "us" else DENY)  # reads stay under the region deny only
+
+
+def test_every_global_construct_denial_says_why():
+    deny = load_catalog().global_constructs.scp_deny
+    assert deny and all(why.strip() for why in deny.values())
 
 
 def test_every_exemption_says_why_and_none_is_also_dropped():
@@ -150,9 +180,10 @@ def test_data_retention_can_only_be_set_to_none(eu):
                   bedrock__DataRetentionMode="none") == ALLOW
 
 
-def test_stack_without_zm_plus_gets_the_region_deny_only():
+def test_stack_without_zm_plus_gets_the_region_deny_and_the_global_construct_deny_only():
     sg = scp_for_stack("sg")
-    assert [s["Sid"] for s in sg["Statement"]] == ["DenyOutsideGeography", "DenyEnablingRegionsOutsideGeography"]
+    assert [s["Sid"] for s in sg["Statement"]] == ["DenyOutsideGeography", "DenyEnablingRegionsOutsideGeography",
+                                                    "DenyGlobalConstructs"]
     assert sg["Statement"][0]["Condition"] == {"StringNotEquals": {"aws:RequestedRegion": ["ap-southeast-1"]}}
     # No Bedrock exemption: any Bedrock call outside Singapore, `global.` included, is denied.
     assert decide(sg, "bedrock:InvokeModel", GLOBAL_PROFILE, aws__RequestedRegion="unspecified",

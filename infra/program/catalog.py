@@ -90,6 +90,13 @@ class Geography:
     options: tuple[str, ...]
     zm_plus: ZmPlus | None = None
     federated: Federated | None = None
+    # `global`: a global data cluster (US), where a connector that processes data anywhere is a
+    # reviewed opt-in; `local` (EU and the rest): connectors reach in-geography endpoints only.
+    data_cluster: str = "local"
+
+    @property
+    def local_cluster(self) -> bool:
+        return self.data_cluster != "global"
 
     def contains(self, region: str) -> bool:
         return region in self.regions
@@ -146,7 +153,7 @@ class KubernetesVersion:
 
 @dataclass(frozen=True)
 class NonDestination:
-    kind: str  # url_prefix | host_suffix | subtree
+    kind: str  # url_prefix | host_suffix | subtree | name_property
     match: str
     reason: str
 
@@ -160,6 +167,7 @@ class Destinations:
     image_properties: tuple[str, ...]
     implicit_registry: str
     non_destinations: tuple[NonDestination, ...]
+    bucket_schemes: tuple[str, ...] = ()  # URI schemes whose authority is an S3 bucket (`s3://b/k`)
 
     def of_kind(self, kind: str) -> tuple[str, ...]:
         return tuple(n.match for n in self.non_destinations if n.kind == kind)
@@ -189,6 +197,7 @@ class GlobalConstructs:
     types: dict[str, GlobalType]
     properties: tuple[GlobalProperty, ...]
     covered_by: tuple[tuple[str, str], ...]  # (what, rule id) judged by another rule
+    scp_deny: dict[str, str] = field(default_factory=dict)  # IAM action (pattern) -> why every SCP denies it
 
     def properties_of(self, type_: str) -> tuple[GlobalProperty, ...]:
         return tuple(p for p in self.properties if p.type == type_)
@@ -257,6 +266,9 @@ def _parse_zm_plus(code: str, geo: Geography, raw: dict) -> ZmPlus:
             raise CatalogError(f"{mwhere}.sources: must include {geo.home_region} and only {code} regions")
         models[key] = BedrockModel(key, _require(m, "model_id", mwhere), access, destinations, sources)
     return ZmPlus(prefix, str(_require(raw, "checked", where)), raw.get("source", ""), models)
+
+
+DATA_CLUSTERS = ("global", "local")
 
 
 def _parse_federated(code: str, raw: dict) -> Federated:
@@ -328,7 +340,7 @@ def _parse_kubernetes(raw: dict) -> KubernetesVersion:
     return KubernetesVersion(version, end, checked, raw.get("source", ""))
 
 
-NON_DESTINATION_KINDS = ("url_prefix", "host_suffix", "subtree")
+NON_DESTINATION_KINDS = ("url_prefix", "host_suffix", "subtree", "name_property")
 _TYPE_TOKEN_RE = re.compile(r"aws:[a-z0-9]+/[a-zA-Z0-9]+:[A-Za-z0-9]+")
 
 
@@ -345,7 +357,8 @@ def _parse_destinations(raw: dict) -> Destinations:
         non.append(NonDestination(kind, str(_require(n, "match", nwhere)), str(n["reason"])))
     lower = lambda key: tuple(str(x).lower() for x in (_require(raw, key, where) or ()))  # noqa: E731
     return Destinations(lower("aws_dns_suffixes"), lower("host_properties"), lower("image_properties"),
-                        str(_require(raw, "implicit_registry", where)), tuple(non))
+                        str(_require(raw, "implicit_registry", where)), tuple(non),
+                        tuple(str(x).lower() for x in raw.get("bucket_schemes") or ()))
 
 
 def _parse_global_constructs(raw: dict) -> GlobalConstructs:
@@ -375,7 +388,10 @@ def _parse_global_constructs(raw: dict) -> GlobalConstructs:
         if not re.fullmatch(r"RSD-\d{3}", rule_id):
             raise CatalogError(f"{where}.covered_by[{i}].rule: '{rule_id}' is not a rule id")
         covered.append((str(_require(c, "what", f"{where}.covered_by[{i}]")), rule_id))
-    return GlobalConstructs(str(_require(raw, "checked", where)), types, tuple(props), tuple(covered))
+    scp_deny = {str(a): str(why) for a, why in (raw.get("scp_deny") or {}).items()}
+    if not all(why.strip() for why in scp_deny.values()) or not all(":" in a for a in scp_deny):
+        raise CatalogError(f"{where}.scp_deny: each entry is `service:Action: why` (the reason is required)")
+    return GlobalConstructs(str(_require(raw, "checked", where)), types, tuple(props), tuple(covered), scp_deny)
 
 
 def _parse_region_services(raw: dict, regions: frozenset[str]) -> tuple[dict[str, RegionServices], tuple[str, ...]]:
@@ -431,11 +447,20 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
         for option in ("zm_plus", "federated"):
             if (option in geo_options) != (option in g):
                 raise CatalogError(f"{where}: a '{option}' section is required exactly when options include it")
+        cluster = g.get("data_cluster", "local")
+        if cluster not in DATA_CLUSTERS:
+            raise CatalogError(f"{where}.data_cluster: '{cluster}' is not one of {', '.join(DATA_CLUSTERS)}")
         geo = Geography(
             code, stack, geo.name, partition, home, regions, azs, geo_options,
             zm_plus=_parse_zm_plus(code, geo, g["zm_plus"]) if "zm_plus" in g else None,
             federated=_parse_federated(code, g["federated"]) if "federated" in g else None,
+            data_cluster=cluster,
         )
+        if geo.local_cluster and geo.federated:
+            global_ = [k for k, c in geo.federated.connectors.items() if c.processing == "global"]
+            if global_:
+                raise CatalogError(f"{where}.federated.connectors: {', '.join(global_)} process(es) data globally, and "
+                                   f"{code} is a local data cluster: list only in-geography connectors")
         geographies[code] = geo
     exemptions = _parse_exemptions(raw["region_deny_exemptions"]) if "region_deny_exemptions" in raw else None
     kubernetes = _parse_kubernetes(raw["kubernetes"]) if "kubernetes" in raw else None

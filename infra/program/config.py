@@ -220,7 +220,17 @@ def _parse_models(geo: Geography, raw: Any, catalog: Catalog, problems: list[str
     return tuple(models)
 
 
-def _parse_federated(geo: Geography, raw: Any, problems: list[str]) -> tuple[tuple[Connector, ...], bool]:
+def _global_connector(name: str, catalog: Catalog) -> Connector | None:
+    """A connector of any geography's catalog, by key or host, that processes data globally."""
+    for geo in catalog.geographies.values():
+        for c in (geo.federated.connectors.values() if geo.federated else ()):
+            if c.processing == "global" and name in (c.key, *c.hosts):
+                return c
+    return None
+
+
+def _parse_federated(geo: Geography, raw: Any, problems: list[str],
+                     catalog: Catalog) -> tuple[tuple[Connector, ...], bool]:
     key = f"{PROJECT}:federated"
     if not isinstance(raw, dict) or not isinstance(raw.get("connectors"), list) or not raw["connectors"]:
         problems.append(f"{key}: expected {{connectors: [...], allowGlobalProcessing: bool}} with a connector")
@@ -232,6 +242,10 @@ def _parse_federated(geo: Geography, raw: Any, problems: list[str]) -> tuple[tup
     if not isinstance(allow_global, bool):
         problems.append(f"{key}.allowGlobalProcessing: '{allow_global}' is not true or false")
         allow_global = False
+    local = f"{geo.code} is a local data cluster: its Federated connectors reach in-geography endpoints only"
+    if allow_global and geo.local_cluster:
+        problems.append(f"{key}.allowGlobalProcessing: {local}, whatever this says; remove it")
+        allow_global = False
     catalog_connectors = geo.federated.connectors if geo.federated else {}
     by_host = {h: c for c in catalog_connectors.values() for h in c.hosts}
     connectors = []
@@ -241,6 +255,11 @@ def _parse_federated(geo: Geography, raw: Any, problems: list[str]) -> tuple[tup
             problems.append(f"{key}.connectors: '{name}' is a wildcard; only exact catalog connectors are allowed")
             continue
         connector = catalog_connectors.get(name) or by_host.get(name)
+        elsewhere = connector or _global_connector(name, catalog)
+        if geo.local_cluster and elsewhere is not None and elsewhere.processing == "global":
+            problems.append(f"{key}.connectors: '{name}' ({', '.join(elsewhere.hosts)}) processes data globally, "
+                            f"and {local}; remove it")
+            continue
         if connector is None:
             problems.append(
                 f"{key}.connectors: '{name}' is not in the {geo.code} connector catalog "
@@ -251,7 +270,8 @@ def _parse_federated(geo: Geography, raw: Any, problems: list[str]) -> tuple[tup
         if connector.processing == "global" and not allow_global:
             problems.append(
                 f"{key}.connectors: '{name}' ({', '.join(connector.hosts)}) processes data globally; "
-                f"set {key}.allowGlobalProcessing: true to accept that, or remove it"
+                f"{geo.code} is the global data cluster: set {key}.allowGlobalProcessing: true to accept that "
+                "after review, or remove it"
             )
             continue
         if connector not in connectors:
@@ -358,7 +378,8 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
     allow_global = False
     raw_fed = values.get(f"{PROJECT}:federated")
     if "federated" in options:
-        connectors, allow_global = _parse_federated(geo, _json(f"{PROJECT}:federated", raw_fed or "null", problems), problems)
+        connectors, allow_global = _parse_federated(geo, _json(f"{PROJECT}:federated", raw_fed or "null", problems),
+                                                    problems, catalog)
     elif raw_fed is not None:
         problems.append(f"{PROJECT}:federated: set, but options do not include federated")
 

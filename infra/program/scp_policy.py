@@ -8,6 +8,11 @@ the live audit's RSD-005 looks for its statements among the SCPs in force). Buil
   even where ZM+ is not offered.
 - `DenyEnablingRegionsOutsideGeography`: `account:*` is exempt (a global API), so enabling an
   opt-in region outside the geography is denied on its own (`account:TargetRegion`).
+- `DenyGlobalConstructs`: the actions that create or feed constructs carrying data out of any
+  one geography (CloudFront distributions, Global Accelerator, Cloud WAN core networks, ECR
+  Public pushes ...: `global_constructs.scp_deny` in the catalog, each with its reason), denied
+  in every region, so also where their control plane lives (us-east-1 for CloudFront, inside the
+  US, which the region deny alone would allow).
 - Where the stack enables ZM+, the aws-samples CRIS pattern (residency-facts §4.3): the Bedrock
   invoke actions leave the first statement and get their own region deny that spares calls made
   through the geography's own profile from a source region inside the geography; plus explicit
@@ -41,6 +46,11 @@ def build_scp(geo: Geography, zm_plus: bool) -> dict:
                    "Resource": "*", "Condition": outside},
                   {"Sid": "DenyEnablingRegionsOutsideGeography", "Effect": "Deny", "Action": "account:EnableRegion",
                    "Resource": "*", "Condition": {"StringNotEquals": {"account:TargetRegion": regions}}}]
+    constructs = load_catalog().global_constructs
+    if constructs is None or not constructs.scp_deny:
+        raise CatalogError("stacks/catalog.yaml: global_constructs.scp_deny is missing; the SCP needs it")
+    statements.append({"Sid": "DenyGlobalConstructs", "Effect": "Deny", "Action": list(constructs.scp_deny),
+                       "Resource": "*"})
     if zm_plus:
         prefix = geo.zm_plus.profile_prefix
         own_profiles = [f"arn:{geo.partition}:bedrock:{r}:*:inference-profile/{prefix}.*" for r in regions]

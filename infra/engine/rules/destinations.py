@@ -4,15 +4,19 @@ A managed service (an SNS https subscription, an API Gateway HTTP integration, a
 data source, an IoT rule's HTTP action, a Step Functions HTTP task, a Firehose HTTP endpoint, a
 webhook in an environment variable, a container image pulled from a public registry ...) pushes
 data to a host the stack names. No VPC route is involved and no firewall sees it. The rule is
-generic, not a list of services:
+generic, not a list of services, and reads meaning, not spelling (issue #19):
 
-- every `scheme://host` URL (http, https, ws, wss) in any string value of any property, at any
-  depth (JSON documents stored as strings included), is a destination;
+- in any string value of any property, at any depth (JSON and YAML documents stored as strings
+  included), the authority of every URI of any scheme (`https://`, `jdbc:postgresql://`,
+  `kafka://`, `mongodb+srv://` ...; `s3://` names a bucket), a value that is a hostname under a
+  public suffix (publicsuffixlist's bundled list), `host:port`, an IP address or a list of them,
+  and standalone IPv4 addresses in free text (DNS forwarders in a Corefile) are destinations;
 - in a host-shaped property (catalog `destinations.host_properties`: `endpoint`, `url`,
-  `hostname`, `image` ...), a bare value (`host`, `host:port`, `host/path`, an image reference)
-  is one too. Dict keys never are, so label and annotation keys (`app.kubernetes.io/name`,
-  `nvidia.com/gpu`, `karpenter.sh/...`) and other bare values (`apiVersion:
-  networking.k8s.io/v1`) are not read as hosts.
+  `hostname`, `server`, `image` ...), so are `host/path`, image references and dotted names
+  under no public suffix;
+- a bare name in a property that names what the resource owns, matches, forwards or labels
+  (catalog `name_property`: `name`, `domainName`, `dnsName`, DNS Firewall `domains`, principals,
+  API groups, keys, paths) is not one; neither are dict keys, tags, labels or descriptions.
 
 A destination passes only when it is an AWS endpoint inside the geography (a region label of the
 geography under the geography's partition DNS suffix or `api.aws`/`on.aws`: ECR image refs
@@ -27,7 +31,11 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import mimetypes
 import re
+
+import yaml
+from publicsuffixlist import PublicSuffixList
 
 from infra.program.catalog import Destinations
 from infra.engine.model import Resource
@@ -35,8 +43,19 @@ from infra.engine.rules import patterns as P
 from infra.engine.rules.engine import Scope, rule
 from infra.engine.rules.replication import bucket_region
 
-URL_RE = re.compile(r"(?i)\b(?:https?|wss?)://([^\s/?#\"'<>\\]+)")
+# A URI of any scheme with an authority (`https://`, `jdbc:postgresql://`, `mongodb+srv://`,
+# `kafka://`, `sftp://` ...): the authority is `[user[:pw]@]host[:port]`, or several of them
+# separated by commas (`mongodb://h1:27017,h2:27017/db`). `jdbc:x://` matches at `x://`.
+URL_RE = re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*)://([^\s/?#\"'<>\\;]*)")
 HOST_RE = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)+")
+# A whole value that is a host or `host:port` (labels, then a label that can be a TLD).
+BARE_HOST_RE = re.compile(r"(?i)(?:[a-z0-9_-]+\.)+[a-z][a-z0-9-]*\.?(?::\d{1,5})?")
+# An IPv4 address standing alone in free text (a Corefile's `forward . 8.8.8.8`); not a CIDR, not
+# part of a version (`v1.2.3.4`) or of a longer dotted token.
+_TEXT_IPV4_RE = re.compile(r"(?<![\w.:/-])(\d{1,3}(?:\.\d{1,3}){3})(?::\d{1,5})?(?![\w.:/-])")
+_PSL = PublicSuffixList(accept_unknown=False)  # the bundled snapshot; nothing is fetched
+_FILE_TYPES = mimetypes.MimeTypes()  # Python's built-in table only (no /etc/mime.types)
+_YAML_MAX = 200_000  # longer strings are read as text, not parsed as YAML
 _TEMPLATE_MARKS = ("${", "{{", "$(", "#{", "<", ">")
 _BUCKET_HOST_RE = re.compile(r"(?P<bucket>[a-z0-9.-]+)\.s3(?:-external-1)?\.amazonaws\.com")
 _SKIP = "skip"  # judged by another rule (RSD-013: regional AWS hostname outside the geography)
@@ -131,36 +150,131 @@ def host_verdict(host: str, scope: Scope) -> str | None:
     return f"is a region-less (global) AWS endpoint: it cannot be placed in {geo.code}"
 
 
-def destinations(path: str, value: str, dest) -> list[str]:
-    """Hosts a string leaf names: every URL's host, and for a host-shaped property its bare value."""
-    hosts = []
+def _ip_host(token: str) -> str | None:
+    """The address of an IP address, `v4:port`, `[v6]` or `[v6]:port` token (None: not one)."""
+    host = _authority_host(token) if token.count(":") <= 1 or token.startswith("[") else token
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return host
+
+
+def _public_name(host: str, port: bool) -> bool:
+    """A hostname under a suffix of the Public Suffix List, and not a file name: a two-label value
+    without a port whose last label is a file extension Python's MIME table knows (`main.py`,
+    `lambda.zip`) is read as a file."""
+    h = host.lower().rstrip(".")
+    if _PSL.publicsuffix(h) is None:
+        return False
+    return port or h.count(".") > 1 or _FILE_TYPES.guess_type(h)[0] is None
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _value_hosts(value: str, dest: Destinations, again) -> tuple[tuple[str, str, bool], ...]:
+    """(where, host, bare) for every destination a string names, whatever its property is called:
+
+    - the authority of every URI of any scheme (a bucket for `s3://`);
+    - when the whole value is a host, `host:port`, an IP address or a comma-separated list of
+      them, each of those (`bare`: the property may say the value is a name, not a place);
+    - in free text, every standalone IPv4 address;
+    - in a YAML document stored as a string, all of the above per value (`where`: its path).
+    """
+    if len(value) < 3 or value.startswith("arn:"):
+        return ()
+    if "\n" in value and ":" in value and len(value) <= _YAML_MAX:
+        try:
+            doc = yaml.load(value, Loader=_YAML_LOADER)
+        except yaml.YAMLError:
+            doc = None
+        if isinstance(doc, (dict, list)):
+            return tuple((f"{path}.{where}" if where else path, host, bare) for path, leaf, _ in P.walk(doc)
+                         if isinstance(leaf, str) for where, host, bare in again(leaf))
+    found = []
     if "://" in value:
         prefixes = dest.of_kind("url_prefix")
         for m in URL_RE.finditer(value):
-            if not value.startswith(prefixes, m.start()):
-                hosts.append(_authority_host(m.group(1)))
-        return hosts
+            if value.startswith(prefixes, m.start()):
+                continue
+            scheme = m.group(1).lower()
+            for authority in m.group(2).split(","):
+                host = _authority_host(authority)
+                if host:
+                    found.append(("", f"{host}.s3.amazonaws.com" if scheme in dest.bucket_schemes else host, False))
+    if "://" in value or any(c.isspace() for c in value.strip()):
+        found += [("", m.group(1), False) for m in _TEXT_IPV4_RE.finditer(value)]
+        return tuple(found)
+    for token in value.split(","):
+        token = token.strip()
+        ip = _ip_host(token)
+        if ip is not None:
+            found.append(("", ip, True))
+        elif BARE_HOST_RE.fullmatch(token):
+            host, _, port = token.partition(":")
+            if _public_name(host, bool(port)):
+                found.append(("", host, True))
+        elif token:
+            return ()  # another shape (a path, a name with a slash): not a list of addresses
+    return tuple(found)
+
+
+_READERS: dict[int, tuple[Destinations, object]] = {}
+
+
+def reader(dest: Destinations):
+    """_value_hosts bound to one catalog's `destinations`, memoised per string value (values repeat
+    across resources; hashing the catalog data on every call would cost more than the reading)."""
+    known = _READERS.get(id(dest))
+    if known is None or known[0] is not dest:
+        @functools.lru_cache(maxsize=65536)
+        def read(value: str) -> tuple[tuple[str, str, bool], ...]:
+            return _value_hosts(value, dest, read)
+        known = _READERS[id(dest)] = (dest, read)
+    return known[1]
+
+
+def names_only(key: str, dest: Destinations) -> bool:
+    """The property's value is a name (owned, matched, forwarded, an identity, a file), not a place."""
+    return not key.endswith(dest.host_properties) and key.endswith(dest.of_kind("name_property"))
+
+
+def destinations(path: str, value: str, dest) -> list[tuple[str, str]]:
+    """(path, host) of every destination a string leaf names (reader), except bare names in
+    a property that names the resource or what it matches (catalog `name_property`); for a
+    host-shaped property also `host/path` values and image references."""
     key = P.last_key(path).lower()
-    if key.endswith(dest.host_properties):
+    found = []
+    for where, host, bare in reader(dest)(value):
+        inner = P.last_key(where).lower() if where else key
+        if bare and names_only(inner, dest):
+            continue
+        found.append((f"{path}.{where}" if where else path, host))
+    if key.endswith(dest.host_properties) and "://" not in value and not found:
         image = key.endswith(dest.image_properties)
         host = _bare_host(value, image, dest.implicit_registry)
         if host and (image or any(c in host for c in _TEMPLATE_MARKS) or HOST_RE.fullmatch(host.lower().lstrip("*."))
                      or _ip_verdict(host.strip("[]")) != _SKIP):
-            hosts.append(host)
-    return hosts
+            found.append((path, host))
+    return found
 
 
 @rule("RSD-055", "delivery_host_in_geography", "Destination host outside AWS or outside the geography",
       "CRITICAL",
-      rationale="""Every URL in any property, and every host in a host-shaped property (endpoint,
-      url, hostname, domain, server, image ...), is a place an AWS service may deliver data to
-      (SNS and EventBridge HTTP targets, API Gateway and AppSync HTTP integrations, IoT HTTP
-      actions, Step Functions HTTP tasks, Firehose HTTP endpoints, webhooks in environment
-      variables, images pulled from public registries). No VPC route or firewall sees such a
+      rationale="""A URI of any scheme, a hostname under a public suffix, `host:port` or an IP
+      address, in any property value (lists, environment variables, JSON and YAML documents stored
+      as strings), and any host in a host-shaped property (endpoint, url, hostname, server,
+      image ...), is a place an AWS service may deliver data to (SNS and EventBridge HTTP
+      targets, API Gateway and AppSync HTTP integrations, IoT HTTP actions, Step Functions HTTP
+      tasks, Firehose HTTP endpoints, database and broker URLs in environment variables, DNS
+      forwarders, images pulled from public registries). No VPC route or firewall sees such a
       path. It passes only when it is an AWS endpoint inside the geography, a bucket of the stack
       inside it, an internal address, a reviewed non-destination (stacks/catalog.yaml
       `destinations`), or an enabled connector host of a federated stack; anything else,
-      including a value that cannot be resolved, is a finding.""",
+      including a value that cannot be resolved, is a finding. A name the resource owns, matches,
+      forwards or labels (its own domain or DNS name, a forwarded domain, a tag) is not a
+      destination.""",
       remediation="""Deliver only to in-geography AWS endpoints (ARNs, VPC endpoints, ECR in the
       home region). Third-party APIs belong behind the Federated connectors; mirror public images
       into the stack's ECR repository.""",
@@ -176,11 +290,11 @@ def delivery_host_in_geography(res: Resource, scope: Scope):
     for path, value, _ in scope.facts(res).walked:
         if not isinstance(value, str) or len(value) < 3 or skip.search(path):
             continue
-        for host in destinations(path, value, dest):
+        for where, host in destinations(path, value, dest):
             verdict = host_verdict(host, scope)
-            if verdict and verdict != _SKIP and (path, host) not in seen:
-                seen.add((path, host))
-                yield f"{path}: {host} {verdict}"
+            if verdict and verdict != _SKIP and (where, host) not in seen:
+                seen.add((where, host))
+                yield f"{where}: {host} {verdict}"
     for path in scope.snapshot.unknown.get(res.urn, ()):
         if P.last_key(path).lower().endswith(dest.host_properties) and not skip.search(path):
             yield f"{path} is not known yet: its destination cannot be verified"

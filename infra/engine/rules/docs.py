@@ -32,7 +32,9 @@ CLASS_SCOPE = {
         "where a resource's data flows once placed (the other classes), regions chosen at runtime by code"),
     "references": (
         "regional ARNs, VPC endpoint service names, region fields and regional AWS hostnames in any property, "
-        "JSON policy documents included, and secrets hiding such fields",
+        "JSON policy documents included, and secrets hiding such fields; a region field (copy, replica, peer, "
+        "failover, secondary ...: any property whose name ends in `region(s)`, `regionName` or "
+        "`availabilityZone(s)`) that is set to something other than a region fails closed",
         "region-less ARNs (S3, IAM, CloudFront) and resources addressed by name only; values computed inside "
         "application code"),
     "network": (
@@ -52,13 +54,27 @@ CLASS_SCOPE = {
         "global-processing opt-in, DNS ALLOW rules",
         "traffic that bypasses SNI/DNS (see residency-facts §6 pitfalls); what a connector host does with data"),
     "destinations": (
-        "every http(s)/ws(s) URL in any property value (JSON strings included) and every bare host, host:port "
-        "or image reference in a host-shaped property: SNS/EventBridge/API Gateway/AppSync/IoT/Step Functions/"
-        "Firehose HTTP targets, webhooks in environment variables, images from public registries, provider "
-        "endpoint overrides",
-        "bare hostnames in properties whose name does not say host (`FOO=api.example.com`), Kubernetes env "
-        "vars given as name/value pairs without a URL scheme, hosts assembled at runtime, code in assets and "
-        "archives (not in state), and where a host's DNS actually resolves"),
+        "whatever a property is called, in any string value at any depth (environment variables, lists, JSON and "
+        "YAML documents stored as strings included): the authority of a URI of any scheme (`https://`, "
+        "`jdbc:postgresql://`, `sftp://`, `kafka://`, `mongodb+srv://`, `redis://`, `amqps://`, `smtp://`, "
+        "`ftp://` ...; every host of `mongodb://h1,h2`; `s3://bucket` as the stack's bucket); a value that is a "
+        "hostname under a public suffix (the Public Suffix List bundled with the pinned `publicsuffixlist`), "
+        "`host:port`, an IP address, or a comma-separated list of them; and standalone IPv4 addresses in free "
+        "text (a Corefile's `forward . 8.8.8.8`). DNS handed to resolvers is judged by where the queries go: "
+        "Route 53 Resolver forwarding rules' `targetIps`, DHCP options' `domainNameServers`, pod `dnsConfig` "
+        "nameservers and Corefile forwarders pass only when private (inside the VPC). In host-shaped "
+        "properties (`endpoint`, `url`, `server`, `image` ...) also `host/path`, image references (Docker Hub "
+        "when no registry is named) and dotted names under no public suffix (`db.corp.internal`). Not "
+        "destinations: names a resource owns, matches, forwards or labels (catalog `name_property`: `name`, "
+        "`domainName`, `dnsName`, a forwarding rule's domain, DNS Firewall lists, principals, API groups, "
+        "keys, paths, files), tags, labels and descriptions",
+        "hostnames inside free text (only URIs and standalone IPv4 addresses are read there), `host/path` "
+        "and names under no public suffix outside host-shaped properties, a two-label value whose last label "
+        "is also a file extension Python's MIME table knows (`mistral.ai`, `main.py`) outside host-shaped "
+        "properties, `host:port` forms without a scheme other than `host:port` itself (`jdbc:oracle:thin:@host`), "
+        "IPv6 addresses in free text, where a private resolver IP forwards next (VPN and Direct Connect are "
+        "refused by RSD-026), hosts assembled at runtime, code in assets and archives (not in state), and "
+        "where a host's DNS actually resolves"),
     "global": (
         "resource types that span Regions or route through edge locations, and properties that switch a "
         "regional resource into a global mode (catalog `global_constructs`, each with a rationale and a source)",
@@ -204,6 +220,9 @@ def render() -> str:
                 f"- Rationale: {r.rationale}",
                 f"- Remediation: {r.remediation}",
             ]
+            if r.stance:
+                lines.append(f"- Stance (fails closed on the whole construct): {r.stance} Its findings say "
+                             "so: they are a stance, not a proven path out of the geography.")
             if r.id == "RSD-055":
                 lines += _non_destinations()
             if r.id == "RSD-056":

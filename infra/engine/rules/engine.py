@@ -11,6 +11,8 @@ resources of a clean stack never are. Gates may say "maybe" wrongly, never "no" 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -63,6 +65,9 @@ class Rule:
     # The stack-file key whose value decides the verdict (`ai-companion:options`): a review output
     # points a finding at that key's line in Pulumi.<stack>.yaml, where a change would be made.
     stack_key: str = ""
+    # Why the rule refuses a whole construct by design, whatever it connects to (any VPC peering):
+    # such a finding is a stance, not a proven out-of-geography path. docs/rules.md states it.
+    stance: str = ""
 
     def __post_init__(self):
         assert self.severity in SEVERITIES, self.severity
@@ -122,7 +127,7 @@ class Report:
         return bool(self.not_checked)
 
 
-GATES = ("foreign", "secret", "bedrock", "policy", "destination")
+GATES = ("foreign", "secret", "bedrock", "policy", "destination", "region_field")
 _DIRECTION_LITERALS = ("east-", "west-", "north-", "south-", "central-")  # one is in every region code
 _DIRECTION_RE = r"-(?:east|west|north|south|central)"  # at least one in every region token (patterns.REGION)
 # Bedrock is reached only through things that say so (bedrock:* actions, arn:aws:bedrock ARNs,
@@ -139,11 +144,14 @@ RESOURCE_GATES = frozenset({"destination"})
 _POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
 
 
-def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict) -> bool:
-    """Can this dict or list name a destination: a `://` in a string, or a host-shaped key
-    (`memo` caches the verdict per tuple of dict keys: resources of one type repeat the same
-    shapes)? Keys in `skip` (metadata subtrees the rule ignores) are not entered. JSON documents
-    stored as strings are read through `parse` (the resource's shared memo)."""
+def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, parse, memo: dict,
+                     names: Callable[[str], tuple], named: Callable[[str], bool], key: str = "") -> bool:
+    """Can this dict or list name a destination: a string in which `names` (the destination
+    rule's own reader, destinations.reader) finds one that its property (`named`: a property
+    that only names things) does not rule out, or a host-shaped key (`memo` caches the verdict
+    per tuple of dict keys: resources of one type repeat the same shapes)? Keys in `skip`
+    (metadata subtrees the rule ignores) are not entered. JSON documents stored as strings are
+    read through `parse` (the resource's shared memo)."""
     if isinstance(value, dict):
         keys = tuple(value)
         hit = memo.get(keys)
@@ -151,19 +159,26 @@ def destination_hint(value: Any, suffixes: tuple[str, ...], skip: frozenset, par
             hit = memo[keys] = any(isinstance(k, str) and k.lower().endswith(suffixes) for k in keys)
         if hit:
             return True
-        items = [v for k, v in value.items() if k not in skip]
+        items = [(k, v) for k, v in value.items() if k not in skip]
     else:
-        items = value
-    for v in items:
+        items = [(key, v) for v in value]
+    for k, v in items:
         if isinstance(v, str):
-            if "://" in v:
-                return True
-            if len(v) < 2 or v[0] not in "{[":
+            if ("." not in v and ":" not in v) or v.startswith("arn:"):
+                continue  # no host, address or URI can be spelt without a dot or a colon
+            doc = parse(v) if v[0] in "{[" else None
+            if doc is None:
+                found = names(v)
+                # A bare name under a naming property is no destination; one inside a YAML
+                # document (`where`) is judged by its own key there.
+                if found and (not isinstance(k, str) or not named(k) or any(w or not bare for w, _, bare in found)):
+                    return True
                 continue
-            v = parse(v)
-            if isinstance(v, dict) and v.keys() <= _POLICY_KEYS:
+            if isinstance(doc, dict) and doc.keys() <= _POLICY_KEYS:
                 continue  # an IAM policy: hosts can only sit in Principal/Condition, which the rule skips
-        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo):
+            v = doc
+        if isinstance(v, (dict, list)) and destination_hint(v, suffixes, skip, parse, memo, names, named,
+                                                            k if isinstance(k, str) else key):
             return True
     return False
 
@@ -238,9 +253,13 @@ class Facts:
             if name == "destination":
                 dest = self.scope.ctx.get_catalog().destinations
                 found = dest is not None and destination_hint(
-                    self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo)
+                    self.props, dest.host_properties, self.scope.destination_skip, self.parse, self.scope.key_memo,
+                    self.scope.destination_names, self.scope.names_only)
             elif self._raw is not None:
                 found = self._raw in self.scope.raw_hits(name)
+            elif name == "region_field":
+                found = bool(self.scope.snapshot.unknown.get(self.res.urn)) or next(
+                    P.region_field_suspects(self.text), None) is not None
             elif name == "foreign":
                 found = bool(self.foreign_tokens)
             elif name == "secret":
@@ -314,8 +333,13 @@ class Scope:
         self._ancestors: dict[str, frozenset[str]] = {}
         self._by_id: dict[str, list[Resource]] | None = None
         self.key_memo: dict[tuple, bool] = {}  # destination_hint's verdict per tuple of dict keys
+        self.key_memo_regions: dict[tuple, bool] = {}  # unreadable_region_fields' per tuple of dict keys
         dest = ctx.get_catalog().destinations
         self.destination_skip = frozenset(dest.of_kind("subtree")) if dest else frozenset()
+        if dest is not None:
+            from infra.engine.rules.destinations import names_only, reader  # late: they import this module
+            self.destination_names = reader(dest)
+            self.names_only = functools.lru_cache(maxsize=4096)(lambda key: names_only(key.lower(), dest))
 
     @property
     def stack_urn(self) -> str:
@@ -355,12 +379,26 @@ class Scope:
                              if self.raw.escaped else set())
         return None if i in self._escaped else i
 
+    def _region_field_hits(self) -> set[int]:
+        """Resources whose raw span holds a region field that may be unreadable (one pass of C-speed
+        finds over the whole document, each hit placed in its resource's span), or that have a
+        value not known yet."""
+        starts, ends = self.raw.starts, self.raw.ends
+        hits = {self._raw_pos[u] for u in self.snapshot.unknown if self._raw_pos.get(u) is not None}
+        for pos in P.region_field_suspects(self.raw.text):
+            i = bisect.bisect_right(starts, pos) - 1
+            if i >= 0 and pos < ends[i]:
+                hits.add(i)
+        return hits
+
     def raw_hits(self, gate: str) -> set[int]:
         hits = self._raw_hits.get(gate)
         if hits is None:
             text = self._haystack()
             if gate == "foreign":
                 hits = self._foreign_hits(text)
+            elif gate == "region_field":
+                hits = self._region_field_hits()
             elif gate == "secret" and not self.raw.signed:
                 hits = set()  # the loader found no signature key: no value is a secret
             else:
@@ -597,7 +635,7 @@ def rule(id: str, name: str, title: str, severity: str, rationale: str, remediat
          category: str, types: tuple[str, ...] = (), sources: tuple[str, ...] = (), graph: bool = False,
          gates: tuple[str, ...] = (), when: Callable[[Context], bool] | None = None,
          stack_check: Callable[[Scope], Iterable[tuple[str, str]]] | None = None, fails_closed: bool = False,
-         controls: tuple[str, ...] = (), stack_key: str = ""):
+         controls: tuple[str, ...] = (), stack_key: str = "", stance: str = ""):
     """Decorator: register `fn(resource, scope) -> Iterable[str]` as a Rule."""
 
     def wrap(fn):
@@ -605,10 +643,13 @@ def rule(id: str, name: str, title: str, severity: str, rationale: str, remediat
         RULE_REGISTRY.append(Rule(id, name, title, severity, " ".join(rationale.split()),
                                   " ".join(remediation.split()), category, fn, types, sources,
                                   graph or stack_check is not None, gates, when, stack_check, fails_closed,
-                                  controls, stack_key))
+                                  controls, stack_key, " ".join(stance.split())))
         return fn
 
     return wrap
+
+
+STANCE_NOTE = "refused by stance (see docs/rules.md), not a proven path out of the geography"
 
 
 def is_secret(value: Any) -> bool:

@@ -110,7 +110,7 @@ def allowlist_host_in_catalog(res: Resource, scope: Scope):
         connector = _catalog_connector(host, scope)
         if connector is None:
             yield f"{where}: {host} is not in the {geo} connector catalog"
-        elif connector.processing == "global" and not scope.ctx.allow_global_processing:
+        elif connector.processing == "global" and not _global_opt_in(scope):
             continue  # RSD-053 names it
         else:
             yield f"{where}: {host} ({connector.key}) is catalogued for {geo} but not enabled in the stack config"
@@ -128,20 +128,30 @@ def allowlist_no_wildcards(res: Resource, scope: Scope):
             yield f"{where}: {raw} is a wildcard"
 
 
+def _global_opt_in(scope: Scope) -> bool:
+    """The reviewed opt-in counts only in a global data cluster (US); a local one (EU) has none."""
+    return scope.ctx.allow_global_processing and not scope.ctx.geography.local_cluster
+
+
 @rule("RSD-053", "global_processing_opt_in", "Global-processing host without the allowGlobalProcessing opt-in",
       "CRITICAL",
       rationale="""Some connectors (e.g. api.anthropic.com, api.perplexity.ai) process data in any
-      region. The catalog marks them `processing: global`; a stack may use them only with the
-      explicit federated.allowGlobalProcessing opt-in.""",
-      remediation="Remove the host, or set ai-companion:federated.allowGlobalProcessing: true after review.",
+      region. The catalog marks them `processing: global`. In the US, the global data cluster, a
+      stack may use them only with the explicit federated.allowGlobalProcessing opt-in; in a
+      local data cluster (the EU and the rest) never, whatever the opt-in says.""",
+      remediation="""Remove the host. In the US only, set ai-companion:federated.allowGlobalProcessing:
+      true after review.""",
       category="federated", types=(NFW_RULE_GROUP, DNS_DOMAIN_LIST), stack_key="ai-companion:federated")
 def global_processing_opt_in(res: Resource, scope: Scope):
-    if scope.ctx.allow_global_processing:
+    if _global_opt_in(scope):
         return
+    geo = scope.ctx.geography
+    why = (f"and {geo.code} is a local data cluster: in-geography endpoints only" if geo.local_cluster
+           else "and allowGlobalProcessing is false")
     for where, raw in allowlist_hosts(res):
         connector = _catalog_connector(P.normalise_host(raw), scope)
         if connector is not None and connector.processing == "global":
-            yield f"{where}: {raw} ({connector.key}) processes data globally, and allowGlobalProcessing is false"
+            yield f"{where}: {raw} ({connector.key}) processes data globally, {why}"
 
 
 @rule("RSD-054", "dns_allow_rule_scoped", "DNS Firewall ALLOW rule on a catch-all or unresolvable domain list",

@@ -13,7 +13,8 @@ import functools
 import ipaddress
 
 from infra.engine.model import Resource
-from infra.engine.rules.engine import Scope, get_path, rule, truthy
+from infra.engine.rules.engine import STANCE_NOTE, Scope, get_path, rule, truthy
+from infra.engine.rules.patterns import region_of
 from infra.engine.rules.patterns import as_list
 
 # Address space that does not leave the VPC/cluster: RFC 1918, CGNAT, link-local, ULA.
@@ -191,12 +192,19 @@ def no_open_egress_rule(res: Resource, scope: Scope):
       types=("aws:ec2/vpcPeeringConnection:VpcPeeringConnection",
              "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter",
              "aws:ec2/peeringConnectionOptions:PeeringConnectionOptions", "aws:ec2transitgateway/"),
-      controls=("CT:AWS-GR_DISALLOW_CROSS_REGION_NETWORKING (partly)",))
+      controls=("CT:AWS-GR_DISALLOW_CROSS_REGION_NETWORKING (partly)",),
+      stance="""Every peering connection and transit gateway is refused, even one whose peer
+      region is inside the geography: the peer VPC's own routes, peerings and gateways are outside
+      the stack, so where the data goes next cannot be proven. A peer region outside the
+      geography, or one that cannot be read, is also named by RSD-012.""")
 def no_peering_or_transit(res: Resource, scope: Scope):
-    props = res.props
-    peer = props.get("peerRegion")
-    extra = f" to {peer}" if isinstance(peer, str) and peer else ""
-    yield f"{res.type.rsplit(':', 1)[-1]} connects the VPC to another network{extra}"
+    peer = res.props.get("peerRegion")
+    region = region_of(peer) if isinstance(peer, str) else None
+    where = ""
+    if region:
+        inside = "inside" if region in scope.regions else "outside"
+        where = f" (peer region {region}, {inside} {scope.ctx.geography.code})"
+    yield f"{res.type.rsplit(':', 1)[-1]} connects the VPC to another network{where}: {STANCE_NOTE}"
 
 
 @rule("RSD-026", "no_vpn", "VPN or Direct Connect path", "CRITICAL",
@@ -206,9 +214,12 @@ def no_peering_or_transit(res: Resource, scope: Scope):
       types=("aws:ec2/vpnConnection:VpnConnection", "aws:ec2/vpnGateway:VpnGateway",
              "aws:ec2/vpnGatewayAttachment:VpnGatewayAttachment", "aws:ec2/customerGateway:CustomerGateway",
              "aws:ec2/vpnConnectionRoute:VpnConnectionRoute", "aws:ec2clientvpn/", "aws:directconnect/"),
-      controls=("CT:AWS-GR_DISALLOW_VPN_CONNECTIONS",))
+      controls=("CT:AWS-GR_DISALLOW_VPN_CONNECTIONS",),
+      stance="""Every VPN and Direct Connect resource is refused: the network at the other end
+      (an office, a data centre, another cloud) has no AWS region the stack could read, so its
+      location cannot be proven.""")
 def no_vpn(res: Resource, scope: Scope):
-    yield f"{res.type.rsplit(':', 1)[-1]} opens a private path to networks outside the region"
+    yield f"{res.type.rsplit(':', 1)[-1]} opens a private path to a network the stack cannot place: {STANCE_NOTE}"
 
 
 @rule("RSD-027", "no_global_edge_service",

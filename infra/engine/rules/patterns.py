@@ -153,6 +153,68 @@ def _visit(value: Any, path: str, denied: bool, parse, out: list) -> None:
         out.append((path, value, denied))
 
 
+# The end of a region field's key and the start of its value in JSON text (a resource's raw span or
+# prescreen text): the cheap gate of unreadable_region_fields, tried only where a C-speed find saw
+# a needle. Values in JSON documents stored as strings are escaped (`\\"`) and not matched;
+# unreadable_region_fields does not read those either.
+REGION_FIELD_TAIL_RE = re.compile(
+    r'(?i)(?:egion(?:s|name)?|vailabilityzones?)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(null|true|false)\b|(.))')
+_REGION_FIELD_NEEDLES = ("egion", "EGION", "vailabilityZone", "VAILABILITYZONE")
+
+
+def region_field_suspects(text: str) -> Iterator[int]:
+    """Offsets in JSON text of region fields whose value may be unreadable (never a false no)."""
+    for needle in _REGION_FIELD_NEEDLES:
+        pos = text.find(needle)
+        while pos != -1:
+            m = REGION_FIELD_TAIL_RE.match(text, pos)
+            if m is not None and suspect_region_value(m):
+                yield pos
+            pos = text.find(needle, pos + 1)
+
+
+def suspect_region_value(m: re.Match) -> bool:
+    """Can this REGION_FIELD_TAIL_RE match be an unreadable region field? Never a false no."""
+    text, literal, other = m.groups()
+    if literal is not None:
+        return False
+    if other is not None:
+        return True  # a list, an object or a number: read it
+    return text not in ("", "true", "false", "True", "False") and not is_region(text)
+
+
+def unreadable_region_fields(value: Any, memo: dict, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, value) of every region field (`peerRegion`, `replicaRegions`, `destinationRegion`,
+    `availabilityZone` ... REGION_KEY_SUFFIXES) whose value is set but is not a region or an AZ
+    name: a template, an expression, `global`. Flags (`multiRegion: true`) are not region
+    fields. Policy documents (`Statement`) are not
+    entered: their region conditions restrict, they direct nothing. The resource's own top-level
+    `region` is its placement (the placement rules judge it). `memo` caches, per tuple of dict
+    keys, whether any of them is a region field."""
+    if isinstance(value, dict):
+        keys = tuple(value)
+        has = memo.get(keys)
+        if has is None:
+            has = memo[keys] = any(isinstance(k, str) and k.lower().endswith(REGION_KEY_SUFFIXES) for k in keys)
+        for k, v in value.items():
+            if k == "Statement":
+                continue
+            sub = f"{path}.{k}" if path else str(k)
+            if has and isinstance(k, str) and k.lower().endswith(REGION_KEY_SUFFIXES) and sub != "region":
+                for i, item in enumerate(v) if isinstance(v, list) else ((None, v),):
+                    if item is None or item == "" or isinstance(item, (dict, list, Secret, bool)) or is_region(item):
+                        continue
+                    if isinstance(item, str) and item.lower() in ("true", "false"):
+                        continue  # a flag (`multiRegion`), judged by the rule of its construct
+                    yield (sub if i is None else f"{sub}[{i}]"), item
+            if isinstance(v, (dict, list)):
+                yield from unreadable_region_fields(v, memo, sub)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, (dict, list)):
+                yield from unreadable_region_fields(v, memo, f"{path}[{i}]")
+
+
 def regional_references(path: str, value: str) -> Iterator[tuple[str, str]]:
     """(kind, region) for every regional reference in one string leaf.
 

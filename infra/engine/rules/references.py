@@ -51,14 +51,21 @@ def endpoint_service_in_geography(res: Resource, scope: Scope):
 
 
 @rule("RSD-012", "region_field_in_geography",
-      "Region field names a region outside the geography", "HIGH",
-      rationale="""Fields such as `serviceRegion`, `destinationRegion`, `regions`, `regionName`,
-      availability zones, or an environment variable `AWS_REGION`, direct a resource or workload
-      at that region.""",
-      remediation="Set region fields only to regions of the stack's geography.",
-      category="references", types=ALL, gates=("foreign",))
+      "Region field names a region outside the geography, or cannot be read", "HIGH",
+      rationale="""Fields such as `serviceRegion`, `destinationRegion`, `peerRegion`,
+      `replicaRegions`, `regionName`, availability zones, or an environment variable `AWS_REGION`,
+      direct a resource or workload at that region (a copy, a replica, a peer, a failover or
+      secondary site). Inside the geography they pass; outside it they fail; a value that is not
+      a region (a template, an expression, `global`, a value not known yet) fails closed.""",
+      remediation="Set region fields only to regions of the stack's geography, as literal region codes.",
+      category="references", types=ALL, gates=("foreign", "region_field"), fails_closed=True)
 def region_field_in_geography(res: Resource, scope: Scope):
     yield from _refs("region_field", res, scope)
+    for path, value in P.unreadable_region_fields(res.props, scope.key_memo_regions):
+        yield f"{path}: {_short(str(value))!r} is not a region: where it points cannot be verified"
+    for path in scope.snapshot.unknown.get(res.urn, ()):
+        if path != "region" and P.last_key(path).lower().endswith(P.REGION_KEY_SUFFIXES):
+            yield f"{path} is not known yet: the region it names cannot be verified"
 
 
 @rule("RSD-013", "hostname_region_in_geography",

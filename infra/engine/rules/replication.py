@@ -10,7 +10,7 @@ import json
 
 from infra.engine.model import Resource
 from infra.engine.rules import patterns as P
-from infra.engine.rules.engine import Scope, arn_region_verdict, region_verdict, rule, truthy
+from infra.engine.rules.engine import STANCE_NOTE, Scope, arn_region_verdict, region_verdict, rule, truthy
 from infra.engine.rules.patterns import as_list
 
 _FIX = "Keep every replica and copy inside the geography's regions, or remove the replication."
@@ -170,9 +170,12 @@ def delivery_destination_in_geography(res: Resource, scope: Scope):
       remediation="Create single-Region keys (multi_region=False).",
       category="replication",
       types=("aws:kms/key:Key", "aws:kms/replicaKey:ReplicaKey", "aws:kms/replicaExternalKey:ReplicaExternalKey",
-             "aws:kms/externalKey:ExternalKey"))
+             "aws:kms/externalKey:ExternalKey"),
+      stance="""A multi-Region key is refused even when every replica is inside the geography: a
+      replica can be added later, in any region, by anyone allowed kms:ReplicateKey, outside the
+      stack. Replica keys in another region are also named by the placement rules.""")
 def kms_single_region(res: Resource, scope: Scope):
     if "replica" in res.type.lower():
-        yield "replica of a multi-Region key"
+        yield f"replica of a multi-Region key: {STANCE_NOTE}"
     elif truthy(res.props.get("multiRegion")):
-        yield "multiRegion is true"
+        yield f"multiRegion is true: {STANCE_NOTE}"
