@@ -46,7 +46,7 @@ plan: $(RUNTIME_STAMP)
 test: $(DEV_STAMP) $(MERMAID_STAMP)
 	@.ci/install-test-tools || echo "make test: Suricata/skopeo/docker-registry/jq/chromium not installed; their tests will skip (CI=true: they fail)" >&2
 	@echo "make: running the test suite (pytest)"
-	@$(BIN)/python -m pytest -q; rc=$$?; \
+	@$(BIN)/python -m pytest -q -n auto --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The data-path maps in docs/ (a test fails when they are stale).
