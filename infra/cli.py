@@ -6,7 +6,7 @@ codes (README, "Exit codes") hold for all of them:
   0    clean
   1    findings (plan, audit) or drift (models), and nothing else
   2    bad input: unknown stack, bad key or flag, unreadable file, unwritable output path
-  3    incomplete: something was not checked (audit --live, seed, cost --refresh)
+  3    incomplete: something was not checked (audit --live, preflight, seed, cost --refresh)
   4    internal error: a bug in residency (traceback only with --debug)
   130  interrupted (Ctrl-C / SIGINT)
 """
@@ -34,6 +34,7 @@ COMMANDS = {
     "models": "infra.commands.bedrock_drift",
     "seed": "infra.commands.seed",
     "cost": "infra.commands.cost",
+    "preflight": "infra.commands.preflight",
 }
 
 REPORT_BUG = ("this is a bug in residency, not in your input; please report it (ai-companion issue tracker) "

@@ -7,6 +7,7 @@ flattened to Pulumi's `namespace:key -> string` config map.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -52,7 +53,10 @@ def load_stack_values(stack: str, root: Path | None = None) -> tuple[dict[str, s
         raise InputError(f"invalid stack name '{stack}': use letters, digits, '-' and '_'")
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
-        raise InputError(f"unknown stack '{stack}': no {path.name}; stacks: {', '.join(list_stacks(root)) or 'none'}")
+        stacks = list_stacks(root)
+        close = difflib.get_close_matches(stack, stacks, n=1, cutoff=0.5)
+        raise InputError(f"unknown stack '{stack}': no {path.name}; stacks: {', '.join(stacks) or 'none'}"
+                         + (f"; did you mean '{close[0]}'?" if close else ""))
     values: dict[str, str] = {}
     project = read_yaml(root / "Pulumi.yaml")
     for key, spec in (project.get("config") or {}).items():

@@ -1,0 +1,467 @@
+"""`residency preflight`: can this account take the stack's first `pulumi up`? Read-only.
+
+What the stack needs (`Needs`) is derived from its offline plan and its config, never written by
+hand: the services its resources and VPC endpoints use, the instance types and zones it places,
+its Kubernetes version, its GPU pool's size, its Bedrock models and its geography's SCP. Each
+check is one declared unit (`@check`): the botocore operations it may send (the read-only guard's
+allow-list and the deploy role's preflight statement are derived from them) and one function
+that returns passed, failed (with the fix to apply) or not checked (with why). Adding the next
+check is one function here.
+
+Every call goes through the live scan's guarded clients (infra/engine/live/core.py: timeouts,
+standard retries, refusal of anything not listed, of truncated or non-JSON answers). A failure
+while reading is "not checked", never a pass and never a fail: exit 3 unless something failed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from botocore.exceptions import ClientError
+
+from infra.engine.live.core import ABANDON_KINDS, Clients, ReadOnlyViolation, fault, fault_kind, pages
+from infra.engine.model import Snapshot
+from infra.program.config import StackConfig
+from infra.program.scp_policy import build_scp, statement_digests
+
+PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
+
+# pulumi-aws type token prefix -> the service code of AWS's public SSM parameters
+# (/aws/service/global-infrastructure/regions/<region>/services/<code>); the longest prefix wins.
+# None: a global API that has no region (IAM, Route 53 zones). A type matching no prefix is
+# reported as not checked, and tests/test_preflight.py fails until it is listed here.
+SERVICE_OF_TYPE: dict[str, str | None] = {
+    "aws:ec2/": "ec2", "aws:eks/": "eks", "aws:kms/": "kms", "aws:s3/": "s3", "aws:ecr/": "ecr",
+    "aws:cloudwatch/logGroup": "logs", "aws:cloudwatch/": "cloudwatch",
+    "aws:bedrock/": "bedrock", "aws:bedrockmodel/": "bedrock",
+    "aws:networkfirewall/": "network-firewall", "aws:route53/resolver": "route53resolver",
+    "aws:secretsmanager/": "secretsmanager", "aws:ssm/": "ssm",
+    "aws:iam/": None, "aws:route53/": None, "aws:organizations/": None,
+}
+# VPC endpoint service (com.amazonaws.<region>.<name>) -> its SSM service code, where they differ.
+SERVICE_OF_ENDPOINT = {"ecr.api": "ecr", "ecr.dkr": "ecr", "ec2messages": "ssm", "ssmmessages": "ssm",
+                       "elasticloadbalancing": "elb"}
+# Regions whose SSM endpoint answers /aws/service/global-infrastructure queries (Systems Manager
+# user guide, parameter-store-public-parameters-global-infrastructure); any region's data can be
+# read from any of them. From elsewhere, a region of the geography in this list is asked, else
+# us-east-1 (which an SCP or the deploy role may deny: the check is then not checked).
+GLOBAL_INFRASTRUCTURE_REGIONS = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-south-1", "ap-northeast-2",
+    "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ca-central-1", "eu-central-1", "eu-west-1",
+    "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1")
+# On-Demand vCPU quota (Service Quotas, service code ec2) per instance family prefix. L-DB2E81BA
+# "Running On-Demand G and VT instances"; L-417A185B "Running On-Demand P instances" (the codes
+# AWS's quota console and CLI show; not in botocore's models).
+VCPU_QUOTA_OF_FAMILY = {"g": "L-DB2E81BA", "vt": "L-DB2E81BA", "p": "L-417A185B"}
+ACCOUNT_API_REGION = "us-east-1"  # Organizations and Account Management are global APIs served there
+
+
+@dataclass(frozen=True)
+class InstanceNeed:
+    role: str  # what the stack runs on it
+    instance_type: str
+    zones: tuple[str, ...]  # the zones (names or ids) it may be placed in
+    any_zone: bool  # True: one offered zone is enough (a node pool picks); False: every zone listed
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the stack's first `pulumi up` needs of the account (from the plan and the config)."""
+
+    cfg: StackConfig
+    services: tuple[str, ...] = ()  # SSM service codes
+    unmapped_types: tuple[str, ...] = ()  # pulumi-aws types with no SERVICE_OF_TYPE entry
+    endpoint_services: tuple[str, ...] = ()  # com.amazonaws.<region>.<name>
+    instances: tuple[InstanceNeed, ...] = ()
+    zone_location: str = "availability-zone"  # or availability-zone-id, as the plan places subnets
+    kubernetes_version: str | None = None
+
+    @property
+    def region(self) -> str:
+        return self.cfg.region
+
+
+def _service_of(type_: str) -> tuple[bool, str | None]:
+    prefixes = [p for p in SERVICE_OF_TYPE if type_.startswith(p)]
+    if not prefixes:
+        return False, None
+    return True, SERVICE_OF_TYPE[max(prefixes, key=len)]
+
+
+def needs_from_plan(snapshot: Snapshot, cfg: StackConfig) -> Needs:
+    """Derive the needs from the offline plan of the stack (infra/harness/synth.py)."""
+    services, unmapped, endpoints, tunnels = set(), set(), set(), []
+    subnets: dict[str, str] = {}  # subnet id -> zone
+    zones: list[str] = []
+    location = "availability-zone"
+    version = None
+    for r in snapshot.resources:
+        if not r.type.startswith("aws:"):
+            continue
+        known, service = _service_of(r.type)
+        if not known:
+            unmapped.add(r.type)
+        elif service:
+            services.add(service)
+        props = r.props
+        if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and props.get("serviceName"):
+            name = str(props["serviceName"])
+            endpoints.add(name)
+            short = name.split(f".{cfg.region}.", 1)[-1]
+            services.add(SERVICE_OF_ENDPOINT.get(short, short))
+        elif r.type == "aws:ec2/subnet:Subnet":
+            zone = props.get("availabilityZoneId") or props.get("availabilityZone")
+            if props.get("availabilityZoneId"):
+                location = "availability-zone-id"
+            if zone:
+                subnets[str(r.id or props.get("id"))] = zone
+                if zone not in zones:
+                    zones.append(zone)
+        elif r.type == "aws:ec2/instance:Instance" and props.get("instanceType"):
+            tunnels.append((r.name, props["instanceType"], props.get("subnetId")))
+        elif r.type == "aws:eks/cluster:Cluster":
+            version = props.get("version") or version
+    instances = [InstanceNeed(f"GPU node pool (gpuInstanceType, up to {cfg.gpu.max_size} GPU(s))",
+                              cfg.gpu.instance_type, tuple(zones), any_zone=True)]
+    for name, instance_type, subnet in tunnels:
+        where = (subnets[subnet],) if subnet in subnets else tuple(zones)
+        instances.append(InstanceNeed(f"instance {name}", instance_type, where, any_zone=False))
+    return Needs(cfg, tuple(sorted(services)), tuple(sorted(unmapped)), tuple(sorted(endpoints)),
+                 tuple(instances), location, version)
+
+
+# --- results and the check registry ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def passed(detail: str) -> Outcome:
+    return Outcome(PASSED, detail)
+
+
+def failed(detail: str, fix: str) -> Outcome:
+    return Outcome(FAILED, detail, fix)
+
+
+def not_checked(detail: str, fix: str = "") -> Outcome:
+    return Outcome(NOT_CHECKED, detail, fix)
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    title: str
+    outcome: Outcome
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status
+
+
+@dataclass
+class Probe:
+    """What a check receives: the needs and guarded clients (home region by default)."""
+
+    needs: Needs
+    clients: Clients
+
+    def client(self, service: str, region: str | None = None):
+        return self.clients(service, region or self.needs.region)
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    operations: dict[str, tuple[str, ...]]  # botocore service -> operations it may send
+    run: Callable[[Probe], Outcome]
+    applies: Callable[[Needs], bool] = lambda _needs: True
+
+
+CHECKS: list[Check] = []
+
+
+def check(check_id: str, title: str, operations: dict[str, tuple[str, ...]],
+          applies: Callable[[Needs], bool] = lambda _needs: True):
+    def register(fn: Callable[[Probe], Outcome]) -> Callable[[Probe], Outcome]:
+        if any(c.id == check_id for c in CHECKS):
+            raise ValueError(f"preflight check {check_id} is declared twice")
+        CHECKS.append(Check(check_id, title, operations, fn, applies))
+        return fn
+    return register
+
+
+def allowed_operations(checks: Iterable[Check] = None) -> dict[str, frozenset[str]]:
+    """The guard's allow-list: every operation the checks declare, and nothing else."""
+    out: dict[str, set[str]] = {}
+    for c in CHECKS if checks is None else checks:
+        for service, ops in c.operations.items():
+            out.setdefault(service, set()).update(ops)
+    return {s: frozenset(ops) for s, ops in out.items()}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code") or "")
+
+
+# --- the checks ------------------------------------------------------------------------------------
+
+@check("region-enabled", "the home region is enabled for the account",
+       {"account": ("GetRegionOptStatus",), "ec2": ("DescribeRegions",)})
+def region_enabled(probe: Probe) -> Outcome:
+    region = probe.needs.region
+    fix = f"enable it: `aws account enable-region --region-name {region}` (takes minutes to hours), then rerun"
+    try:
+        status = probe.client("account", ACCOUNT_API_REGION).get_region_opt_status(RegionName=region)["RegionOptStatus"]
+        if status in ("ENABLED", "ENABLED_BY_DEFAULT"):
+            return passed(f"{region}: {status} (account:GetRegionOptStatus)")
+        return failed(f"{region}: {status} (account:GetRegionOptStatus)", fix)
+    except ReadOnlyViolation:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- denied (the deploy role is bound to the geography): ask EC2
+        first = fault(exc)
+    try:
+        found = probe.client("ec2").describe_regions(AllRegions=True, RegionNames=[region])["Regions"]
+    except ClientError as exc:
+        if fault_kind(exc) == "region not enabled or credentials not valid there":
+            return failed(f"{region} refuses these credentials ({fault(exc)}): the region is not enabled", fix)
+        raise
+    status = next((r.get("OptInStatus") for r in found if r.get("RegionName") == region), None)
+    if status in ("opt-in-not-required", "opted-in"):
+        return passed(f"{region}: {status} (ec2:DescribeRegions; account:GetRegionOptStatus: {first})")
+    if status is None:
+        return failed(f"{region} is not a region this account's EC2 lists", "check the stack's aws:region")
+    return failed(f"{region}: {status} (ec2:DescribeRegions)", fix)
+
+
+@check("services-offered", "every service the stack uses is offered in the home region",
+       {"ssm": ("GetParametersByPath",)})
+def services_offered(probe: Probe) -> Outcome:
+    needs = probe.needs
+    if needs.unmapped_types:
+        return not_checked(f"no service code known for {', '.join(needs.unmapped_types)}",
+                           "add the type's module to SERVICE_OF_TYPE in infra/engine/preflight.py")
+    geo = needs.cfg.geography
+    asked = next((r for r in (needs.region, *geo.regions) if r in GLOBAL_INFRASTRUCTURE_REGIONS), ACCOUNT_API_REGION)
+    path = f"/aws/service/global-infrastructure/regions/{needs.region}/services"
+    ssm = probe.client("ssm", asked)
+    offered = {p["Name"].rsplit("/", 1)[-1] for page in pages(ssm, "get_parameters_by_path", Path=path)
+               for p in page.get("Parameters", [])}
+    if not offered:
+        return not_checked(f"AWS's public SSM parameters (read in {asked}) list no service in {needs.region} yet",
+                           "check the services in the AWS Regional Services List; the endpoints-offered check "
+                           "asks EC2 in the region itself")
+    missing = [s for s in needs.services if s not in offered]
+    if missing:
+        return failed(f"not offered in {needs.region}: {', '.join(missing)} (of {len(needs.services)} the plan uses)",
+                      f"deploy this stack to a region of {geo.code} that offers them (aws:region), or drop the "
+                      f"option that needs them")
+    return passed(f"all {len(needs.services)} offered in {needs.region}: {', '.join(needs.services)}")
+
+
+@check("endpoints-offered", "every VPC endpoint service the stack creates is offered in the home region",
+       {"ec2": ("DescribeVpcEndpointServices",)})
+def endpoints_offered(probe: Probe) -> Outcome:
+    wanted = list(probe.needs.endpoint_services)
+    if not wanted:
+        return passed("the plan creates no VPC endpoint")
+    offered: set[str] = set()
+    for page in pages(probe.client("ec2"), "describe_vpc_endpoint_services", ServiceNames=wanted):
+        offered.update(page.get("ServiceNames", []))
+    missing = [s for s in wanted if s not in offered]
+    if missing:
+        return failed(f"not offered in {probe.needs.region}: {', '.join(missing)}",
+                      "the stack cannot reach these services privately there: choose another home region")
+    return passed(f"all {len(wanted)} offered")
+
+
+@check("kubernetes-version", "the cluster's Kubernetes version is offered by EKS",
+       {"eks": ("DescribeClusterVersions",)}, applies=lambda n: n.kubernetes_version is not None)
+def kubernetes_version(probe: Probe) -> Outcome:
+    version = probe.needs.kubernetes_version
+    found = [v for page in pages(probe.client("eks"), "describe_cluster_versions", clusterVersions=[version])
+             for v in page.get("clusterVersions", []) if v.get("clusterVersion") == version]
+    fix = f"set kubernetes.version in stacks/catalog.yaml to one EKS offers in {probe.needs.region} " \
+          f"(`aws eks describe-cluster-versions --region {probe.needs.region}`)"
+    if not found:
+        return failed(f"EKS in {probe.needs.region} does not offer Kubernetes {version}", fix)
+    status = str(found[0].get("versionStatus") or found[0].get("status") or "").upper().replace("-", "_")
+    if status == "UNSUPPORTED":
+        return failed(f"Kubernetes {version} is unsupported on EKS in {probe.needs.region}", fix)
+    return passed(f"Kubernetes {version} offered in {probe.needs.region} ({status or 'status not given'})")
+
+
+@check("instance-types-offered", "the GPU and tunnel instance types are offered in the stack's zones",
+       {"ec2": ("DescribeInstanceTypeOfferings",)})
+def instance_types_offered(probe: Probe) -> Outcome:
+    needs = probe.needs
+    types = sorted({i.instance_type for i in needs.instances})
+    offered: set[tuple[str, str]] = set()
+    for page in pages(probe.client("ec2"), "describe_instance_type_offerings", LocationType=needs.zone_location,
+                      Filters=[{"Name": "instance-type", "Values": types}]):
+        offered |= {(o["InstanceType"], o["Location"]) for o in page.get("InstanceTypeOfferings", [])}
+    problems, notes = [], []
+    for need in needs.instances:
+        have = [z for z in need.zones if (need.instance_type, z) in offered]
+        lacking = [z for z in need.zones if z not in have]
+        if (need.any_zone and not have) or (not need.any_zone and lacking):
+            problems.append(f"{need.instance_type} ({need.role}) not offered in {', '.join(lacking)}")
+        elif lacking:
+            notes.append(f"{need.instance_type} only in {', '.join(have)}")
+    if problems:
+        return failed("; ".join(problems), "choose a type offered there (ai-companion:gpuInstanceType; the tunnel's "
+                      "instance_type), or a home region whose zones offer it: `aws ec2 "
+                      "describe-instance-type-offerings --location-type availability-zone`")
+    return passed(f"{', '.join(types)} offered in {', '.join(dict.fromkeys(z for i in needs.instances for z in i.zones))}"
+                  + (f" ({'; '.join(notes)})" if notes else ""))
+
+
+def _quota_value(probe: Probe, code: str) -> float:
+    quotas = probe.client("service-quotas")
+    try:
+        return float(quotas.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
+    except ClientError as exc:
+        if _code(exc) != "NoSuchResourceException":
+            raise
+        return float(quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
+
+
+@check("gpu-vcpu-quota", "the On-Demand vCPU quota covers the GPU pool at gpuMaxSize",
+       {"ec2": ("DescribeInstanceTypes",), "service-quotas": ("GetServiceQuota", "GetAWSDefaultServiceQuota")})
+def gpu_vcpu_quota(probe: Probe) -> Outcome:
+    gpu = probe.needs.cfg.gpu
+    family = gpu.instance_type.split(".")[0]
+    code = next((c for prefix, c in sorted(VCPU_QUOTA_OF_FAMILY.items(), key=lambda kv: -len(kv[0]))
+                 if family.startswith(prefix)), None)
+    if code is None:
+        return not_checked(f"no vCPU quota code known for family {family}", "add it to VCPU_QUOTA_OF_FAMILY")
+    (info,) = probe.client("ec2").describe_instance_types(InstanceTypes=[gpu.instance_type])["InstanceTypes"]
+    vcpus = int(info["VCpuInfo"]["DefaultVCpus"])
+    gpus = sum(int(g.get("Count", 0)) for g in (info.get("GpuInfo") or {}).get("Gpus", [])) or 1
+    needed = math.ceil(gpu.max_size / gpus) * vcpus
+    value = _quota_value(probe, code)
+    detail = (f"{code} is {value:g} vCPUs in {probe.needs.region}; gpuMaxSize {gpu.max_size} GPU(s) on "
+              f"{gpu.instance_type} ({gpus} GPU, {vcpus} vCPUs each) needs {needed}")
+    if value < needed:
+        return failed(detail, f"request {needed} or more: `aws service-quotas request-service-quota-increase "
+                              f"--region {probe.needs.region} --service-code ec2 --quota-code {code} "
+                              f"--desired-value {needed}`, or lower ai-companion:gpuMaxSize")
+    return passed(detail)
+
+
+@check("bedrock-models", "each ZM+ model or inference profile is accessible",
+       {"bedrock": ("GetFoundationModel", "GetInferenceProfile", "GetFoundationModelAvailability")},
+       applies=lambda n: bool(n.cfg.bedrock_models))
+def bedrock_models(probe: Probe) -> Outcome:
+    cfg = probe.needs.cfg
+    bedrock = probe.client("bedrock")
+    problems, seen = [], []
+    for model in cfg.bedrock_models:
+        profile = model.profile_id(cfg.geography.zm_plus.profile_prefix)
+        try:
+            if profile:
+                status = bedrock.get_inference_profile(inferenceProfileIdentifier=profile).get("status")
+                if status != "ACTIVE":
+                    problems.append(f"{profile}: profile status {status}")
+                    continue
+            else:
+                details = bedrock.get_foundation_model(modelIdentifier=model.model_id)["modelDetails"]
+                lifecycle = (details.get("modelLifecycle") or {}).get("status")
+                if lifecycle != "ACTIVE":
+                    problems.append(f"{model.model_id}: lifecycle {lifecycle}")
+                    continue
+        except ClientError as exc:
+            if _code(exc) not in ("ResourceNotFoundException", "ValidationException"):
+                raise
+            problems.append(f"{profile or model.model_id}: not offered in {cfg.region} ({_code(exc)})")
+            continue
+        access = bedrock.get_foundation_model_availability(modelId=model.model_id)
+        refused = [f"{k} {v}" for k, v in (("authorization", access.get("authorizationStatus")),
+                                            ("entitlement", access.get("entitlementAvailability")),
+                                            ("agreement", (access.get("agreementAvailability") or {}).get("status")))
+                   if v not in ("AUTHORIZED", "AVAILABLE")]
+        if not profile and access.get("regionAvailability") != "AVAILABLE":
+            refused.append(f"region {access.get('regionAvailability')}")
+        if refused:
+            problems.append(f"{model.model_id}: {', '.join(refused)}")
+        else:
+            seen.append(profile or model.model_id)
+    if problems:
+        return failed("; ".join(problems), f"in the Bedrock console of {cfg.region}, Model access: request access to "
+                      "these Anthropic models (use-case form, Marketplace agreement), or drop them from "
+                      "ai-companion:zmPlus.models")
+    return passed(f"accessible from {cfg.region}: {', '.join(seen)}")
+
+
+@check("scp-attached", "the geography's SCP (`residency scp`) is attached to the account",
+       {"sts": ("GetCallerIdentity",),
+        "organizations": ("DescribeOrganization", "ListParents", "ListPoliciesForTarget", "DescribePolicy")})
+def scp_attached(probe: Probe) -> Outcome:
+    cfg = probe.needs.cfg
+    wanted = statement_digests(build_scp(cfg.geography, cfg.has("zm_plus")))
+    fix = f"attach the output of `residency scp --stack {cfg.stack}` to the account or its OU in AWS Organizations"
+    account = probe.client("sts", ACCOUNT_API_REGION).get_caller_identity()["Account"]
+    org = probe.client("organizations", ACCOUNT_API_REGION)
+    try:
+        org.describe_organization()
+    except ClientError as exc:
+        if _code(exc) != "AWSOrganizationsNotInUseException":
+            raise
+        return failed(f"account {account} is in no AWS Organization, so no SCP can hold it", fix)
+    have: set[str] = set()
+    target = account
+    for _ in range(6):  # account -> OUs (at most five levels) -> root
+        for page in pages(org, "list_policies_for_target", TargetId=target, Filter="SERVICE_CONTROL_POLICY"):
+            for p in page.get("Policies", []):
+                have |= statement_digests(org.describe_policy(PolicyId=p["Id"])["Policy"].get("Content") or "")
+        parents = [p for page in pages(org, "list_parents", ChildId=target) for p in page.get("Parents", [])]
+        if not parents:
+            break
+        target = parents[0]["Id"]
+    missing = wanted - have
+    if missing:
+        return failed(f"{len(missing)} of {len(wanted)} statement(s) of the {cfg.geography.code} SCP are in no SCP "
+                      f"attached to account {account}, its OUs or the root", fix)
+    return passed(f"every statement of the {cfg.geography.code} SCP is in force on account {account}")
+
+
+# --- running them ----------------------------------------------------------------------------------
+
+@dataclass
+class Preflight:
+    needs: Needs
+    results: list[Result] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+
+def run_checks(needs: Needs, clients: Clients, progress: Callable[[str], None] = lambda _m: None,
+               only: Iterable[str] | None = None) -> Preflight:
+    """Run the declared checks in order. A failure while reading makes that check not checked;
+    after the endpoint stops answering, the rest are not tried (each would wait out the timeouts)."""
+    probe, report, gone = Probe(needs, clients), Preflight(needs), None
+    wanted = set(only) if only is not None else None
+    for c in CHECKS:
+        if (wanted is not None and c.id not in wanted) or not c.applies(needs):
+            continue
+        if gone:
+            report.results.append(Result(c.id, c.title, not_checked(f"not tried: {gone}")))
+            continue
+        progress(f"checking {c.id}: {c.title}")
+        try:
+            outcome = c.run(probe)
+        except ReadOnlyViolation:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- whatever it is, this check proves nothing
+            outcome = not_checked(fault(exc))
+            if fault_kind(exc) in ABANDON_KINDS:
+                gone = f"the endpoint stopped answering ({fault_kind(exc)})"
+        report.results.append(Result(c.id, c.title, outcome))
+    return report
