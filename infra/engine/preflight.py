@@ -271,10 +271,23 @@ def endpoints_offered(probe: Probe) -> Outcome:
     wanted = list(probe.needs.endpoint_services)
     if not wanted:
         return passed("the plan creates no VPC endpoint")
-    offered: set[str] = set()
-    for page in pages(probe.client("ec2"), "describe_vpc_endpoint_services", ServiceNames=wanted):
-        offered.update(page.get("ServiceNames", []))
-    missing = [s for s in wanted if s not in offered]
+    def offered(names: list[str]) -> set[str]:
+        return {n for page in pages(probe.client("ec2"), "describe_vpc_endpoint_services", ServiceNames=names)
+                for n in page.get("ServiceNames", [])}
+
+    try:
+        found = offered(wanted)
+    except ClientError as exc:  # one unknown name refuses the whole call: ask name by name
+        if _code(exc) != "InvalidServiceName":
+            raise
+        found = set()
+        for name in wanted:
+            try:
+                found |= offered([name])
+            except ClientError as one:
+                if _code(one) != "InvalidServiceName":
+                    raise
+    missing = [s for s in wanted if s not in found]
     if missing:
         return failed(f"not offered in {probe.needs.region}: {', '.join(missing)}",
                       "the stack cannot reach these services privately there: choose another home region")
