@@ -392,3 +392,28 @@ def test_an_internal_error_exits_4(aws_env, tmp_path):  # noqa: F811
     result = residency("preflight", "--stack", "sg", "--endpoint-url", "http://127.0.0.1:9",
                        PYTHONPATH=str(tmp_path))
     assert result.rc == 4 and "internal error: KeyError: 'subnets'" in result.err and "Traceback" not in result.err
+
+
+def test_skip_leaves_a_check_out_and_says_so(moto, canned):  # noqa: F811
+    ready_account(moto, canned)
+    result = residency("preflight", "--stack", "eu", "--endpoint-url", moto.url, "--skip", "scp-attached",
+                       "--skip", "bedrock-models", "--format", "json")
+    report = json.loads(result.out)
+    assert result.rc == 0 and report["leftOut"] == ["bedrock-models", "scp-attached"]
+    assert {c["id"] for c in report["checks"]} == {c.id for c in CHECKS} - {"bedrock-models", "scp-attached"}
+    assert residency("preflight", "--stack", "eu", "--skip", "nope").rc == 2
+
+
+def test_the_deploy_role_may_send_what_its_preflight_step_asks():
+    """deploy.yml runs preflight under the deploy role with scp-attached left out; every operation of
+    the other checks is granted in the geography (account:GetRegionOptStatus is global: denied
+    outside it, the check then asks EC2 in the home region)."""
+    from infra.commands.render import iam_policy
+    from test_iam_policies import IAM_PREFIX_FOR, granted, load
+
+    policy = iam_policy(load("deploy-permissions.json"), "eu")
+    prefix = {**IAM_PREFIX_FOR, "service-quotas": "servicequotas"}
+    asked = allowed_operations([c for c in CHECKS if c.id != "scp-attached"])
+    needed = [f"{prefix.get(s, s)}:{op}" for s, ops in asked.items() for op in sorted(ops)
+              if (s, op) != ("account", "GetRegionOptStatus")]
+    assert [a for a in needed if not granted(policy, a)] == []

@@ -31,8 +31,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--profile", metavar="NAME", help="AWS shared-config profile")
     parser.add_argument("--endpoint-url", metavar="URL",
                         help="AWS endpoint override (tests/moto); AWS_ENDPOINT_URL is honoured too")
-    parser.add_argument("--check", action="append", choices=[c.id for c in CHECKS], metavar="ID",
-                        help=f"run only this check (repeatable): {', '.join(c.id for c in CHECKS)}")
+    ids = [c.id for c in CHECKS]
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--check", action="append", choices=ids, metavar="ID",
+                       help=f"run only this check (repeatable): {', '.join(ids)}")
+    which.add_argument("--skip", action="append", choices=ids, metavar="ID",
+                       help="leave this check out (repeatable); the report says which were left out")
     parser.add_argument("--format", choices=tuple(FORMATTERS), default="text", help="report format (default: text)")
     parser.add_argument("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
 
@@ -57,7 +61,7 @@ def to_dict(report: Preflight) -> dict:
     return {
         "stack": needs.cfg.stack, "geography": needs.cfg.geography.code, "region": needs.region,
         "verdict": verdict(report), "exitCode": exit_code(report),
-        "counts": {s: report.count(s) for s in (PASSED, FAILED, NOT_CHECKED)},
+        "counts": {s: report.count(s) for s in (PASSED, FAILED, NOT_CHECKED)}, "leftOut": left_out(report),
         "needs": {"services": list(needs.services), "endpointServices": list(needs.endpoint_services),
                   "instances": [{"role": i.role, "instanceType": i.instance_type, "zones": list(i.zones)}
                                 for i in needs.instances],
@@ -68,9 +72,17 @@ def to_dict(report: Preflight) -> dict:
     }
 
 
+def left_out(report: Preflight) -> list[str]:
+    """Checks that apply to the stack but were not asked for (--check / --skip)."""
+    ran = {r.check for r in report.results}
+    return [c.id for c in CHECKS if c.applies(report.needs) and c.id not in ran]
+
+
 def render_text(report: Preflight) -> str:
     cfg = report.needs.cfg
     lines = [f"preflight of stack {cfg.stack}: geography {cfg.geography.code}, home region {cfg.region}"]
+    if left_out(report):
+        lines.append(f"  left out on request: {', '.join(left_out(report))}")
     width = max(len(MARK[r.status]) for r in report.results) if report.results else 0
     for r in report.results:
         lines.append(f"  {MARK[r.status].ljust(width)}  {r.check}: {r.title}")
@@ -106,7 +118,8 @@ def preflight(args) -> Preflight:
     needs = needs_from_plan(plan.snapshot, plan.config)
     clients = Clients(session, args.endpoint_url, Timeouts(), allowed=allowed_operations(),
                       user_agent="residency-preflight")
-    return run_checks(needs, clients, progress, only=args.check)
+    only = args.check or ([c.id for c in CHECKS if c.id not in args.skip] if args.skip else None)
+    return run_checks(needs, clients, progress, only=only)
 
 
 def run(args) -> int:

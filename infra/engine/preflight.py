@@ -248,15 +248,27 @@ def services_offered(probe: Probe) -> Outcome:
         return not_checked(f"no service code known for {', '.join(needs.unmapped_types)}",
                            "add the type's module to SERVICE_OF_TYPE in infra/engine/preflight.py")
     geo = needs.cfg.geography
-    asked = next((r for r in (needs.region, *geo.regions) if r in GLOBAL_INFRASTRUCTURE_REGIONS), ACCOUNT_API_REGION)
     path = f"/aws/service/global-infrastructure/regions/{needs.region}/services"
-    ssm = probe.client("ssm", asked)
-    offered = {p["Name"].rsplit("/", 1)[-1] for page in pages(ssm, "get_parameters_by_path", Path=path)
-               for p in page.get("Parameters", [])}
+    offered, tried = set(), []
+    for asked in _parameter_regions(needs):
+        try:
+            offered = {p["Name"].rsplit("/", 1)[-1] for page in pages(probe.client("ssm", asked), "get_parameters_by_path",
+                                                                      Path=path) for p in page.get("Parameters", [])}
+        except ReadOnlyViolation:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- not served there, or denied outside the geography: the next
+            if fault_kind(exc) in ABANDON_KINDS:
+                raise
+            tried.append(f"{asked}: {fault(exc)}")
+            continue
+        if offered:
+            break
+        tried.append(f"{asked}: no parameters")
     if not offered:
-        return not_checked(f"AWS's public SSM parameters (read in {asked}) list no service in {needs.region} yet",
-                           "check the services in the AWS Regional Services List; the endpoints-offered check "
-                           "asks EC2 in the region itself")
+        return not_checked(f"AWS's public SSM parameters list no service in {needs.region} "
+                           f"({'; '.join(tried)})",
+                           "check the services in the AWS Regional Services List, or rerun with credentials that "
+                           "may read SSM in us-east-1; the endpoints-offered check asks EC2 in the region itself")
     missing = [s for s in needs.services if s not in offered]
     if missing:
         return failed(f"not offered in {needs.region}: {', '.join(missing)} (of {len(needs.services)} the plan uses)",
@@ -333,6 +345,13 @@ def instance_types_offered(probe: Probe) -> Outcome:
                       "describe-instance-type-offerings --location-type availability-zone`")
     return passed(f"{', '.join(types)} offered in {', '.join(dict.fromkeys(z for i in needs.instances for z in i.zones))}"
                   + (f" ({'; '.join(notes)})" if notes else ""))
+
+
+def _parameter_regions(needs: Needs) -> list[str]:
+    """Where to read the global-infrastructure parameters: the home region itself (it may serve them
+    although the list below predates it), the geography's regions that serve them, else us-east-1."""
+    listed = [r for r in needs.cfg.geography.regions if r in GLOBAL_INFRASTRUCTURE_REGIONS]
+    return list(dict.fromkeys([needs.region, *(listed or [ACCOUNT_API_REGION])]))
 
 
 def _quota_value(probe: Probe, code: str) -> float:
