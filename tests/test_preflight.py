@@ -417,3 +417,28 @@ def test_the_deploy_role_may_send_what_its_preflight_step_asks():
     needed = [f"{prefix.get(s, s)}:{op}" for s, ops in asked.items() for op in sorted(ops)
               if (s, op) != ("account", "GetRegionOptStatus")]
     assert [a for a in needed if not granted(policy, a)] == []
+
+
+def test_the_tunnel_ami_is_published(moto, eu_needs):  # noqa: F811
+    outcome = run_one(moto, eu_needs, "ami-published")
+    assert outcome.status == PASSED and "al2023-ami-kernel-default-arm64 = ami-" in outcome.detail
+    needs = dataclasses.replace(eu_needs, ami_parameters=("/aws/service/ami-amazon-linux-latest/no-such-ami",))
+    outcome = run_one(moto, needs, "ami-published")
+    assert outcome.status == FAILED and "no-such-ami" in outcome.detail and "TUNNEL_AMI_PARAMETER" in outcome.fix
+
+
+def test_subnets_placed_by_zone_id_are_checked_by_zone_id(moto, eu_needs):  # noqa: F811
+    """A zone name maps to another physical zone in each account; a plan that places subnets by
+    zone id is checked by zone id (moto: euc1-az1..3)."""
+    from infra.engine.model import Resource, Snapshot
+
+    subnets = [Resource(urn=f"urn:s{i}", type="aws:ec2/subnet:Subnet", name=f"s{i}", id=f"subnet-{i}",
+                        inputs={"availabilityZoneId": f"euc1-az{i}"}) for i in (1, 2)]
+    tunnel = Resource(urn="urn:t", type="aws:ec2/instance:Instance", name="tunnel", id="i-1",
+                      inputs={"instanceType": "t4g.nano", "subnetId": "subnet-2"})
+    needs = needs_from_plan(Snapshot(subnets + [tunnel], source="plan"), eu_needs.cfg)
+    assert needs.zone_location == "availability-zone-id"
+    assert [(i.instance_type, i.zones) for i in needs.instances] == [
+        ("g6e.xlarge", ("euc1-az1", "euc1-az2")), ("t4g.nano", ("euc1-az2",))]
+    outcome = run_one(moto, needs, "instance-types-offered")
+    assert outcome.status == PASSED and "euc1-az1, euc1-az2" in outcome.detail

@@ -77,6 +77,7 @@ class Needs:
     instances: tuple[InstanceNeed, ...] = ()
     zone_location: str = "availability-zone"  # or availability-zone-id, as the plan places subnets
     kubernetes_version: str | None = None
+    ami_parameters: tuple[str, ...] = ()  # public SSM parameters the program resolves AMIs from
 
     @property
     def region(self) -> str:
@@ -128,8 +129,11 @@ def needs_from_plan(snapshot: Snapshot, cfg: StackConfig) -> Needs:
     for name, instance_type, subnet in tunnels:
         where = (subnets[subnet],) if subnet in subnets else tuple(zones)
         instances.append(InstanceNeed(f"instance {name}", instance_type, where, any_zone=False))
+    # The tunnel's AMI is an invoke (aws.ssm.get_parameter), which a plan does not record as a resource.
+    from infra.program.components.api_tunnel import TUNNEL_AMI_PARAMETER
+
     return Needs(cfg, tuple(sorted(services)), tuple(sorted(unmapped)), tuple(sorted(endpoints)),
-                 tuple(instances), location, version)
+                 tuple(instances), location, version, (TUNNEL_AMI_PARAMETER,) if tunnels else ())
 
 
 # --- results and the check registry ----------------------------------------------------------------
@@ -310,7 +314,8 @@ def endpoints_offered(probe: Probe) -> Outcome:
        {"eks": ("DescribeClusterVersions",)}, applies=lambda n: n.kubernetes_version is not None)
 def kubernetes_version(probe: Probe) -> Outcome:
     version = probe.needs.kubernetes_version
-    found = [v for page in pages(probe.client("eks"), "describe_cluster_versions", clusterVersions=[version])
+    found = [v for page in pages(probe.client("eks"), "describe_cluster_versions", clusterVersions=[version],
+                                 includeAll=True)
              for v in page.get("clusterVersions", []) if v.get("clusterVersion") == version]
     fix = f"set kubernetes.version in stacks/catalog.yaml to one EKS offers in {probe.needs.region} " \
           f"(`aws eks describe-cluster-versions --region {probe.needs.region}`)"
@@ -352,6 +357,20 @@ def _parameter_regions(needs: Needs) -> list[str]:
     although the list below predates it), the geography's regions that serve them, else us-east-1."""
     listed = [r for r in needs.cfg.geography.regions if r in GLOBAL_INFRASTRUCTURE_REGIONS]
     return list(dict.fromkeys([needs.region, *(listed or [ACCOUNT_API_REGION])]))
+
+
+@check("ami-published", "the AMIs the program looks up are published in the home region",
+       {"ssm": ("GetParameters",)}, applies=lambda n: bool(n.ami_parameters))
+def ami_published(probe: Probe) -> Outcome:
+    names = list(probe.needs.ami_parameters)
+    answer = probe.client("ssm").get_parameters(Names=names)
+    found = {p["Name"]: p.get("Value", "") for p in answer.get("Parameters", [])}
+    missing = [n for n in names if not found.get(n, "").startswith("ami-")]
+    if missing:
+        return failed(f"not published in {probe.needs.region}: {', '.join(missing)}",
+                      "the tunnel instance cannot resolve its AMI there: set TUNNEL_AMI_PARAMETER "
+                      "(infra/program/components/api_tunnel.py) to one published in the region")
+    return passed(", ".join(f"{n} = {found[n]}" for n in names))
 
 
 def _quota_value(probe: Probe, code: str) -> float:
