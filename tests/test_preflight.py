@@ -442,3 +442,10 @@ def test_subnets_placed_by_zone_id_are_checked_by_zone_id(moto, eu_needs):  # no
         ("g6e.xlarge", ("euc1-az1", "euc1-az2")), ("t4g.nano", ("euc1-az2",))]
     outcome = run_one(moto, needs, "instance-types-offered")
     assert outcome.status == PASSED and "euc1-az1, euc1-az2" in outcome.detail
+
+
+def test_a_quota_code_that_names_another_quota_is_not_checked(moto, canned, eu_needs):  # noqa: F811
+    canned(QUOTA_ENDPOINT, {"Quota": {"QuotaCode": "L-DB2E81BA", "Value": 512.0,
+                                      "QuotaName": "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"}})
+    outcome = run_one(moto, eu_needs, "gpu-vcpu-quota")
+    assert outcome.status == NOT_CHECKED and "not the 'G and VT' vCPU quota" in outcome.detail

@@ -51,10 +51,13 @@ GLOBAL_INFRASTRUCTURE_REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-south-1", "ap-northeast-2",
     "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ca-central-1", "eu-central-1", "eu-west-1",
     "eu-west-2", "eu-west-3", "eu-north-1", "sa-east-1")
-# On-Demand vCPU quota (Service Quotas, service code ec2) per instance family prefix. L-DB2E81BA
-# "Running On-Demand G and VT instances"; L-417A185B "Running On-Demand P instances" (the codes
-# AWS's quota console and CLI show; not in botocore's models).
-VCPU_QUOTA_OF_FAMILY = {"g": "L-DB2E81BA", "vt": "L-DB2E81BA", "p": "L-417A185B"}
+# On-Demand vCPU quota (Service Quotas, service code ec2) per instance family prefix: its code and
+# the words its name must contain. The codes are not in botocore's models; they are the ones the
+# quota console and CLI show (L-DB2E81BA "Running On-Demand G and VT instances", L-417A185B
+# "Running On-Demand P instances"), taken from public scripts, not from an AWS page. So the check
+# also compares the name AWS answers with, and says "not checked" when it differs.
+VCPU_QUOTA_OF_FAMILY = {"g": ("L-DB2E81BA", "G and VT"), "vt": ("L-DB2E81BA", "G and VT"),
+                        "p": ("L-417A185B", "P instances")}
 ACCOUNT_API_REGION = "us-east-1"  # Organizations and Account Management are global APIs served there
 
 
@@ -373,14 +376,15 @@ def ami_published(probe: Probe) -> Outcome:
     return passed(", ".join(f"{n} = {found[n]}" for n in names))
 
 
-def _quota_value(probe: Probe, code: str) -> float:
+def _quota(probe: Probe, code: str) -> dict:
+    """The applied quota, or AWS's default when none was ever applied to the account."""
     quotas = probe.client("service-quotas")
     try:
-        return float(quotas.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
+        return quotas.get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
     except ClientError as exc:
         if _code(exc) != "NoSuchResourceException":
             raise
-        return float(quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"])
+        return quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
 
 
 @check("gpu-vcpu-quota", "the On-Demand vCPU quota covers the GPU pool at gpuMaxSize",
@@ -388,15 +392,21 @@ def _quota_value(probe: Probe, code: str) -> float:
 def gpu_vcpu_quota(probe: Probe) -> Outcome:
     gpu = probe.needs.cfg.gpu
     family = gpu.instance_type.split(".")[0]
-    code = next((c for prefix, c in sorted(VCPU_QUOTA_OF_FAMILY.items(), key=lambda kv: -len(kv[0]))
-                 if family.startswith(prefix)), None)
-    if code is None:
+    known = next((c for prefix, c in sorted(VCPU_QUOTA_OF_FAMILY.items(), key=lambda kv: -len(kv[0]))
+                  if family.startswith(prefix)), None)
+    if known is None:
         return not_checked(f"no vCPU quota code known for family {family}", "add it to VCPU_QUOTA_OF_FAMILY")
+    code, words = known
     (info,) = probe.client("ec2").describe_instance_types(InstanceTypes=[gpu.instance_type])["InstanceTypes"]
     vcpus = int(info["VCpuInfo"]["DefaultVCpus"])
     gpus = sum(int(g.get("Count", 0)) for g in (info.get("GpuInfo") or {}).get("Gpus", [])) or 1
     needed = math.ceil(gpu.max_size / gpus) * vcpus
-    value = _quota_value(probe, code)
+    quota = _quota(probe, code)
+    name = quota.get("QuotaName") or ""
+    if name and words not in name:
+        return not_checked(f"quota {code} is '{name}', not the '{words}' vCPU quota",
+                           "correct VCPU_QUOTA_OF_FAMILY in infra/engine/preflight.py")
+    value = float(quota["Value"])
     detail = (f"{code} is {value:g} vCPUs in {probe.needs.region}; gpuMaxSize {gpu.max_size} GPU(s) on "
               f"{gpu.instance_type} ({gpus} GPU, {vcpus} vCPUs each) needs {needed}")
     if value < needed:
