@@ -449,3 +449,13 @@ def test_a_quota_code_that_names_another_quota_is_not_checked(moto, canned, eu_n
                                       "QuotaName": "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"}})
     outcome = run_one(moto, eu_needs, "gpu-vcpu-quota")
     assert outcome.status == NOT_CHECKED and "not the 'G and VT' vCPU quota" in outcome.detail
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("--output", "/"), "--output: / is a directory"),
+    (("--endpoint-url", "ftp://127.0.0.1"), "--endpoint-url: 'ftp://127.0.0.1' is not an http(s) URL"),
+    (("--check", "scp-attached", "--skip", "scp-attached"), "not allowed with argument"),
+], ids=["output is a directory", "endpoint not http", "check and skip"])
+def test_bad_flags_exit_2_before_anything_is_read(aws_env, argv, message):  # noqa: F811
+    result = residency("preflight", "--stack", "eu", *argv)
+    assert result.rc == 2 and message in result.err and result.out == ""
