@@ -459,3 +459,10 @@ def test_a_quota_code_that_names_another_quota_is_not_checked(moto, canned, eu_n
 def test_bad_flags_exit_2_before_anything_is_read(aws_env, argv, message):  # noqa: F811
     result = residency("preflight", "--stack", "eu", *argv)
     assert result.rc == 2 and message in result.err and result.out == ""
+
+
+def test_only_aws_public_parameters_are_read(moto, eu_needs):  # noqa: F811
+    """The account's own parameters may hold secrets: preflight refuses to ask for them (exit 4, a bug)."""
+    needs = dataclasses.replace(eu_needs, ami_parameters=("/prod/db-password",))
+    with pytest.raises(ReadOnlyViolation, match="reads only /aws/service/"):
+        run_checks(needs, moto_probe(moto, needs).clients, only=["ami-published"])

@@ -29,7 +29,8 @@ from infra.program.scp_policy import build_scp, statement_digests
 PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
 
 # pulumi-aws type token prefix -> the service code of AWS's public SSM parameters
-# (/aws/service/global-infrastructure/regions/<region>/services/<code>); the longest prefix wins.
+# (/aws/service/global-infrastructure/regions/<region>/services/<code>, one parameter per service
+# offered there); the longest prefix wins.
 # None: a global API that has no region (IAM, Route 53 zones). A type matching no prefix is
 # reported as not checked, and tests/test_preflight.py fails until it is listed here.
 SERVICE_OF_TYPE: dict[str, str | None] = {
@@ -58,7 +59,8 @@ GLOBAL_INFRASTRUCTURE_REGIONS = (
 # also compares the name AWS answers with, and says "not checked" when it differs.
 VCPU_QUOTA_OF_FAMILY = {"g": ("L-DB2E81BA", "G and VT"), "vt": ("L-DB2E81BA", "G and VT"),
                         "p": ("L-417A185B", "P instances")}
-ACCOUNT_API_REGION = "us-east-1"  # Organizations and Account Management are global APIs served there
+ACCOUNT_API_REGION = "us-east-1"
+PUBLIC_PARAMETERS = "/aws/service/"  # AWS's public SSM parameters: the only ones preflight reads  # Organizations and Account Management are global APIs served there
 
 
 @dataclass(frozen=True)
@@ -248,19 +250,19 @@ def region_enabled(probe: Probe) -> Outcome:
 
 
 @check("services-offered", "every service the stack uses is offered in the home region",
-       {"ssm": ("GetParametersByPath",)})
+       {"ssm": ("GetParameters",)})
 def services_offered(probe: Probe) -> Outcome:
     needs = probe.needs
     if needs.unmapped_types:
         return not_checked(f"no service code known for {', '.join(needs.unmapped_types)}",
                            "add the type's module to SERVICE_OF_TYPE in infra/engine/preflight.py")
     geo = needs.cfg.geography
-    path = f"/aws/service/global-infrastructure/regions/{needs.region}/services"
-    offered, tried = set(), []
+    region = f"/aws/service/global-infrastructure/regions/{needs.region}"
+    names = [region] + [f"{region}/services/{s}" for s in needs.services]
+    found, tried = None, []
     for asked in _parameter_regions(needs):
         try:
-            offered = {p["Name"].rsplit("/", 1)[-1] for page in pages(probe.client("ssm", asked), "get_parameters_by_path",
-                                                                      Path=path) for p in page.get("Parameters", [])}
+            found = _parameters(probe.client("ssm", asked), names)
         except ReadOnlyViolation:
             raise
         except Exception as exc:  # noqa: BLE001 -- not served there, or denied outside the geography: the next
@@ -268,20 +270,34 @@ def services_offered(probe: Probe) -> Outcome:
                 raise
             tried.append(f"{asked}: {fault(exc)}")
             continue
-        if offered:
+        if region in found:
             break
-        tried.append(f"{asked}: no parameters")
-    if not offered:
-        return not_checked(f"AWS's public SSM parameters list no service in {needs.region} "
-                           f"({'; '.join(tried)})",
+        tried.append(f"{asked}: {needs.region} not listed")
+    if found is None or region not in found:
+        return not_checked(f"AWS's public SSM parameters list no service in {needs.region} ({'; '.join(tried)})",
                            "check the services in the AWS Regional Services List, or rerun with credentials that "
                            "may read SSM in us-east-1; the endpoints-offered check asks EC2 in the region itself")
-    missing = [s for s in needs.services if s not in offered]
+    missing = [s for s in needs.services if f"{region}/services/{s}" not in found]
     if missing:
         return failed(f"not offered in {needs.region}: {', '.join(missing)} (of {len(needs.services)} the plan uses)",
                       f"deploy this stack to a region of {geo.code} that offers them (aws:region), or drop the "
                       f"option that needs them")
     return passed(f"all {len(needs.services)} offered in {needs.region}: {', '.join(needs.services)}")
+
+
+def _parameters(ssm, names: list[str]) -> dict[str, str]:
+    """The names among `names` that exist (GetParameters takes ten at a time; unknown names come back
+    in InvalidParameters, not as an error). Only AWS's public parameters are ever asked for: the
+    account's own may hold secrets (the live scan never reads them at all)."""
+    private = [n for n in names if not n.startswith(PUBLIC_PARAMETERS)]
+    if private:
+        raise ReadOnlyViolation(f"refusing ssm:GetParameters of {', '.join(private)}: preflight reads only "
+                                f"{PUBLIC_PARAMETERS}*")
+    found: dict[str, str] = {}
+    for i in range(0, len(names), 10):
+        found.update({p["Name"]: p.get("Value", "") for p in ssm.get_parameters(Names=names[i:i + 10])
+                      .get("Parameters", [])})
+    return found
 
 
 @check("endpoints-offered", "every VPC endpoint service the stack creates is offered in the home region",
@@ -366,8 +382,7 @@ def _parameter_regions(needs: Needs) -> list[str]:
        {"ssm": ("GetParameters",)}, applies=lambda n: bool(n.ami_parameters))
 def ami_published(probe: Probe) -> Outcome:
     names = list(probe.needs.ami_parameters)
-    answer = probe.client("ssm").get_parameters(Names=names)
-    found = {p["Name"]: p.get("Value", "") for p in answer.get("Parameters", [])}
+    found = _parameters(probe.client("ssm"), names)
     missing = [n for n in names if not found.get(n, "").startswith("ami-")]
     if missing:
         return failed(f"not published in {probe.needs.region}: {', '.join(missing)}",
