@@ -246,7 +246,8 @@ def _profile_answers(stubber, needs, missing=()):
                                      expected_params={"inferenceProfileIdentifier": profile})
             continue
         bedrock.add_response("get_inference_profile", {
-            "inferenceProfileName": profile, "inferenceProfileArn": f"arn:aws:bedrock:eu-central-1:1:inference-profile/{profile}",
+            "inferenceProfileName": profile,
+            "inferenceProfileArn": f"arn:aws:bedrock:eu-central-1:1:inference-profile/{profile}",
             "models": [{"modelArn": f"arn:aws:bedrock:eu-central-1::foundation-model/{model.model_id}"}],
             "inferenceProfileId": profile, "status": "ACTIVE", "type": "SYSTEM_DEFINED"},
             {"inferenceProfileIdentifier": profile})
@@ -274,7 +275,8 @@ def test_a_profile_not_offered_in_the_region_fails(eu_needs):
         bedrock.add_response("get_foundation_model_availability", {**AUTHORIZED, "modelId": model.model_id},
                              {"modelId": model.model_id})
     outcome = run_stubbed(probe, "bedrock-models")
-    assert outcome.status == FAILED and f"{gone}: not offered in eu-central-1 (ResourceNotFoundException)" in outcome.detail
+    assert outcome.status == FAILED
+    assert f"{gone}: not offered in eu-central-1 (ResourceNotFoundException)" in outcome.detail
     session.assert_no_pending_responses()
 
 

@@ -59,8 +59,8 @@ GLOBAL_INFRASTRUCTURE_REGIONS = (
 # also compares the name AWS answers with, and says "not checked" when it differs.
 VCPU_QUOTA_OF_FAMILY = {"g": ("L-DB2E81BA", "G and VT"), "vt": ("L-DB2E81BA", "G and VT"),
                         "p": ("L-417A185B", "P instances")}
-ACCOUNT_API_REGION = "us-east-1"
-PUBLIC_PARAMETERS = "/aws/service/"  # AWS's public SSM parameters: the only ones preflight reads  # Organizations and Account Management are global APIs served there
+ACCOUNT_API_REGION = "us-east-1"  # Organizations and Account Management are global APIs served there
+PUBLIC_PARAMETERS = "/aws/service/"  # AWS's public SSM parameters: the only ones preflight reads
 
 
 @dataclass(frozen=True)
@@ -367,8 +367,8 @@ def instance_types_offered(probe: Probe) -> Outcome:
         return failed("; ".join(problems), "choose a type offered there (ai-companion:gpuInstanceType; the tunnel's "
                       "instance_type), or a home region whose zones offer it: `aws ec2 "
                       "describe-instance-type-offerings --location-type availability-zone`")
-    return passed(f"{', '.join(types)} offered in {', '.join(dict.fromkeys(z for i in needs.instances for z in i.zones))}"
-                  + (f" ({'; '.join(notes)})" if notes else ""))
+    zones = dict.fromkeys(z for i in needs.instances for z in i.zones)
+    return passed(f"{', '.join(types)} offered in {', '.join(zones)}" + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 def _parameter_regions(needs: Needs) -> list[str]:
