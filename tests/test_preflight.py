@@ -75,8 +75,13 @@ def eu_needs():
     return needs_from_plan(planned("eu").snapshot, planned("eu").config)
 
 
+# moto builds a region's EC2 backend on its first call, which can take long on a loaded machine: a
+# generous read timeout, so that a slow test machine never reads as "not checked".
+PATIENT = Timeouts(read=120)
+
+
 def moto_probe(server, needs):
-    return Probe(needs, Clients(shared_session(), server.url, Timeouts(max_attempts=1), allowed=allowed_operations()))
+    return Probe(needs, Clients(shared_session(), server.url, PATIENT, allowed=allowed_operations()))
 
 
 def run_one(server, needs, check_id):
@@ -348,7 +353,7 @@ def test_every_declared_operation_is_a_read_that_botocore_knows():
 
 def test_ready_account_exits_0(moto, canned):  # noqa: F811
     ready_account(moto, canned)
-    result = residency("preflight", "--stack", "eu", "--endpoint-url", moto.url)
+    result = residency("preflight", "--stack", "eu", "--endpoint-url", moto.url, "--read-timeout", "120")
     assert result.rc == 0, result.out + result.err
     assert result.out.count("PASS") == len(CHECKS) and "can take the first `pulumi up`" in result.out
     assert "residency preflight: checking scp-attached" in result.err  # progress on stderr
@@ -358,7 +363,8 @@ def test_a_failed_check_exits_1_in_json_with_its_fix(moto, canned, tmp_path):  #
     ready_account(moto, canned)
     canned(QUOTA_ENDPOINT, quota(4))  # gpuMaxSize 2 x 4 vCPUs needs 8
     out = tmp_path / "report.json"
-    result = residency("preflight", "--stack", "eu", "--endpoint-url", moto.url, "--format", "json", "--output", out)
+    result = residency("preflight", "--stack", "eu", "--endpoint-url", moto.url, "--format", "json", "--output", out,
+                       "--read-timeout", "120")
     assert result.rc == 1, result.err
     report = json.loads(out.read_text())
     (quota_result,) = [c for c in report["checks"] if c["id"] == "gpu-vcpu-quota"]
@@ -399,7 +405,7 @@ def test_an_internal_error_exits_4(aws_env, tmp_path):  # noqa: F811
 def test_skip_leaves_a_check_out_and_says_so(moto, canned):  # noqa: F811
     ready_account(moto, canned)
     result = residency("preflight", "--stack", "eu", "--endpoint-url", moto.url, "--skip", "scp-attached",
-                       "--skip", "bedrock-models", "--format", "json")
+                       "--skip", "bedrock-models", "--format", "json", "--read-timeout", "120")
     report = json.loads(result.out)
     assert result.rc == 0 and report["leftOut"] == ["bedrock-models", "scp-attached"]
     assert {c["id"] for c in report["checks"]} == {c.id for c in CHECKS} - {"bedrock-models", "scp-attached"}
@@ -468,3 +474,29 @@ def test_only_aws_public_parameters_are_read(moto, eu_needs):  # noqa: F811
     needs = dataclasses.replace(eu_needs, ami_parameters=("/prod/db-password",))
     with pytest.raises(ReadOnlyViolation, match="reads only /aws/service/"):
         run_checks(needs, moto_probe(moto, needs).clients, only=["ami-published"])
+
+
+def _refused(stubber, operation="describe_regions"):
+    stubber.add_client_error(operation, "AuthFailure", "AWS was not able to validate the provided access credentials")
+
+
+def test_a_region_that_refuses_the_credentials_is_confirmed_from_us_east_1(eu_needs):
+    needs = with_cfg(eu_needs, region="eu-south-2")
+    session, probe = stubbed(needs)
+    session.stub("account", "us-east-1").add_client_error("get_region_opt_status", "AccessDeniedException", "denied")
+    _refused(session.stub("ec2", "eu-south-2"))
+    session.stub("ec2", "us-east-1").add_response("describe_regions", {"Regions": [
+        {"RegionName": "eu-south-2", "OptInStatus": "not-opted-in"}]})
+    outcome = run_stubbed(probe, "region-enabled")
+    assert outcome.status == FAILED and "eu-south-2: not-opted-in" in outcome.detail
+    session.assert_no_pending_responses()
+
+
+def test_refused_everywhere_is_not_checked_never_a_verdict(eu_needs):
+    needs = with_cfg(eu_needs, region="eu-south-2")
+    session, probe = stubbed(needs)
+    session.stub("account", "us-east-1").add_client_error("get_region_opt_status", "AccessDeniedException", "denied")
+    _refused(session.stub("ec2", "eu-south-2"))
+    session.stub("ec2", "us-east-1").add_client_error("describe_regions", "UnauthorizedOperation", "explicit deny")
+    outcome = run_stubbed(probe, "region-enabled")
+    assert outcome.status == NOT_CHECKED and "most likely not enabled" in outcome.detail

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from infra.commands.audit import add_timeout_arguments, timeouts_from
 from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.commands.output import check_writable_target, write_atomic
 from infra.engine.preflight import CHECKS, FAILED, NOT_CHECKED, PASSED, Preflight
@@ -38,6 +39,7 @@ def add_arguments(parser) -> None:
     which.add_argument("--skip", action="append", choices=ids, metavar="ID",
                        help="leave this check out (repeatable); the report says which were left out")
     parser.add_argument("--format", choices=tuple(FORMATTERS), default="text", help="report format (default: text)")
+    add_timeout_arguments(parser)
     parser.add_argument("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
 
 
@@ -100,7 +102,6 @@ def preflight(args) -> Preflight:
     from infra.engine.credentials import aws_session
     from infra.engine.live.core import Clients
     from infra.engine.preflight import allowed_operations, needs_from_plan, run_checks
-    from infra.engine.timeouts import Timeouts
     from infra.harness.synth import synthesize
     from infra.program.stackfiles import load_stack_config
 
@@ -116,7 +117,7 @@ def preflight(args) -> Preflight:
     progress(f"planning stack {args.stack} offline to derive what it needs")
     plan = synthesize(args.stack)
     needs = needs_from_plan(plan.snapshot, plan.config)
-    clients = Clients(session, args.endpoint_url, Timeouts(), allowed=allowed_operations(),
+    clients = Clients(session, args.endpoint_url, timeouts_from(args), allowed=allowed_operations(),
                       user_agent="residency-preflight")
     only = args.check or ([c.id for c in CHECKS if c.id not in args.skip] if args.skip else None)
     return run_checks(needs, clients, progress, only=only)

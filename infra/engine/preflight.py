@@ -238,9 +238,17 @@ def region_enabled(probe: Probe) -> Outcome:
     try:
         found = probe.client("ec2").describe_regions(AllRegions=True, RegionNames=[region])["Regions"]
     except ClientError as exc:
-        if fault_kind(exc) == "region not enabled or credentials not valid there":
-            return failed(f"{region} refuses these credentials ({fault(exc)}): the region is not enabled", fix)
-        raise
+        if fault_kind(exc) != "region not enabled or credentials not valid there" or region == ACCOUNT_API_REGION:
+            raise
+        # A disabled region refuses every credential; so do bad credentials everywhere. us-east-1 (never
+        # opt-in) tells the two apart, where the caller may ask it.
+        refused = fault(exc)
+        try:
+            found = probe.client("ec2", ACCOUNT_API_REGION).describe_regions(AllRegions=True,
+                                                                              RegionNames=[region])["Regions"]
+        except ClientError as other:
+            return not_checked(f"{region} refuses these credentials ({refused}): most likely not enabled, but "
+                               f"{ACCOUNT_API_REGION} could not confirm it ({fault(other)})", fix)
     status = next((r.get("OptInStatus") for r in found if r.get("RegionName") == region), None)
     if status in ("opt-in-not-required", "opted-in"):
         return passed(f"{region}: {status} (ec2:DescribeRegions; account:GetRegionOptStatus: {first})")
