@@ -2,7 +2,7 @@
 stack's first `pulumi up`? Read-only; nothing is created.
 
 The stack's needs come from its offline plan (infra/harness/synth.py) and its config; each check
-(infra/engine/preflight.py) passes, fails with the fix to apply, or is not checked with why.
+(infra/engine/preflight/checks.py) passes, fails with the fix to apply, or is not checked with why.
 Progress goes to stderr, the report to stdout (or atomically to `--output`).
 
 Exit codes: 0 every check passed; 1 a check failed (whatever else); 3 nothing failed but

@@ -1,49 +1,17 @@
-"""`residency preflight`: can this account take the stack's first `pulumi up`? Read-only.
-
-What the stack needs (`Needs`) is derived from its offline plan and its config, never written by
-hand: the services its resources and VPC endpoints use, the instance types and zones it places,
-its Kubernetes version, its GPU pool's size, its Bedrock models and its geography's SCP. Each
-check is one declared unit (`@check`): the botocore operations it may send (the read-only guard's
-allow-list and the deploy role's preflight statement are derived from them) and one function
-that returns passed, failed (with the fix to apply) or not checked (with why). Adding the next
-check is one function here.
-
-Every call goes through the live scan's guarded clients (infra/engine/live/core.py: timeouts,
-standard retries, refusal of anything not listed, of truncated or non-JSON answers). A failure
-while reading is "not checked", never a pass and never a fail: exit 3 unless something failed.
-"""
+"""The checks of `residency preflight`, in the order they run. Adding the next check is one
+function here: `@check(id, title, {botocore service: (operations,)})`."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from botocore.exceptions import ClientError
 
-from infra.engine.live.core import ABANDON_KINDS, Clients, ReadOnlyViolation, fault, fault_kind, pages
-from infra.engine.model import Snapshot
-from infra.program.config import StackConfig
+from infra.engine.live.core import ABANDON_KINDS, ReadOnlyViolation, fault, fault_kind, pages
+from infra.engine.preflight.needs import Needs
+from infra.engine.preflight.registry import Outcome, Probe, check, failed, not_checked, passed
 from infra.program.scp_policy import build_scp, statement_digests
 
-PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not checked"
-
-# pulumi-aws type token prefix -> the service code of AWS's public SSM parameters
-# (/aws/service/global-infrastructure/regions/<region>/services/<code>, one parameter per service
-# offered there); the longest prefix wins.
-# None: a global API that has no region (IAM, Route 53 zones). A type matching no prefix is
-# reported as not checked, and tests/test_preflight.py fails until it is listed here.
-SERVICE_OF_TYPE: dict[str, str | None] = {
-    "aws:ec2/": "ec2", "aws:eks/": "eks", "aws:kms/": "kms", "aws:s3/": "s3", "aws:ecr/": "ecr",
-    "aws:cloudwatch/logGroup": "logs", "aws:cloudwatch/": "cloudwatch",
-    "aws:bedrock/": "bedrock", "aws:bedrockmodel/": "bedrock",
-    "aws:networkfirewall/": "network-firewall", "aws:route53/resolver": "route53resolver",
-    "aws:secretsmanager/": "secretsmanager", "aws:ssm/": "ssm",
-    "aws:iam/": None, "aws:route53/": None, "aws:organizations/": None,
-}
-# VPC endpoint service (com.amazonaws.<region>.<name>) -> its SSM service code, where they differ.
-SERVICE_OF_ENDPOINT = {"ecr.api": "ecr", "ecr.dkr": "ecr", "ec2messages": "ssm", "ssmmessages": "ssm",
-                       "elasticloadbalancing": "elb"}
 # Regions whose SSM endpoint answers /aws/service/global-infrastructure queries (Systems Manager
 # user guide, parameter-store-public-parameters-global-infrastructure); any region's data can be
 # read from any of them. From elsewhere, a region of the geography in this list is asked, else
@@ -63,163 +31,10 @@ ACCOUNT_API_REGION = "us-east-1"  # Organizations and Account Management are glo
 PUBLIC_PARAMETERS = "/aws/service/"  # AWS's public SSM parameters: the only ones preflight reads
 
 
-@dataclass(frozen=True)
-class InstanceNeed:
-    role: str  # what the stack runs on it
-    instance_type: str
-    zones: tuple[str, ...]  # the zones (names or ids) it may be placed in
-    any_zone: bool  # True: one offered zone is enough (a node pool picks); False: every zone listed
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What the stack's first `pulumi up` needs of the account (from the plan and the config)."""
-
-    cfg: StackConfig
-    services: tuple[str, ...] = ()  # SSM service codes
-    unmapped_types: tuple[str, ...] = ()  # pulumi-aws types with no SERVICE_OF_TYPE entry
-    endpoint_services: tuple[str, ...] = ()  # com.amazonaws.<region>.<name>
-    instances: tuple[InstanceNeed, ...] = ()
-    zone_location: str = "availability-zone"  # or availability-zone-id, as the plan places subnets
-    kubernetes_version: str | None = None
-    ami_parameters: tuple[str, ...] = ()  # public SSM parameters the program resolves AMIs from
-
-    @property
-    def region(self) -> str:
-        return self.cfg.region
-
-
-def _service_of(type_: str) -> tuple[bool, str | None]:
-    prefixes = [p for p in SERVICE_OF_TYPE if type_.startswith(p)]
-    if not prefixes:
-        return False, None
-    return True, SERVICE_OF_TYPE[max(prefixes, key=len)]
-
-
-def needs_from_plan(snapshot: Snapshot, cfg: StackConfig) -> Needs:
-    """Derive the needs from the offline plan of the stack (infra/harness/synth.py)."""
-    services, unmapped, endpoints, tunnels = set(), set(), set(), []
-    subnets: dict[str, str] = {}  # subnet id -> zone
-    zones: list[str] = []
-    location = "availability-zone"
-    version = None
-    for r in snapshot.resources:
-        if not r.type.startswith("aws:"):
-            continue
-        known, service = _service_of(r.type)
-        if not known:
-            unmapped.add(r.type)
-        elif service:
-            services.add(service)
-        props = r.props
-        if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint" and props.get("serviceName"):
-            name = str(props["serviceName"])
-            endpoints.add(name)
-            short = name.split(f".{cfg.region}.", 1)[-1]
-            services.add(SERVICE_OF_ENDPOINT.get(short, short))
-        elif r.type == "aws:ec2/subnet:Subnet":
-            zone = props.get("availabilityZoneId") or props.get("availabilityZone")
-            if props.get("availabilityZoneId"):
-                location = "availability-zone-id"
-            if zone:
-                subnets[str(r.id or props.get("id"))] = zone
-                if zone not in zones:
-                    zones.append(zone)
-        elif r.type == "aws:ec2/instance:Instance" and props.get("instanceType"):
-            tunnels.append((r.name, props["instanceType"], props.get("subnetId")))
-        elif r.type == "aws:eks/cluster:Cluster":
-            version = props.get("version") or version
-    instances = [InstanceNeed(f"GPU node pool (gpuInstanceType, up to {cfg.gpu.max_size} GPU(s))",
-                              cfg.gpu.instance_type, tuple(zones), any_zone=True)]
-    for name, instance_type, subnet in tunnels:
-        where = (subnets[subnet],) if subnet in subnets else tuple(zones)
-        instances.append(InstanceNeed(f"instance {name}", instance_type, where, any_zone=False))
-    # The tunnel's AMI is an invoke (aws.ssm.get_parameter), which a plan does not record as a resource.
-    from infra.program.components.api_tunnel import TUNNEL_AMI_PARAMETER
-
-    return Needs(cfg, tuple(sorted(services)), tuple(sorted(unmapped)), tuple(sorted(endpoints)),
-                 tuple(instances), location, version, (TUNNEL_AMI_PARAMETER,) if tunnels else ())
-
-
-# --- results and the check registry ----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    detail: str
-    fix: str = ""
-
-
-def passed(detail: str) -> Outcome:
-    return Outcome(PASSED, detail)
-
-
-def failed(detail: str, fix: str) -> Outcome:
-    return Outcome(FAILED, detail, fix)
-
-
-def not_checked(detail: str, fix: str = "") -> Outcome:
-    return Outcome(NOT_CHECKED, detail, fix)
-
-
-@dataclass(frozen=True)
-class Result:
-    check: str
-    title: str
-    outcome: Outcome
-
-    @property
-    def status(self) -> str:
-        return self.outcome.status
-
-
-@dataclass
-class Probe:
-    """What a check receives: the needs and guarded clients (home region by default)."""
-
-    needs: Needs
-    clients: Clients
-
-    def client(self, service: str, region: str | None = None):
-        return self.clients(service, region or self.needs.region)
-
-
-@dataclass(frozen=True)
-class Check:
-    id: str
-    title: str
-    operations: dict[str, tuple[str, ...]]  # botocore service -> operations it may send
-    run: Callable[[Probe], Outcome]
-    applies: Callable[[Needs], bool] = lambda _needs: True
-
-
-CHECKS: list[Check] = []
-
-
-def check(check_id: str, title: str, operations: dict[str, tuple[str, ...]],
-          applies: Callable[[Needs], bool] = lambda _needs: True):
-    def register(fn: Callable[[Probe], Outcome]) -> Callable[[Probe], Outcome]:
-        if any(c.id == check_id for c in CHECKS):
-            raise ValueError(f"preflight check {check_id} is declared twice")
-        CHECKS.append(Check(check_id, title, operations, fn, applies))
-        return fn
-    return register
-
-
-def allowed_operations(checks: Iterable[Check] = None) -> dict[str, frozenset[str]]:
-    """The guard's allow-list: every operation the checks declare, and nothing else."""
-    out: dict[str, set[str]] = {}
-    for c in CHECKS if checks is None else checks:
-        for service, ops in c.operations.items():
-            out.setdefault(service, set()).update(ops)
-    return {s: frozenset(ops) for s, ops in out.items()}
-
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code") or "")
 
-
-# --- the checks ------------------------------------------------------------------------------------
 
 @check("region-enabled", "the home region is enabled for the account",
        {"account": ("GetRegionOptStatus",), "ec2": ("DescribeRegions",)})
@@ -263,7 +78,7 @@ def services_offered(probe: Probe) -> Outcome:
     needs = probe.needs
     if needs.unmapped_types:
         return not_checked(f"no service code known for {', '.join(needs.unmapped_types)}",
-                           "add the type's module to SERVICE_OF_TYPE in infra/engine/preflight.py")
+                           "add the type's module to SERVICE_OF_TYPE in infra/engine/preflight/needs.py")
     geo = needs.cfg.geography
     region = f"/aws/service/global-infrastructure/regions/{needs.region}"
     names = [region] + [f"{region}/services/{s}" for s in needs.services]
@@ -428,7 +243,7 @@ def gpu_vcpu_quota(probe: Probe) -> Outcome:
     name = quota.get("QuotaName") or ""
     if name and words not in name:
         return not_checked(f"quota {code} is '{name}', not the '{words}' vCPU quota",
-                           "correct VCPU_QUOTA_OF_FAMILY in infra/engine/preflight.py")
+                           "correct VCPU_QUOTA_OF_FAMILY in infra/engine/preflight/checks.py")
     value = float(quota["Value"])
     detail = (f"{code} is {value:g} vCPUs in {probe.needs.region}; gpuMaxSize {gpu.max_size} GPU(s) on "
               f"{gpu.instance_type} ({gpus} GPU, {vcpus} vCPUs each) needs {needed}")
@@ -513,39 +328,3 @@ def scp_attached(probe: Probe) -> Outcome:
         return failed(f"{len(missing)} of {len(wanted)} statement(s) of the {cfg.geography.code} SCP are in no SCP "
                       f"attached to account {account}, its OUs or the root", fix)
     return passed(f"every statement of the {cfg.geography.code} SCP is in force on account {account}")
-
-
-# --- running them ----------------------------------------------------------------------------------
-
-@dataclass
-class Preflight:
-    needs: Needs
-    results: list[Result] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.results)
-
-
-def run_checks(needs: Needs, clients: Clients, progress: Callable[[str], None] = lambda _m: None,
-               only: Iterable[str] | None = None) -> Preflight:
-    """Run the declared checks in order. A failure while reading makes that check not checked;
-    after the endpoint stops answering, the rest are not tried (each would wait out the timeouts)."""
-    probe, report, gone = Probe(needs, clients), Preflight(needs), None
-    wanted = set(only) if only is not None else None
-    for c in CHECKS:
-        if (wanted is not None and c.id not in wanted) or not c.applies(needs):
-            continue
-        if gone:
-            report.results.append(Result(c.id, c.title, not_checked(f"not tried: {gone}")))
-            continue
-        progress(f"checking {c.id}: {c.title}")
-        try:
-            outcome = c.run(probe)
-        except ReadOnlyViolation:
-            raise
-        except Exception as exc:  # noqa: BLE001 -- whatever it is, this check proves nothing
-            outcome = not_checked(fault(exc))
-            if fault_kind(exc) in ABANDON_KINDS:
-                gone = f"the endpoint stopped answering ({fault_kind(exc)})"
-        report.results.append(Result(c.id, c.title, outcome))
-    return report
