@@ -14,8 +14,9 @@ from infra.program.scp_policy import build_scp, statement_digests
 
 # Regions whose SSM endpoint answers /aws/service/global-infrastructure queries (Systems Manager
 # user guide, parameter-store-public-parameters-global-infrastructure); any region's data can be
-# read from any of them. From elsewhere, a region of the geography in this list is asked, else
-# us-east-1 (which an SCP or the deploy role may deny: the check is then not checked).
+# read from any of them. The home region is asked first (it may serve them though this list, from
+# the user guide, predates it), then the geography's regions in this list, else us-east-1 (which an
+# SCP or the deploy role may deny outside the geography: the check is then not checked).
 GLOBAL_INFRASTRUCTURE_REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-south-1", "ap-northeast-2",
     "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ca-central-1", "eu-central-1", "eu-west-1",
@@ -29,7 +30,6 @@ VCPU_QUOTA_OF_FAMILY = {"g": ("L-DB2E81BA", "G and VT"), "vt": ("L-DB2E81BA", "G
                         "p": ("L-417A185B", "P instances")}
 ACCOUNT_API_REGION = "us-east-1"  # Organizations and Account Management are global APIs served there
 PUBLIC_PARAMETERS = "/aws/service/"  # AWS's public SSM parameters: the only ones preflight reads
-
 
 
 def _code(exc: ClientError) -> str:

@@ -76,7 +76,7 @@ def check(check_id: str, title: str, operations: dict[str, tuple[str, ...]],
     return register
 
 
-def allowed_operations(checks: Iterable[Check] = None) -> dict[str, frozenset[str]]:
+def allowed_operations(checks: Iterable[Check] | None = None) -> dict[str, frozenset[str]]:
     """The guard's allow-list: every operation the checks declare, and nothing else."""
     out: dict[str, set[str]] = {}
     for c in CHECKS if checks is None else checks:
