@@ -7,7 +7,7 @@ codes (README, "Exit codes") hold for all of them:
   1    findings (plan, audit) or drift (models), and nothing else
   2    bad input: unknown stack, bad key or flag, unreadable file, unwritable output path,
        no AWS credentials (every command that calls AWS)
-  3    incomplete: something was not checked (audit --live, seed, cost --refresh)
+  3    incomplete: something was not checked (audit --live, preflight, seed, cost --refresh, evidence)
   4    internal error: a bug in residency (traceback only with --debug)
   130  interrupted (Ctrl-C / SIGINT)
 """
@@ -38,6 +38,7 @@ COMMANDS = {
     "cost": "infra.commands.cost",
     "evidence": "infra.commands.evidence",
     "report": "infra.commands.report",
+    "preflight": "infra.commands.preflight",
 }
 
 REPORT_BUG = ("this is a bug in residency, not in your input; please report it (ai-companion issue tracker) "

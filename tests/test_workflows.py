@@ -208,12 +208,15 @@ def test_deploy_runs_the_aws_layer_then_the_seed_then_the_cluster_layer_through_
 
     steps = load("deploy.yml")["jobs"]["deploy"]["steps"]
     names = [s.get("name") for s in steps]
-    order = ["AWS layer (first deploy, no cluster layer yet)", "AWS layer (cluster layer excluded)", "Stack outputs",
+    order = ["Preflight (can the account take this stack?)", "AWS layer (first deploy, no cluster layer yet)", "AWS layer (cluster layer excluded)", "Stack outputs",
              "Seed weights and model-server image", "Open the API tunnel", "Cluster layer", "Close the API tunnel"]
     assert [n for n in names if n in order] == order
     by_name = {s.get("name"): s for s in steps}
     workload = "steps.layers.outputs.workload == 'true'"
     assert by_name["AWS layer (first deploy, no cluster layer yet)"]["if"] == "steps.layers.outputs.workload != 'true'"
+    preflight = by_name["Preflight (can the account take this stack?)"]
+    assert preflight["if"] == "steps.layers.outputs.workload != 'true'"
+    assert "residency preflight --stack" in preflight["run"] and ".ci/exit-verdict" in preflight["run"]
     assert by_name["AWS layer (cluster layer excluded)"]["if"] == workload
     assert by_name["Cluster layer"]["if"] == workload and by_name["Open the API tunnel"]["if"] == workload
     assert "exclude" not in by_name["Cluster layer"]["with"]
@@ -295,7 +298,10 @@ def test_audit_verdict_step_exit_codes(rc, expected, title):
 @pytest.mark.parametrize("step_name,code,title", [
     ("Plan every stack offline", 1, "residency findings"), ("Plan every stack offline", 4, "internal error"),
     ("Seed weights and model-server image", 3, "incomplete"), ("Seed weights and model-server image", 2, "bad input"),
-    ("Seed weights and model-server image", 0, None)])
+    ("Seed weights and model-server image", 0, None),
+    ("Preflight (can the account take this stack?)", 1, "residency findings"),
+    ("Preflight (can the account take this stack?)", 3, "incomplete"),
+    ("Preflight (can the account take this stack?)", 0, None)])
 def test_deploy_steps_report_each_exit_code_as_what_it_is(step_name, code, title, tmp_path):
     # The step's own command is replaced by a stub with the given exit code; the verdict part runs for real.
     steps = [s for job in load("deploy.yml")["jobs"].values() for s in job["steps"] if s.get("name") == step_name]
@@ -342,7 +348,7 @@ def test_workflow_residency_commands_parse_with_the_real_cli():
     from infra.cli import build_parser
 
     commands = residency_commands()
-    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost", "seed", "report"}
+    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost", "seed", "report", "preflight"}
     parser = build_parser()
     for name, argv in commands:
         try:

@@ -58,14 +58,24 @@ def add_arguments(parser) -> None:
     live.add_argument("--regions", metavar="R1,R2", help="comma-separated subset of the geography's regions")
     live.add_argument("--endpoint-url", metavar="URL",
                       help="AWS endpoint override (tests/moto); AWS_ENDPOINT_URL is honoured too")
+    add_timeout_arguments(live)
+
+
+def add_timeout_arguments(group) -> None:
+    """--connect-timeout, --read-timeout and --max-attempts (infra/engine/timeouts.py), for every
+    command that calls AWS through the guarded clients; `timeouts_from(args)` reads them back."""
     defaults = Timeouts()
-    live.add_argument("--connect-timeout", metavar="S", type=_positive(float), default=defaults.connect,
-                      help=f"seconds to wait for a connection, per attempt (default {defaults.connect:g})")
-    live.add_argument("--read-timeout", metavar="S", type=_positive(float), default=defaults.read,
-                      help=f"seconds to wait for an answer, per attempt (default {defaults.read:g})")
-    live.add_argument("--max-attempts", metavar="N", type=_positive(int), default=defaults.max_attempts,
-                      help=f"attempts per call, first one included (standard retry mode; default "
-                           f"{defaults.max_attempts})")
+    group.add_argument("--connect-timeout", metavar="S", type=_positive(float), default=defaults.connect,
+                       help=f"seconds to wait for a connection, per attempt (default {defaults.connect:g})")
+    group.add_argument("--read-timeout", metavar="S", type=_positive(float), default=defaults.read,
+                       help=f"seconds to wait for an answer, per attempt (default {defaults.read:g})")
+    group.add_argument("--max-attempts", metavar="N", type=_positive(int), default=defaults.max_attempts,
+                       help=f"attempts per call, first one included (standard retry mode; default "
+                            f"{defaults.max_attempts})")
+
+
+def timeouts_from(args) -> Timeouts:
+    return Timeouts(connect=args.connect_timeout, read=args.read_timeout, max_attempts=args.max_attempts)
 
 
 def _positive(kind):
@@ -139,7 +149,7 @@ def audit_live(args) -> Report:
     def progress(message: str) -> None:
         print(f"residency audit: {message}", file=sys.stderr)
 
-    timeouts = Timeouts(connect=args.connect_timeout, read=args.read_timeout, max_attempts=args.max_attempts)
+    timeouts = timeouts_from(args)
     scan = live.scan_account(cfg, profile=args.profile, regions=args.regions, endpoint_url=endpoint,
                              progress=progress, timeouts=timeouts)
     report = evaluate(scan.snapshot, Context.from_config(cfg))

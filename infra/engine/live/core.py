@@ -149,12 +149,12 @@ class NotChecked(NamedTuple):
         return f"not checked: {self.service} in {self.region}: {self.reason}"
 
 
-def _guard(service: str) -> Callable[..., None]:
-    allowed = ALLOWED_OPERATIONS.get(service, frozenset())
+def _guard(service: str, operations: dict[str, frozenset[str]] = ALLOWED_OPERATIONS) -> Callable[..., None]:
+    allowed = operations.get(service, frozenset())
 
     def before_parameter_build(model, **_: Any) -> None:
         if model.name not in allowed:
-            raise ReadOnlyViolation(f"refusing {service}:{model.name}: the live scan only reads")
+            raise ReadOnlyViolation(f"refusing {service}:{model.name}: only the listed reads are sent")
 
     return before_parameter_build
 
@@ -225,17 +225,20 @@ def drop_account_label(request, **_: Any) -> None:
 
 
 class Clients:
-    """One guarded client per (service, region), created on first use."""
+    """One guarded client per (service, region), created on first use. `allowed` is the guard's
+    allow-list (the live scan's by default; `residency preflight` passes its checks' own)."""
 
-    def __init__(self, session, endpoint_url: str | None = None, timeouts: Timeouts = Timeouts()):
+    def __init__(self, session, endpoint_url: str | None = None, timeouts: Timeouts = Timeouts(),
+                 allowed: dict[str, frozenset[str]] = ALLOWED_OPERATIONS, user_agent: str = "residency-audit"):
         self.session = session
         self.endpoint_url = endpoint_url
+        self.allowed = allowed
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # units run in threads; a boto3 session is not thread-safe
         s3 = {"addressing_style": "path"} if endpoint_configured(endpoint_url) else None
         self.config = Config(retries={**RETRIES, "total_max_attempts": timeouts.max_attempts}, s3=s3,
                              connect_timeout=timeouts.connect, read_timeout=timeouts.read,
-                             user_agent_extra="ai-companion-residency-audit")
+                             user_agent_extra=f"ai-companion-{user_agent}")
 
     def __call__(self, service: str, region: str):
         key = (service, region)
@@ -248,7 +251,7 @@ class Clients:
         if self.endpoint_url:  # else botocore honours AWS_ENDPOINT_URL itself
             kwargs["endpoint_url"] = self.endpoint_url
         client = self.session.client(service, **kwargs)
-        client.meta.events.register("before-parameter-build", _guard(service))
+        client.meta.events.register("before-parameter-build", _guard(service, self.allowed))
         client.meta.events.register("after-call", _check_answer)
         if service == "s3control":
             client.meta.events.register("before-sign", drop_account_label)
