@@ -68,13 +68,24 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, port
 def workload_sdk_env(region: str) -> list[dict[str, str]]:
     """The AWS SDK settings of the serving pods: regional names for every service they call, so
     the names stay inside `*.<region>.amazonaws.com` (in us-east-1 botocore would otherwise
-    address S3 as `<bucket>.s3.amazonaws.com`, which DNS Firewall blocks)."""
+    address S3 as `<bucket>.s3.amazonaws.com`, which DNS Firewall blocks).
+
+    Two S3 clients read the weights: botocore (vLLM's config and tokenizer files) honours
+    `AWS_ENDPOINT_URL_S3`; the Run:ai streamer's client is documented with `AWS_ENDPOINT_URL`
+    only (vLLM docs, "Loading models with Run:ai Model Streamer"), so both name regional S3. The
+    pods call no other AWS service, so the generic variable redirects nothing else. Credentials
+    come from Pod Identity (the agent injects AWS_CONTAINER_CREDENTIALS_FULL_URI); instance
+    metadata is switched off, so no SDK falls back to a probe that Auto Mode's hop limit of 1
+    would leave hanging (docs/conformance.md, "weights loader")."""
+    s3 = f"https://s3.{region}.amazonaws.com"
     return [
         {"name": "AWS_REGION", "value": region},
         {"name": "AWS_DEFAULT_REGION", "value": region},
         {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
         {"name": "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT", "value": "regional"},
-        {"name": "AWS_ENDPOINT_URL_S3", "value": f"https://s3.{region}.amazonaws.com"},
+        {"name": "AWS_ENDPOINT_URL_S3", "value": s3},
+        {"name": "AWS_ENDPOINT_URL", "value": s3},
+        {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
     ]
 
 
