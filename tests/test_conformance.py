@@ -234,6 +234,13 @@ def test_s3_gateway_endpoint_has_no_policy_that_could_refuse_ecr_layers(stack):
     assert "policy" not in gateway.inputs  # the default endpoint policy allows every S3 request
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_internal_nlb_subnets_are_tagged(stack):
+    subnets = of_type(planned(stack), "aws:ec2/subnet:Subnet")
+    serving = [s for s in subnets if s.name.startswith("net-private-")]
+    assert serving and all(s.inputs["tags"].get("kubernetes.io/role/internal-elb") == "1" for s in serving)
+
+
 def test_gpu_limit_below_one_instance_is_refused_naming_both_values():
     assert gpus_per_instance()["g5.12xlarge"] == 4
     with pytest.raises(ConfigError) as refused:
