@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from cli_run import project_copy, residency, stack_config
-from infra.program.catalog import gpus_per_instance
+from infra.program.catalog import gpus_per_instance, load_catalog
 from infra.program.components.api_tunnel import SSM_ENDPOINTS
 from infra.program.components.egress import aws_dns_names, dns_firewall_admits
 from infra.program.config import ConfigError, parse_config
@@ -321,3 +321,16 @@ def test_every_test_a_row_names_exists():
     assert len(named) >= 20
     for path, name in sorted(named):
         assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M), f"{path}::{name}"
+
+
+@pytest.mark.parametrize("geo, fires", [("US", False), ("EU", True)])
+def test_the_legacy_ecr_layer_name_is_in_region_for_us_east_1_only(geo, fires):
+    """RSD-051 admits the exact legacy name where its bucket is in the geography, nowhere else."""
+    from rules_kit import ctx, fired, provider, res, run
+
+    g = load_catalog().geography(geo)
+    p = provider(g.home_region, stack=g.stack)
+    domain_list = res("aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "dl", prov=p, stack=g.stack,
+                      inputs={"domains": ["prod-us-east-1-starport-layer-bucket.s3.amazonaws.com"],
+                              "tags": {"ai-companion:path": "federated-egress"}})
+    assert bool(fired(run([p, domain_list], ctx(geo, allow_global=geo == "US")), "RSD-051")) is fires
