@@ -184,6 +184,20 @@ def test_the_clash_check_fires_on_a_created_config_map():
 
 # --- finding 4: the risks ------------------------------------------------------------------------
 
+@pytest.mark.parametrize("stack", [s for s in STACKS if s in ("us", "eu")])
+def test_coredns_lands_on_the_system_pool_not_the_tainted_connector_nodes(stack):
+    """The coredns add-on's pods tolerate CriticalAddonsOnly (the `system` pool's taint), not the
+    connector nodes' taint: with the system pool on they get an Auto Mode node, so the add-on's
+    Deployment becomes ready and the add-on ACTIVE, which pulumi-aws waits for."""
+    plan = planned(stack)
+    (coredns,) = [a for a in of_type(plan, "aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns"]
+    assert "tolerations" not in str(coredns.inputs.get("configurationValues", ""))  # the add-on's defaults
+    (group,) = of_type(plan, "aws:eks/nodeGroup:NodeGroup")
+    assert [t["key"] for t in group.inputs["taints"]] == ["ai-companion/pool"]
+    (cluster,) = of_type(plan, "aws:eks/cluster:Cluster")
+    assert "system" in cluster.inputs["computeConfig"]["nodePools"]
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_api_tunnel_waits_for_its_ssm_endpoints(stack):
     plan = planned(stack)
