@@ -163,7 +163,9 @@ def test_no_object_an_add_on_or_auto_mode_creates_is_created_again(stack):
     plan = planned(stack)
     assert created_service_objects(plan) == []
     (switch,) = of_type(plan, "kubernetes:core/v1:ConfigMapPatch")
-    assert switch.inputs["metadata"] == {"name": "amazon-vpc-cni", "namespace": "kube-system"}
+    meta = switch.inputs["metadata"]
+    assert (meta["namespace"], meta["name"]) == ("kube-system", "amazon-vpc-cni")
+    assert meta["annotations"] == {"pulumi.com/patchForce": "true"}  # enforcement wins a field conflict
     assert switch.inputs["data"] == {"enable-network-policy-controller": "true"}
     addons = {a.inputs["addonName"]: a for a in of_type(plan, "aws:eks/addon:Addon")}
     if "vpc-cni" in addons:

@@ -137,8 +137,12 @@ class ModelServer(pulumi.ComponentResource):
         # creates objects client-side, so a ConfigMap would fail with AlreadyExists. A Patch is a
         # server-side apply of this one key: it merges into the add-on's object, and creates the
         # object where none exists (pure Auto Mode). docs/conformance.md, "ConfigMapPatch".
+        # The vpc-cni add-on (`enableNetworkPolicy`) owns the same key with the same value, which
+        # server-side apply shares; should it ever hold another value, enforcement wins (patchForce).
         self.network_policy_switch = k8s.core.v1.ConfigMapPatch(
-            f"{name}-network-policy", metadata={"name": "amazon-vpc-cni", "namespace": "kube-system"},
+            f"{name}-network-policy", metadata={
+                "name": "amazon-vpc-cni", "namespace": "kube-system",
+                "annotations": {"pulumi.com/patchForce": "true"}},
             data={"enable-network-policy-controller": "true"},
             # Shared with the vpc-cni add-on where one exists: a destroy must not delete its config.
             opts=self._k8s(retain_on_delete=True))
