@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.program.catalog import load_catalog
-from infra.program.components.api_tunnel import ApiTunnel, ApiTunnelArgs
+from infra.program.components.api_tunnel import SSM_ENDPOINTS, ApiTunnel, ApiTunnelArgs
 from infra.program.components.bedrock import BedrockAccess, BedrockAccessArgs
 from infra.program.components.cluster import ServingCluster, ServingClusterArgs
 from infra.program.components.egress import EgressConnectors, EgressConnectorsArgs
@@ -51,7 +51,8 @@ def build(cfg: StackConfig) -> dict:
         opts=on_provider)
     tunnel = ApiTunnel("api-tunnel", ApiTunnelArgs(
         partition=geo.partition, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
-        subnet_id=network.private_subnets[0].id, kms_key_arn=key.key.arn), opts=on_provider)
+        subnet_id=network.private_subnets[0].id, kms_key_arn=key.key.arn,
+        ssm_endpoints=[network.interface_endpoints[s] for s in SSM_ENDPOINTS]), opts=on_provider)
     # The cluster layer exists once `residency seed` has put the image into ECR and its digest is
     # in the stack file; until then `up` builds the AWS layer only (docs/operations.md, first deploy).
     if cfg.model_image_digest:

@@ -2,7 +2,8 @@
 
 `planned(stack)` is the stack as it runs once `residency seed` has put the model image into ECR:
 the stack file plus a model image digest, so the cluster layer is part of every plan the tests
-read. `planned_unseeded(stack)` is the stack file exactly as committed (no digest: AWS layer only).
+read. `planned_unseeded(stack)` is what `pulumi up` builds from the stack file as committed (no
+digest: AWS layer only); `residency plan` itself plans it with a placeholder digest instead.
 The stack files are the test suite's own (tests/fixtures/stacks, which conftest.py makes the
 project directory for the session), not the user-editable ones at the repository root.
 Plans are read-only for tests; a test that needs a variant calls `synthesize(stack, values)`.
@@ -54,7 +55,7 @@ def planned(stack: str) -> Plan:
 @functools.cache
 def planned_unseeded(stack: str) -> Plan:
     with test_stack_files():
-        return synthesize(stack)
+        return synthesize(stack, as_committed=True)
 
 
 def values_with(stack: str, **overrides: str) -> dict[str, str]:

@@ -256,11 +256,16 @@ def test_dns_firewall_allows_connector_hosts_blocks_the_rest_and_fails_closed(st
     assert by_priority[200]["action"] == "BLOCK" and by_priority[200]["blockResponse"] == "NXDOMAIN"
     assert lists[by_priority[200]["firewallDomainListId"]].inputs["domains"] == ["*"]
     assert max(by_priority) == 200  # the block is the last rule
-    # The only other ALLOW is the stack's own region's AWS names (the cluster must still resolve).
+    # The only other ALLOW is the stack's own region's AWS names (the cluster must still resolve),
+    # with, in us-east-1, the exact legacy name of ECR's in-region layer bucket (docs/conformance.md).
+    from infra.program.components.egress import ECR_LEGACY_LAYER_NAMES
+
+    region = plan.config.region
     others = [p for p in by_priority if p not in (100, 200)]
     for p in others:
         assert by_priority[p]["action"] == "ALLOW"
-        assert all(f".{plan.config.region}." in d for d in lists[by_priority[p]["firewallDomainListId"]].inputs["domains"])
+        assert all(f".{region}." in d or d in ECR_LEGACY_LAYER_NAMES.get(region, [])
+                   for d in lists[by_priority[p]["firewallDomainListId"]].inputs["domains"])
 
     vpc_id = of_type(plan, "aws:ec2/vpc:Vpc")[0].id
     (assoc,) = of_type(plan, "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation")

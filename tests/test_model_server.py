@@ -103,7 +103,7 @@ def test_no_autoscaler_fights_the_replicas(stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_network_policy_is_enforced_and_admits_dns_the_vpc_and_the_pod_identity_agent_only(stack):
     plan = planned(stack)
-    (switch,) = of_type(plan, "kubernetes:core/v1:ConfigMap")
+    (switch,) = of_type(plan, "kubernetes:core/v1:ConfigMapPatch")
     assert switch.inputs["metadata"]["name"] == "amazon-vpc-cni" and switch.inputs["metadata"]["namespace"] == "kube-system"
     assert switch.inputs["data"] == {"enable-network-policy-controller": "true"}
     (policy,) = of_type(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
@@ -128,7 +128,7 @@ def test_vllm_loads_weights_from_the_in_region_bucket_and_never_from_a_hub():
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
     assert env["AWS_REGION"] == "eu-central-1"
-    assert container["args"][0] == f"s3://{bucket}/llama-3.1-8b-instruct"
+    assert container["args"][:2] == ["--model", f"s3://{bucket}/llama-3.1-8b-instruct"]
     assert "--load-format" in container["args"] and "runai_streamer" in container["args"]
 
 

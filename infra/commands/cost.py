@@ -34,11 +34,6 @@ from infra.program.stackfiles import list_stacks, unknown_stack, load_stack_valu
 
 HELP = "monthly cost of a stack (or --all) priced from the offline plan; --refresh re-reads the prices"
 FORMATS = ("text", "json", "markdown")
-# Stands in for the image digest `residency seed` writes, so an unseeded stack is priced with
-# its cluster layer; nothing is deployed with it (only the offline plan sees it).
-PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
-PLACEHOLDER_NOTE = ("cluster layer planned with a placeholder image digest (the stack file has no "
-                    "modelImageDigest until `residency seed`): priced as it runs once deployed")
 
 
 def add_arguments(parser) -> None:
@@ -69,14 +64,12 @@ def usage_of(stack: str) -> dict[str, float]:
 
 
 def cost_plan(stack: str):
-    """The plan a stack is priced from: (plan, assumptions). With the cluster layer always in
-    it: a stack not seeded yet gets the placeholder digest."""
+    """The plan a stack is priced from: (plan, assumptions). The offline plan always holds the
+    cluster layer: a stack not seeded yet is planned with the placeholder digest, and says so."""
     from infra.harness.synth import synthesize
 
-    values, _ = load_stack_values(stack)
-    if values.get(DIGEST_KEY):
-        return synthesize(stack, values), []
-    return synthesize(stack, {**values, DIGEST_KEY: PLACEHOLDER_DIGEST}), [PLACEHOLDER_NOTE]
+    plan = synthesize(stack)
+    return plan, plan.assumptions
 
 
 def cost_stack(stack: str, book, base_dir: Path | None = None,

@@ -41,8 +41,10 @@ def plan_stack(stack: str):
     from infra.engine.rules import Context, evaluate
     from infra.harness.synth import synthesize
 
-    plan = synthesize(stack)
-    return plan, evaluate(plan.snapshot, Context.from_config(plan.config))
+    plan = synthesize(stack)  # the cluster layer included, with a placeholder digest before `seed`
+    report = evaluate(plan.snapshot, Context.from_config(plan.config))
+    report.notes += [f"assumed: {a}" for a in plan.assumptions]
+    return plan, report
 
 
 def path_heading(processing: str) -> str:
@@ -63,6 +65,7 @@ def render_text(plan, report) -> str:
              f"options {', '.join(plan.config.options)}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.append(f"{report.resources_checked} resources ({COUNTED_RESOURCES})")
+    lines += [note for note in report.notes if note.startswith("assumed: ")]
     if not report.declared_paths:
         lines.append("declared data paths: none")
     for processing in sorted({p["processing"] for p in report.declared_paths}, key=lambda p: p != "in_geography"):

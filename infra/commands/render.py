@@ -156,6 +156,9 @@ def markdown(plans: Sequence, reports: Sequence | None = None) -> str:
             f"{len(plan.snapshot.counted_resources())} | {len(declared_paths(report))} | {len(_findings(report))} |"
         )
     lines += ["", legend, ""]
+    assumed = sorted({f"- `{plan.config.stack}`: {a}" for plan, _ in pairs for a in getattr(plan, "assumptions", ())})
+    if assumed:
+        lines += ["Assumed:", "", *assumed, ""]
     for plan, report in pairs:
         lines += _stack_markdown(plan, report)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -22,7 +22,7 @@ import heapq
 import re
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
@@ -32,7 +32,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from infra.program.config import PROJECT, StackConfig, parse_config
+from infra.program.config import DIGEST_KEY, PLACEHOLDER_DIGEST, PLACEHOLDER_NOTE, PROJECT, StackConfig, parse_config
 from infra.program.stackfiles import ROOT as PROJECT_ROOT
 from infra.engine.loaders import snapshot_from_document
 from infra.engine.model import STACK_TYPE, Snapshot
@@ -270,6 +270,7 @@ class Plan:
     config: StackConfig
     export: dict
     snapshot: Snapshot
+    assumptions: list[str] = field(default_factory=list)  # what the plan assumes beyond the stack file
 
 
 def to_export(monitor: GraphMonitor, stack: str) -> dict:
@@ -363,14 +364,21 @@ def _annotate_options(snapshot: Snapshot) -> None:
 
 
 def synthesize(stack: str, values: dict[str, str] | None = None,
-               program: Callable[[StackConfig], object] | None = None) -> Plan:
+               program: Callable[[StackConfig], object] | None = None, *, as_committed: bool = False) -> Plan:
     """Run the program for `stack` under mocks. Config is validated before anything registers;
-    `values` overrides the stack file (tests); `program` defaults to stacks.program.build."""
+    `values` overrides the stack file (tests); `program` defaults to stacks.program.build.
+
+    The plan always holds the cluster layer: config without an image digest is planned with
+    PLACEHOLDER_DIGEST, and the plan says so in `assumptions`. `as_committed=True` plans exactly
+    what `pulumi up` would build from the config as it is (no cluster layer before `seed`)."""
     from stacks.program import build
 
     secret_keys: list[str] = []
     if values is None:
         values, secret_keys = load_stack_values(stack)
+    assumptions = []
+    if not as_committed and not values.get(DIGEST_KEY):
+        values, assumptions = {**values, DIGEST_KEY: PLACEHOLDER_DIGEST}, [PLACEHOLDER_NOTE]
     cfg = parse_config(values, stack)  # raises ConfigError: nothing is registered on bad config
 
     pulumi.runtime.reset_options()
@@ -393,4 +401,4 @@ def synthesize(stack: str, values: dict[str, str] | None = None,
     export = to_export(monitor, stack)
     snapshot = snapshot_from_document(export, stack=stack, default_region=cfg.region, source="plan")
     _annotate_options(snapshot)
-    return Plan(stack, cfg, export, snapshot)
+    return Plan(stack, cfg, export, snapshot, assumptions)

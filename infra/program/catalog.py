@@ -473,6 +473,18 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
                    destinations, global_constructs, services, families)
 
 
+# GPUs per instance type: one table, kept beside the prices that use it too (`pool_units` of
+# stacks/cost_rules.yaml, with its source: Karpenter's generated instance-type reference).
+GPU_TABLE_PATH = CATALOG_PATH.parent / "cost_rules.yaml"
+
+
+@functools.cache
+def gpus_per_instance(path: Path = GPU_TABLE_PATH) -> dict[str, int]:
+    """GPUs of one instance, by instance type (types missing from the table are unknown)."""
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    return dict(((raw.get("pool_units") or {}).get("nvidia.com/gpu") or {}).get("per_instance") or {})
+
+
 @functools.cache
 def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     """Load and validate the catalog; cached so every caller shares one parsed copy."""

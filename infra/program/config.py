@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import pulumi
 
 from infra.program.catalog import (OPTION_SERVICES, OPTIONS, BedrockModel, Catalog, Connector, Geography,
-                           RegionServices, load_catalog)
+                           RegionServices, gpus_per_instance, load_catalog)
 
 PROJECT = "ai-companion"
 
@@ -43,6 +43,11 @@ ACCOUNT_ID = re.compile(r"[0-9]{12}")
 IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # The stack-file key `residency seed` writes and the program reads: the cluster layer is off without it.
 DIGEST_KEY = f"{PROJECT}:modelImageDigest"
+# Stands in for that digest in the OFFLINE plan of a stack file that has none, so `plan`, the
+# plan audit and `cost` judge the cluster layer too; `pulumi up` never sees it (two-stage deploy).
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+PLACEHOLDER_NOTE = ("cluster layer planned with a placeholder image digest (the stack file has no "
+                    "modelImageDigest until `residency seed`; `pulumi up` builds it only then)")
 # The serving cluster's Kubernetes service CIDR, set explicitly so the kube-dns address that the
 # workload's egress NetworkPolicy admits is known (the 10th address); it must not overlap the VPC.
 SERVICE_CIDR = "172.20.0.0/16"
@@ -361,6 +366,13 @@ def parse_config(values: Mapping[str, str], stack: str, catalog: Catalog | None 
         problems.append(f"{PROJECT}:gpuMaxSize: '{gpu_max}' must be at least 1")
     instance_type = get("gpuInstanceType")
     problems += _check_instance_type(instance_type, catalog, catalog.region_services.get(region))
+    per_instance = gpus_per_instance().get(instance_type)
+    if gpu_max is not None and gpu_max >= 1 and per_instance and gpu_max < per_instance:
+        # The pool's `nvidia.com/gpu` limit counts whole nodes: Karpenter never launches a node
+        # that would take the pool past it, so the model pod would stay pending for ever.
+        problems.append(f"{PROJECT}:gpuMaxSize: {gpu_max} is smaller than the {per_instance} GPUs of one "
+                        f"{instance_type} instance ({PROJECT}:gpuInstanceType), so the GPU pool could never "
+                        f"launch a node; set gpuMaxSize to at least {per_instance} or pick a smaller type")
     if home is not None:
         problems += _missing_services(home, options)
 

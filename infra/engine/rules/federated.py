@@ -15,6 +15,7 @@ from infra.engine.model import Resource
 from infra.engine.rules import patterns as P
 from infra.engine.rules.engine import Scope, get_path, rule
 from infra.engine.rules.patterns import as_list
+from infra.program.components.egress import ECR_LEGACY_LAYER_NAMES
 
 NFW_RULE_GROUP = "aws:networkfirewall/ruleGroup:RuleGroup"
 DNS_DOMAIN_LIST = "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList"
@@ -53,6 +54,8 @@ def allowlist_hosts(res: Resource) -> list[tuple[str, str]]:
 # connector host nor a wildcard problem. A label must name a region of the geography.
 _AWS_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".amazonaws.eu", ".api.aws", ".on.aws", ".compute.internal")
 _AWS_LEGACY_INTERNAL = {"ec2.internal": "us-east-1"}  # us-east-1's VPC-internal domain
+# Exact legacy names of AWS-owned in-region buckets (ECR's layer bucket under the global S3 name).
+_AWS_LEGACY_INTERNAL.update({name: region for region, names in ECR_LEGACY_LAYER_NAMES.items() for name in names})
 
 
 def _aws_regional(host: str, scope: Scope) -> bool:

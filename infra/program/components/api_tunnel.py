@@ -30,6 +30,10 @@ TUNNEL_ROLE_TAG = {"ai-companion:role": "api-tunnel"}
 # read through the stack's provider (the preview and deploy roles may read /aws/service/*).
 TUNNEL_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 PORT_FORWARD_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
+# The interface endpoints the SSM agent needs in a VPC without internet (Systems Manager user
+# guide, "setup-create-vpc"). The instance waits for them: an agent that boots first finds no
+# route to Systems Manager and backs off for a long time before it registers.
+SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class ApiTunnelArgs:
     vpc_cidr: str
     subnet_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    ssm_endpoints: list[pulumi.Resource]  # the SSM_ENDPOINTS interface endpoints of the VPC
     instance_type: str = "t4g.nano"
 
 
@@ -67,5 +72,6 @@ class ApiTunnel(pulumi.ComponentResource):
             root_block_device={"encrypted": True, "kms_key_id": args.kms_key_arn, "volume_size": 8},
             tags={**TUNNEL_ROLE_TAG, "Name": name},
             # A newer AMI behind the parameter must not replace the instance on every `up`.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments, ignore_changes=["ami"]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *args.ssm_endpoints],
+                                        ignore_changes=["ami"]))
         self.register_outputs({"instanceId": self.instance.id})

@@ -126,6 +126,13 @@ def egress_subnet_cidrs(cidr: str, count: int) -> dict[str, list[str]]:
     }
 
 
+# ECR serves image layers from its own S3 bucket through a redirect the registry writes. In
+# us-east-1 that bucket also answers under the legacy global S3 name; which name the redirect
+# carries is not documented, so both are admitted there (exact name, the bucket is in-region;
+# the S3 gateway endpoint routes it and has no restricting policy). docs/conformance.md, "ECR pull".
+ECR_LEGACY_LAYER_NAMES = {"us-east-1": ["prod-us-east-1-starport-layer-bucket.s3.amazonaws.com"]}
+
+
 def aws_dns_names(region: str, partition: str) -> list[str]:
     """In-region AWS names the whole VPC must still resolve once DNS Firewall blocks `*`.
 
@@ -140,6 +147,7 @@ def aws_dns_names(region: str, partition: str) -> list[str]:
     names = [f"*.{region}.{dns}", f"*.{region}.eks.{dns}"]
     if partition == "aws":
         names.append(f"*.{region}.api.aws")  # dual-stack endpoints, EKS Auth
+    names += ECR_LEGACY_LAYER_NAMES.get(region, [])
     return names
 
 

@@ -41,6 +41,11 @@ VLLM_PORT = 8000
 STARTUP_PROBE_PERIOD_SECONDS = 10
 STARTUP_PROBE_FAILURES = 180
 DEPLOYMENT_TIMEOUT = "60m"
+# Node lifetime of the GPU pool. EKS Auto Mode refuses a NodePool whose expireAfter plus
+# terminationGracePeriod (24h when unset) exceeds 21 days (docs/conformance.md, "NodePool"); both
+# are set explicitly so the sum is visible: 14 days (Auto Mode's own built-in pools) + 1 day.
+GPU_NODE_EXPIRE_AFTER = "336h"
+GPU_NODE_TERMINATION_GRACE = "24h"
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, port: int = API_TUNNEL_PORT) -> str:
@@ -63,13 +68,24 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, port
 def workload_sdk_env(region: str) -> list[dict[str, str]]:
     """The AWS SDK settings of the serving pods: regional names for every service they call, so
     the names stay inside `*.<region>.amazonaws.com` (in us-east-1 botocore would otherwise
-    address S3 as `<bucket>.s3.amazonaws.com`, which DNS Firewall blocks)."""
+    address S3 as `<bucket>.s3.amazonaws.com`, which DNS Firewall blocks).
+
+    Two S3 clients read the weights: botocore (vLLM's config and tokenizer files) honours
+    `AWS_ENDPOINT_URL_S3`; the Run:ai streamer's client is documented with `AWS_ENDPOINT_URL`
+    only (vLLM docs, "Loading models with Run:ai Model Streamer"), so both name regional S3. The
+    pods call no other AWS service, so the generic variable redirects nothing else. Credentials
+    come from Pod Identity (the agent injects AWS_CONTAINER_CREDENTIALS_FULL_URI); instance
+    metadata is switched off, so no SDK falls back to a probe that Auto Mode's hop limit of 1
+    would leave hanging (docs/conformance.md, "weights loader")."""
+    s3 = f"https://s3.{region}.amazonaws.com"
     return [
         {"name": "AWS_REGION", "value": region},
         {"name": "AWS_DEFAULT_REGION", "value": region},
         {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
         {"name": "AWS_S3_US_EAST_1_REGIONAL_ENDPOINT", "value": "regional"},
-        {"name": "AWS_ENDPOINT_URL_S3", "value": f"https://s3.{region}.amazonaws.com"},
+        {"name": "AWS_ENDPOINT_URL_S3", "value": s3},
+        {"name": "AWS_ENDPOINT_URL", "value": s3},
+        {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
     ]
 
 
@@ -116,8 +132,14 @@ class ModelServer(pulumi.ComponentResource):
     def _cluster_settings(self, name: str, args: ModelServerArgs) -> None:
         """Cluster-wide objects the workload needs: network policy enforcement and the GPU pool."""
         # Auto Mode's network policy controller is off until this ConfigMap switches it on
-        # (EKS user guide, "auto-net-pol"); with a vpc-cni add-on present the key is merged.
-        self.network_policy_switch = k8s.core.v1.ConfigMap(
+        # (EKS user guide, "auto-net-pol"). Where the vpc-cni add-on runs (Federated stacks) the
+        # add-on has already created `kube-system/amazon-vpc-cni`, and pulumi-kubernetes >= 4.29
+        # creates objects client-side, so a ConfigMap would fail with AlreadyExists. A Patch is a
+        # server-side apply of this one key: it merges into the add-on's object, and creates the
+        # object where none exists (pure Auto Mode). docs/conformance.md, "ConfigMapPatch".
+        # The vpc-cni add-on (`enableNetworkPolicy`) owns the same key with the same value, which
+        # server-side apply shares; should it ever hold another value, enforcement wins (patchForce).
+        self.network_policy_switch = k8s.core.v1.ConfigMapPatch(
             f"{name}-network-policy", metadata={
                 "name": "amazon-vpc-cni", "namespace": "kube-system",
                 "annotations": {"pulumi.com/patchForce": "true"}},
@@ -140,7 +162,8 @@ class ModelServer(pulumi.ComponentResource):
                             {"key": "topology.kubernetes.io/zone", "operator": "In", "values": list(args.availability_zones)},
                         ],
                         "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}],
-                        "expireAfter": "720h",
+                        "expireAfter": GPU_NODE_EXPIRE_AFTER,
+                        "terminationGracePeriod": GPU_NODE_TERMINATION_GRACE,
                     },
                 },
                 # The only cap on GPU capacity; Karpenter starts from zero and returns to zero.
@@ -175,7 +198,10 @@ class ModelServer(pulumi.ComponentResource):
         container = {
             "name": "vllm",
             "image": pulumi.Output.from_input(args.repository_url).apply(lambda u: f"{u}@{args.image_digest}"),
-            "args": [model_uri, "--load-format", "runai_streamer",
+            # The image's entrypoint is vLLM's OpenAI server (`python3 -m
+            # vllm.entrypoints.openai.api_server`; newer images `vllm serve`): both take `--model`;
+            # the first has no positional model (docs/conformance.md, "model-server image").
+            "args": ["--model", model_uri, "--load-format", "runai_streamer",
                      "--served-model-name", args.served_model, "--port", str(VLLM_PORT)],
             "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}, {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
                     *workload_sdk_env(args.region)],
