@@ -29,7 +29,7 @@ from infra.program.errors import InputError
 from infra.commands.output import write_atomic
 from infra.commands.pricing import (PRICES_PATH, USAGE_KEY, Delta, StackCost, compare, load_prices, load_rules, lookup, num,
                            parse_usage, price_snapshot)
-from infra.program.config import DIGEST_KEY, ConfigError
+from infra.program.config import ConfigError
 from infra.program.stackfiles import list_stacks, unknown_stack, load_stack_values
 
 HELP = "monthly cost of a stack (or --all) priced from the offline plan; --refresh re-reads the prices"
