@@ -15,6 +15,7 @@ from infra.program.components.api_tunnel import ApiTunnel, ApiTunnelArgs
 from infra.program.components.bedrock import BedrockAccess, BedrockAccessArgs
 from infra.program.components.cluster import ServingCluster, ServingClusterArgs
 from infra.program.components.egress import EgressConnectors, EgressConnectorsArgs
+from infra.program.components.iam import boundary_arn, stack_owned
 from infra.program.components.encryption import StackKey, StackKeyArgs
 from infra.program.components.model_server import ModelServer, ModelServerArgs
 from infra.program.components.network import Network, NetworkArgs
@@ -34,7 +35,10 @@ def build(cfg: StackConfig) -> dict:
             "ai-companion:stack": cfg.stack,
         }},
     )
-    on_provider = pulumi.ResourceOptions(providers={"aws": provider})
+    # Every role, instance profile and bucket under the stack's own path, boundary and name prefix:
+    # the only ones the deploy role may create (docs/iam/deploy-permissions.json).
+    on_provider = pulumi.ResourceOptions(providers={"aws": provider}, transformations=[
+        stack_owned(cfg.stack, boundary_arn(geo.partition, cfg.account_id, cfg.stack))])
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
 
     key = StackKey("data", StackKeyArgs(cfg.region, geo.partition, account_id,
@@ -51,7 +55,8 @@ def build(cfg: StackConfig) -> dict:
         opts=on_provider)
     tunnel = ApiTunnel("api-tunnel", ApiTunnelArgs(
         partition=geo.partition, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
-        subnet_id=network.private_subnets[0].id, kms_key_arn=key.key.arn), opts=on_provider)
+        subnet_id=network.private_subnets[0].id, kms_key_arn=key.key.arn,
+        stack=cfg.stack, api_endpoint=cluster.cluster.endpoint), opts=on_provider)
     # The cluster layer exists once `residency seed` has put the image into ECR and its digest is
     # in the stack file; until then `up` builds the AWS layer only (docs/operations.md, first deploy).
     if cfg.model_image_digest:
@@ -71,6 +76,7 @@ def build(cfg: StackConfig) -> dict:
         "clusterName": cluster.cluster.name,
         "clusterEndpoint": cluster.cluster.endpoint,
         "apiTunnelInstanceId": tunnel.instance.id,
+        "apiTunnelDocument": tunnel.document.name,
         "weightsBucket": cluster.weights_bucket.bucket,
         "modelRepositoryUrl": cluster.repository.repository_url,
         "workloadLayer": bool(cfg.model_image_digest),

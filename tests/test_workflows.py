@@ -224,7 +224,9 @@ def test_deploy_runs_the_aws_layer_then_the_seed_then_the_cluster_layer_through_
     provider = next(r for r in planned("eu").export["deployment"]["resources"] if r["type"] == "pulumi:providers:kubernetes")
     assert excluded["exclude"].replace("${{ matrix.stack }}", "eu") == provider["urn"]
     tunnel = by_name["Open the API tunnel"]["run"]
-    assert "AWS-StartPortForwardingSessionToRemoteHost" in tunnel and "localPortNumber=8443" in tunnel
+    # The stack's own pinned document (its name from the outputs), never one that takes a host.
+    assert '--document-name "$document"' in tunnel and "jq -r .apiTunnelDocument" in tunnel
+    assert "host=" not in tunnel and "localPortNumber=8443" in tunnel
 
 
 def _mandatory_script() -> str:

@@ -33,3 +33,36 @@ def eks_node_role(name: str, partition: str, parent: pulumi.Resource,
     role = aws.iam.Role(name, assume_role_policy=service_trust("ec2.amazonaws.com"), tags=tags,
                         opts=pulumi.ResourceOptions(parent=parent))
     return role, managed_policy_attachments(name, role, partition, EKS_NODE_POLICIES, parent)
+
+
+# What the deploy role may create, and only so (docs/iam/deploy-permissions.json): roles and
+# instance profiles under the stack's own path, each role capped by the stack's permissions
+# boundary (a policy an administrator creates at bootstrap, docs/iam/boundary-permissions.json),
+# and buckets whose names start with the stack's prefix.
+def stack_role_path(stack: str) -> str:
+    return f"/ai-companion/{stack}/"
+
+
+def stack_bucket_prefix(stack: str) -> str:
+    return f"ai-companion-{stack}-"
+
+
+def boundary_arn(partition: str, account_id: str, stack: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:policy/ai-companion-boundary-{stack}"
+
+
+def stack_owned(stack: str, boundary: str):
+    """A resource transformation for every resource of the stack: roles get the stack's path and
+    permissions boundary, instance profiles the path, unnamed buckets the stack's name prefix."""
+    def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        props = dict(args.props)
+        if args.type_ == "aws:iam/role:Role":
+            props.update(path=stack_role_path(stack), permissions_boundary=boundary)
+        elif args.type_ == "aws:iam/instanceProfile:InstanceProfile":
+            props.update(path=stack_role_path(stack))
+        elif args.type_ == "aws:s3/bucket:Bucket" and not props.get("bucket"):
+            props.update(bucket_prefix=stack_bucket_prefix(stack))
+        else:
+            return None
+        return pulumi.ResourceTransformationResult(props, args.opts)
+    return transform
