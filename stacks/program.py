@@ -14,6 +14,7 @@ from infra.program.catalog import load_catalog
 from infra.program.components.api_tunnel import ApiTunnel, ApiTunnelArgs
 from infra.program.components.bedrock import BedrockAccess, BedrockAccessArgs
 from infra.program.components.cluster import ServingCluster, ServingClusterArgs
+from infra.program.components.dns_firewall import DnsFirewall, DnsFirewallArgs
 from infra.program.components.egress import EgressConnectors, EgressConnectorsArgs
 from infra.program.components.iam import boundary_arn, stack_owned
 from infra.program.components.encryption import StackKey, StackKeyArgs
@@ -45,11 +46,12 @@ def build(cfg: StackConfig) -> dict:
                                         bedrock_invocation_logs=cfg.has("zm_plus")), opts=on_provider)
     network = Network("net", NetworkArgs(
         region=cfg.region, partition=geo.partition, cidr=cfg.vpc_cidr,
-        availability_zones=geo.availability_zones, kms_key_arn=key.key.arn), opts=on_provider)
+        availability_zones=geo.availability_zones, kms_key_arn=key.key.arn, account_id=cfg.account_id),
+        opts=on_provider)
     cluster = ServingCluster("serving", ServingClusterArgs(
         stack=cfg.stack, region=cfg.region, partition=geo.partition,
         subnet_ids=[s.id for s in network.private_subnets], vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
-        kms_key_arn=key.key.arn, kubernetes_version=load_catalog().kubernetes.version,
+        kms_key_arn=key.key.arn, kubernetes_version=load_catalog().kubernetes.version, account_id=cfg.account_id,
         managed_node_groups=cfg.has("federated"),
         preview_role_arn=f"arn:{geo.partition}:iam::{cfg.account_id}:role/ai-companion-preview-{cfg.stack}"),
         opts=on_provider)
@@ -93,6 +95,9 @@ def build(cfg: StackConfig) -> dict:
             "roleArn": bedrock.role.arn, "endpointId": bedrock.endpoint.id,
             "guardrailArn": bedrock.guardrail.guardrail_arn, "guardrailVersion": bedrock.guardrail_version.version,
             "allowedArns": bedrock.allowed_arns}
+    if not cfg.has("federated"):  # the Federated egress brings the walled garden with its connector hosts
+        DnsFirewall("dns", DnsFirewallArgs(stack=cfg.stack, region=cfg.region, partition=geo.partition,
+                                           vpc_id=network.vpc.id), opts=on_provider)
     if cfg.has("federated"):
         egress = EgressConnectors("egress", EgressConnectorsArgs(
             stack=cfg.stack, geography=geo.code, region=cfg.region, partition=geo.partition,

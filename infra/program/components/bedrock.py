@@ -34,6 +34,7 @@ from infra.program.bedrock_policy import LOG_STREAM, allowed_arns, bedrock_sourc
 from infra.program.catalog import BedrockModel, Geography
 from infra.program.components.cluster import SERVING_NAMESPACE
 from infra.program.components.iam import POD_IDENTITY, service_trust
+from infra.program.components import perimeter
 from infra.program.components.storage import private_bucket
 
 COMPONENT_TYPE = "ai-companion:zm_plus:BedrockAccess"
@@ -122,12 +123,14 @@ class BedrockAccess(pulumi.ComponentResource):
         self.log_bucket, public_block = logs.bucket, logs.public_access_block
         bucket_policy = aws.s3.BucketPolicy(
             f"{name}-invocation-logs", bucket=self.log_bucket.id,
-            policy=pulumi.Output.all(account, self.log_bucket.arn).apply(lambda a: json.dumps({
+            # Bedrock's own write, inside the stack's data perimeter (perimeter.bucket_policy).
+            policy=pulumi.Output.all(account, self.log_bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps({
                 "Version": "2012-10-17", "Statement": [{
                     "Sid": "BedrockWritesInvocationLogs", "Effect": "Allow",
                     "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "s3:PutObject",
                     "Resource": [f"{a[1]}/invocations/*", f"{a[1]}/large-data/*"],
-                    "Condition": bedrock_source(p, region, a[0])}]})),
+                    "Condition": bedrock_source(p, region, a[0])},
+                    *json.loads(perimeter.bucket_policy(a[1], a[0], a[2]))["Statement"]]})),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
 
         self.log_group = aws.cloudwatch.LogGroup(

@@ -52,6 +52,7 @@ class ServingClusterArgs:
     vpc_cidr: str
     kms_key_arn: pulumi.Input[str]
     kubernetes_version: str
+    account_id: str
     # True when managed node groups join the cluster (Federated connectors): their add-ons.
     managed_node_groups: bool = False
     # CI preview role: read-only Kubernetes access for previews of the cluster layer.
@@ -152,7 +153,8 @@ class ServingCluster(pulumi.ComponentResource):
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": args.kms_key_arn}],
             force_delete=False, opts=pulumi.ResourceOptions(parent=self))
         # Model weights: stateful, so versioned, KMS-encrypted, private and protected.
-        self.weights_bucket = private_bucket(f"{name}-weights", args.kms_key_arn, parent=self).bucket
+        self.weights_bucket = private_bucket(f"{name}-weights", args.kms_key_arn, parent=self,
+                                             account_id=args.account_id).bucket
 
     def _workload_identity(self, name: str, args: ServingClusterArgs) -> None:
         """EKS Pod Identity: the vLLM service account can read only the weights."""
