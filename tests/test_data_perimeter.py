@@ -134,3 +134,83 @@ def test_zmo_only_stacks_answer_only_aws_names_of_their_region():
         assert dns_firewall_admits(f"ecr.{region}.amazonaws.com", allowed_names)
         assert not dns_firewall_admits("exfil.attacker.example", allowed_names)
         assert not dns_firewall_admits("s3.us-east-1.amazonaws.com", allowed_names) or region == "us-east-1"
+
+
+# --- The model server: reachable from the serving subnets only, and authenticated ----------------
+
+def k8s(stack: str, kind: str) -> list[dict]:
+    return [r for r in planned(stack).export["deployment"]["resources"] if r["type"] == f"kubernetes:{kind}"]
+
+
+@pytest.mark.parametrize("stack", ["eu", "sg"])
+def test_the_model_server_admits_only_the_serving_subnets_never_the_connector_subnets(stack):
+    import ipaddress
+
+    from infra.program.components.egress import egress_subnet_cidrs
+
+    config = planned(stack).config
+    (policy,) = [p for p in k8s(stack, "networking.k8s.io/v1:NetworkPolicy")
+                 if "Ingress" in p["inputs"]["spec"]["policyTypes"]]
+    (rule,) = policy["inputs"]["spec"]["ingress"]
+    sources = [ipaddress.ip_network(f["ipBlock"]["cidr"]) for f in rule["from"]]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8000}]
+    (service,) = k8s(stack, "core/v1:Service")
+    assert [ipaddress.ip_network(c) for c in service["inputs"]["spec"]["loadBalancerSourceRanges"]] == sources
+    connectors = egress_subnet_cidrs(config.vpc_cidr, len(config.geography.availability_zones))["connector"]
+    assert sources and not [(s, c) for s in sources for c in connectors if s.overlaps(ipaddress.ip_network(c))]
+    subnets = [ipaddress.ip_network(r["inputs"]["cidrBlock"]) for r in resources(stack, "aws:ec2/subnet:Subnet")
+               if "private" in r["urn"]]
+    assert sorted(sources) == sorted(subnets)
+
+
+@pytest.mark.parametrize("stack", ["eu", "sg"])
+def test_the_model_server_requires_an_api_key_kept_out_of_the_state(stack):
+    (deployment,) = k8s(stack, "apps/v1:Deployment")
+    (container,) = deployment["inputs"]["spec"]["template"]["spec"]["containers"]
+    (key,) = [e for e in container["env"] if e["name"] == "VLLM_API_KEY"]
+    assert key == {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-api-key", "key": "api-key",
+                                                                          "optional": False}}}
+    assert k8s(stack, "core/v1:Secret") == []  # made out of band: the state holds no key
+
+
+# --- Pod Identity trusts and connector secrets ---------------------------------------------------
+
+@pytest.mark.parametrize("stack", ["eu", "us", "sg"])
+def test_pod_identity_roles_trust_only_their_service_account_on_the_stacks_cluster(stack):
+    plan = planned(stack).export["deployment"]["resources"]
+    associations = {(r["inputs"]["namespace"], r["inputs"]["serviceAccount"]): r["inputs"]["roleArn"]
+                    for r in plan if r["type"] == "aws:eks/podIdentityAssociation:PodIdentityAssociation"}
+    roles = {r["outputs"]["arn"]: json.loads(r["inputs"]["assumeRolePolicy"]) for r in plan if r["type"] == "aws:iam/role:Role"}
+    (cluster,) = [r["outputs"]["name"] for r in plan if r["type"] == "aws:eks/cluster:Cluster"]
+    assert associations
+    for (namespace, account), role_arn in associations.items():
+        trust = roles[role_arn]
+        (statement,) = trust["Statement"]
+        assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+        tags = {"aws:RequestTag/eks-cluster-name": cluster, "aws:RequestTag/kubernetes-namespace": namespace,
+                "aws:RequestTag/kubernetes-service-account": account}
+        source = statement["Condition"]["StringEquals"]["aws:SourceAccount"]
+        context = {**tags, "aws:SourceAccount": source}
+        check = {"Statement": [{**statement, "Resource": "*"}]}
+        assert allowed(check, "sts:AssumeRole", "*", context)
+        for key, other in (("aws:RequestTag/kubernetes-service-account", "intruder"),
+                           ("aws:RequestTag/kubernetes-namespace", "default"),
+                           ("aws:RequestTag/eks-cluster-name", "another-cluster"), ("aws:SourceAccount", FOREIGN)):
+            assert not allowed(check, "sts:AssumeRole", "*", {**context, key: other}), (role_arn, key)
+
+
+@pytest.mark.parametrize("stack", ["eu", "us"])
+def test_only_its_connector_role_reads_a_connector_secret(stack):
+    plan = planned(stack).export["deployment"]["resources"]
+    secrets = [r for r in plan if r["type"] == "aws:secretsmanager/secret:Secret"]
+    policies = {r["inputs"]["secretArn"]: r["inputs"] for r in plan if r["type"] == "aws:secretsmanager/secretPolicy:SecretPolicy"}
+    assert secrets and len(policies) == len(secrets)
+    roles = {r["urn"].rsplit("::", 1)[-1]: r["outputs"]["arn"] for r in plan if r["type"] == "aws:iam/role:Role"}
+    for secret in secrets:
+        arn = secret["outputs"]["arn"]
+        policy = json.loads(policies[arn]["policy"])
+        assert policies[arn]["blockPublicPolicy"] is True
+        own_role = roles[secret["urn"].rsplit("::", 1)[-1]]  # the secret and its role share the logical name
+        assert evaluate(policy, "secretsmanager:GetSecretValue", arn, {"aws:PrincipalArn": own_role}) != DENY
+        for other in [r for r in roles.values() if r != own_role] + [f"arn:aws:iam::{ACCOUNT}:role/Admin"]:
+            assert evaluate(policy, "secretsmanager:GetSecretValue", arn, {"aws:PrincipalArn": other}) == DENY

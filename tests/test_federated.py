@@ -34,6 +34,7 @@ UNTAGGABLE = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:route53/resolverFirewallRule:ResolverFirewallRule",
     "aws:route53/resolverFirewallConfig:ResolverFirewallConfig",
     "aws:networkfirewall/loggingConfiguration:LoggingConfiguration",
+    "aws:secretsmanager/secretPolicy:SecretPolicy",
 }
 
 

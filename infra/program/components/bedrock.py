@@ -33,7 +33,7 @@ import pulumi_aws as aws
 from infra.program.bedrock_policy import LOG_STREAM, allowed_arns, bedrock_source, endpoint_policy, workload_policy
 from infra.program.catalog import BedrockModel, Geography
 from infra.program.components.cluster import SERVING_NAMESPACE
-from infra.program.components.iam import POD_IDENTITY, service_trust
+from infra.program.components.iam import pod_identity_trust
 from infra.program.components import perimeter
 from infra.program.components.storage import private_bucket
 
@@ -98,7 +98,7 @@ class BedrockAccess(pulumi.ComponentResource):
         self.allowed_arns = account.apply(lambda a: allowed_arns(geo, a, args.models))
         self.role = aws.iam.Role(
             f"{name}-gateway", description="ZM+ gateway: invoke the configured Bedrock models in the geography",
-            assume_role_policy=service_trust(*POD_IDENTITY),
+            assume_role_policy=pod_identity_trust(account, args.cluster_name, args.namespace, args.service_account),
             opts=child)
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-invoke", role=self.role.id,

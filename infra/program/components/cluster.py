@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.program.components.iam import POD_IDENTITY, managed_policy_attachments, service_trust
+from infra.program.components.iam import managed_policy_attachments, pod_identity_trust, service_trust
 from infra.program.components.storage import private_bucket
 from infra.program.config import SERVICE_CIDR
 
@@ -160,7 +160,8 @@ class ServingCluster(pulumi.ComponentResource):
         """EKS Pod Identity: the vLLM service account can read only the weights."""
         child = pulumi.ResourceOptions(parent=self)
         self.workload_role = aws.iam.Role(
-            f"{name}-vllm", assume_role_policy=service_trust(*POD_IDENTITY), opts=child)
+            f"{name}-vllm", assume_role_policy=pod_identity_trust(args.account_id, self.cluster_name, SERVING_NAMESPACE,
+                                                                  SERVING_SERVICE_ACCOUNT), opts=child)
         aws.iam.RolePolicy(
             f"{name}-vllm-weights", role=self.workload_role.id,
             policy=pulumi.Output.all(self.weights_bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps({

@@ -17,6 +17,21 @@ def service_trust(service: str, *actions: str) -> str:
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions) or "sts:AssumeRole"}]})
 
 
+def pod_identity_trust(account_id: pulumi.Input[str], cluster_name: pulumi.Input[str], namespace: str,
+                       service_account: str) -> pulumi.Output[str]:
+    """EKS Pod Identity's trust, only for one service account of one cluster of the account: the
+    session tags Pod Identity sets (EKS user guide, "Create IAM role with trust policy required by
+    EKS Pod Identity": eks-cluster-name, kubernetes-namespace, kubernetes-service-account) and the
+    source account. Without them any Pod Identity association in the account could use the role."""
+    service, *actions = POD_IDENTITY
+    return pulumi.Output.all(account_id, cluster_name).apply(lambda a: json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": actions,
+            "Condition": {"StringEquals": {"aws:SourceAccount": a[0], "aws:RequestTag/eks-cluster-name": a[1],
+                                           "aws:RequestTag/kubernetes-namespace": namespace,
+                                           "aws:RequestTag/kubernetes-service-account": service_account}}}]}))
+
+
 def managed_policy_attachments(name: str, role: aws.iam.Role, partition: str, policies: tuple[str, ...],
                                parent: pulumi.Resource) -> list[aws.iam.RolePolicyAttachment]:
     """Attach AWS-managed policies to `role`; callers make what uses the role depend on the result,
