@@ -110,19 +110,15 @@ def test_no_published_escalation_method_works_outside_the_stacks_prefix(name):
     assert usable_methods(role_policy(name)) == {}
 
 
-def test_the_check_finds_the_escalations_of_the_old_deploy_role():
-    """The deploy role before #24: role management on `role/*`, no boundary, no allow-list."""
-    old = {"Statement": [
-        {"Effect": "Allow", "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy",
-                                       "iam:UpdateAssumeRolePolicy"], "Resource": f"{IAM_ARN}:role/*"},
-        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": f"{IAM_ARN}:role/*",
-         "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com"]}}},
-        {"Effect": "Allow", "Action": "ec2:*", "Resource": "*",
-         "Condition": {"StringEquals": {"aws:RequestedRegion": [REGION]}}},
-        {"Effect": "Deny", "Action": "iam:*", "Resource": f"{IAM_ARN}:role/ai-companion-deploy-*"}]}
-    usable = usable_methods(old)
-    assert {"AttachRolePolicy", "PutRolePolicy", "UpdateRolePolicyToAssumeIt", "CreateEC2WithExistingIP",
-            "ModifyEC2InstanceUserDataThenRestart", "PutRolePolicyThenUpdateAssumeRolePolicy"} <= set(usable)
+def test_the_check_finds_the_escalations_of_the_deploy_role_before_issue_24():
+    """docs/iam/deploy-permissions.json as it was before #24 (tests/fixtures, verbatim from git):
+    role management on `role/*`, no boundary, no allow-list, any instance's user data."""
+    before = json.loads((ROOT / "tests" / "fixtures" / "deploy-permissions-before-issue-24.json").read_text())
+    usable = usable_methods(iam_policy(before, STACK, ACCOUNT))
+    assert sorted(usable) == [
+        "AttachRolePolicy", "AttachRolePolicyThenUpdateAssumeRolePolicy", "CreateEC2WithExistingIP",
+        "ModifyEC2InstanceUserDataThenRestart", "ModifyExistingEC2LaunchTemplate", "PassExistingRoleToNewEC2SpotInstance",
+        "PutRolePolicy", "PutRolePolicyThenUpdateAssumeRolePolicy", "UpdateRolePolicyToAssumeIt"]
     assert usable["AttachRolePolicy"][0][0] == f"{IAM_ARN}:role/Admin"
 
 
