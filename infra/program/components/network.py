@@ -1,8 +1,9 @@
 """`Network`: the stack's private, in-region VPC.
 
 Private subnets only (one per catalogued AZ), no internet or NAT gateway, no public IPs. AWS APIs
-are reached through VPC endpoints in the home region, and flow logs go to an in-region log group
-encrypted with the stack's KMS key. The Federated egress path, where enabled, is added by its own
+are reached through VPC endpoints in the home region, each with the data-perimeter policy
+(`perimeter.endpoint_policy`: the account's principals to the account's resources), and flow logs
+go to an in-region log group encrypted with the stack's KMS key. The Federated egress path, where enabled, is added by its own
 component and never touches these subnets' routes.
 """
 
