@@ -11,7 +11,7 @@ DEV_STAMP     := $(VENV)/.installed-dev
 MERMAID_DIR   := tests/mermaid
 MERMAID_STAMP := $(MERMAID_DIR)/node_modules/.installed
 
-.PHONY: venv plan test docs bench clean
+.PHONY: venv venv-locked plan test docs bench clean
 
 # The Python development environment (the workflows run `make venv`); `make test` adds npm's part.
 venv: $(DEV_STAMP)
@@ -31,6 +31,14 @@ $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
 	@echo "make: installing the test tools (requirements-dev.txt: pytest, moto[server], actionlint, shellcheck)"
 	$(PIP) -r requirements-dev.txt
 	@touch $@
+
+# Credentialed CI jobs (deploy, preview, live audit): the runtime packages only, every one pinned by
+# its hash (requirements.lock: `pip-compile --generate-hashes --allow-unsafe` of requirements.txt
+# plus setuptools, the build backend of `-e .`), and no test tools next to the AWS credentials.
+venv-locked: | $(BIN)/python
+	@echo "make: installing the hash-locked runtime packages (requirements.lock, pip --require-hashes)"
+	$(PIP) --require-hashes --no-deps -r requirements.lock
+	$(PIP) --no-deps --no-build-isolation -e .
 
 $(MERMAID_STAMP): $(MERMAID_DIR)/package.json $(MERMAID_DIR)/package-lock.json
 	@echo "make: installing Mermaid's parser for the diagram tests (npm ci in $(MERMAID_DIR))"

@@ -14,7 +14,9 @@ from infra.program.catalog import load_catalog
 from infra.program.components.api_tunnel import SSM_ENDPOINTS, ApiTunnel, ApiTunnelArgs
 from infra.program.components.bedrock import BedrockAccess, BedrockAccessArgs
 from infra.program.components.cluster import ServingCluster, ServingClusterArgs
+from infra.program.components.dns_firewall import DnsFirewall, DnsFirewallArgs
 from infra.program.components.egress import EgressConnectors, EgressConnectorsArgs
+from infra.program.components.iam import boundary_arn, stack_owned
 from infra.program.components.encryption import StackKey, StackKeyArgs
 from infra.program.components.model_server import ModelServer, ModelServerArgs
 from infra.program.components.network import Network, NetworkArgs
@@ -34,25 +36,30 @@ def build(cfg: StackConfig) -> dict:
             "ai-companion:stack": cfg.stack,
         }},
     )
-    on_provider = pulumi.ResourceOptions(providers={"aws": provider})
+    # Every role, instance profile and bucket under the stack's own path, boundary and name prefix:
+    # the only ones the deploy role may create (docs/iam/deploy-permissions.json).
+    on_provider = pulumi.ResourceOptions(providers={"aws": provider}, transformations=[
+        stack_owned(cfg.stack, boundary_arn(geo.partition, cfg.account_id, cfg.stack))])
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=provider)).account_id
 
     key = StackKey("data", StackKeyArgs(cfg.region, geo.partition, account_id,
                                         bedrock_invocation_logs=cfg.has("zm_plus")), opts=on_provider)
     network = Network("net", NetworkArgs(
         region=cfg.region, partition=geo.partition, cidr=cfg.vpc_cidr,
-        availability_zones=geo.availability_zones, kms_key_arn=key.key.arn), opts=on_provider)
+        availability_zones=geo.availability_zones, kms_key_arn=key.key.arn, account_id=cfg.account_id),
+        opts=on_provider)
     cluster = ServingCluster("serving", ServingClusterArgs(
         stack=cfg.stack, region=cfg.region, partition=geo.partition,
         subnet_ids=[s.id for s in network.private_subnets], vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
-        kms_key_arn=key.key.arn, kubernetes_version=load_catalog().kubernetes.version,
+        kms_key_arn=key.key.arn, kubernetes_version=load_catalog().kubernetes.version, account_id=cfg.account_id,
         managed_node_groups=cfg.has("federated"),
         preview_role_arn=f"arn:{geo.partition}:iam::{cfg.account_id}:role/ai-companion-preview-{cfg.stack}"),
         opts=on_provider)
     tunnel = ApiTunnel("api-tunnel", ApiTunnelArgs(
         partition=geo.partition, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
         subnet_id=network.private_subnets[0].id, kms_key_arn=key.key.arn,
-        ssm_endpoints=[network.interface_endpoints[s] for s in SSM_ENDPOINTS]), opts=on_provider)
+        ssm_endpoints=[network.interface_endpoints[s] for s in SSM_ENDPOINTS],
+        stack=cfg.stack, api_endpoint=cluster.cluster.endpoint), opts=on_provider)
     # The cluster layer exists once `residency seed` has put the image into ECR and its digest is
     # in the stack file; until then `up` builds the AWS layer only (docs/operations.md, first deploy).
     if cfg.model_image_digest:
@@ -72,6 +79,7 @@ def build(cfg: StackConfig) -> dict:
         "clusterName": cluster.cluster.name,
         "clusterEndpoint": cluster.cluster.endpoint,
         "apiTunnelInstanceId": tunnel.instance.id,
+        "apiTunnelDocument": tunnel.document.name,
         "weightsBucket": cluster.weights_bucket.bucket,
         "modelRepositoryUrl": cluster.repository.repository_url,
         "workloadLayer": bool(cfg.model_image_digest),
@@ -88,6 +96,9 @@ def build(cfg: StackConfig) -> dict:
             "roleArn": bedrock.role.arn, "endpointId": bedrock.endpoint.id,
             "guardrailArn": bedrock.guardrail.guardrail_arn, "guardrailVersion": bedrock.guardrail_version.version,
             "allowedArns": bedrock.allowed_arns}
+    if not cfg.has("federated"):  # the Federated egress brings the walled garden with its connector hosts
+        DnsFirewall("dns", DnsFirewallArgs(stack=cfg.stack, region=cfg.region, partition=geo.partition,
+                                           vpc_id=network.vpc.id), opts=on_provider)
     if cfg.has("federated"):
         egress = EgressConnectors("egress", EgressConnectorsArgs(
             stack=cfg.stack, geography=geo.code, region=cfg.region, partition=geo.partition,

@@ -112,6 +112,7 @@ GLOBAL_CONDITION_KEYS = {
     "aws:principalaccount", "aws:principalarn", "aws:principalorgid", "aws:resourceaccount", "aws:securetransport",
     "aws:viaawsservice", "aws:calledvia", "aws:calledviafirst", "aws:calledvialast", "aws:principalservicename",
     "aws:requesttag", "aws:resourcetag", "aws:tagkeys", "aws:principaltag", "aws:sourceip", "aws:userid",
+    "aws:principalisawsservice",
 }
 POLICY_PROPERTIES = ("assumeRolePolicy", "policy")
 BOTOCORE = botocore.session.get_session()

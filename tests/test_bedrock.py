@@ -248,7 +248,9 @@ def test_invocation_logging_stays_in_the_home_region(stack, home):
     assert one(plan, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] == "Enabled"
     block = one(plan, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    [grant] = json.loads(one(plan, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    # Bedrock's grant, then the stack's data perimeter (tests/test_data_perimeter.py).
+    grant, *perimeter = json.loads(one(plan, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    assert all(s["Effect"] == "Deny" for s in perimeter)
     assert grant["Principal"] == {"Service": "bedrock.amazonaws.com"} and grant["Action"] == "s3:PutObject"
     assert grant["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT},
                                   "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{home}:{ACCOUNT}:*"}}

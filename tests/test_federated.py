@@ -36,6 +36,7 @@ UNTAGGABLE = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:route53/resolverFirewallRule:ResolverFirewallRule",
     "aws:route53/resolverFirewallConfig:ResolverFirewallConfig",
     "aws:networkfirewall/loggingConfiguration:LoggingConfiguration",
+    "aws:secretsmanager/secretPolicy:SecretPolicy",
 }
 
 
@@ -349,7 +350,11 @@ def test_zmo_only_stacks_have_no_egress_path(stack):
     types = {r.type for r in plan.snapshot.resources}
     assert not types & {"aws:ec2/internetGateway:InternetGateway", "aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip", ROUTE,
                         "aws:networkfirewall/firewall:Firewall", COMPONENT}
-    assert not [t for t in types if t.startswith(("aws:networkfirewall/", "aws:route53/resolverFirewall"))]
+    assert not [t for t in types if t.startswith("aws:networkfirewall/")]
+    # DNS Firewall is there (every stack's walled garden, DnsFirewall), admitting AWS names only.
+    domains = [d for r in plan.snapshot.resources if r.type.startswith("aws:route53/resolverFirewallDomainList")
+               for d in r.inputs["domains"]]
+    assert domains and all(d == "*" or d.endswith((".amazonaws.com", ".api.aws")) for d in domains)
     assert plan.snapshot.stack_outputs["declaredDataPaths"] == []
 
 

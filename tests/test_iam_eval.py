@@ -68,10 +68,19 @@ def test_values_or_keys_and_null():
     assert evaluate(policy(ALLOW_ALL, s), "a:b", "*", {"bedrock:InferenceProfileArn": us}) == DENY
 
 
+def test_set_qualifiers_any_and_all_values():
+    any_a = {"Effect": "Allow", "Action": "*", "Resource": "*",
+             "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/a"}}}
+    assert evaluate(policy(any_a), "a:b", "*", {"kms:ResourceAliases": ["alias/x", "alias/a"]}) == ALLOW
+    assert evaluate(policy(any_a), "a:b", "*", {"kms:ResourceAliases": ["alias/x"]}) == IMPLICIT_DENY
+    assert evaluate(policy(any_a), "a:b", "*", {}) == IMPLICIT_DENY  # missing key: ForAnyValue is false
+    all_a = {**any_a, "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": "ai-*"}}}
+    assert evaluate(policy(all_a), "a:b", "*", {"aws:TagKeys": ["ai-x", "ai-y"]}) == ALLOW
+    assert evaluate(policy(all_a), "a:b", "*", {"aws:TagKeys": ["ai-x", "other"]}) == IMPLICIT_DENY
+    assert evaluate(policy(all_a), "a:b", "*", {}) == ALLOW  # missing key: ForAllValues is true
+
+
 def test_unsupported_operators_raise_instead_of_guessing():
-    s = {"Effect": "Allow", "Action": "*", "Resource": "*",
-         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}}
+    s = {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"k": "1"}}}
     with pytest.raises(Unsupported):
-        evaluate(policy(s), "a:b", "*", {"aws:TagKeys": "a"})
-    with pytest.raises(Unsupported):
-        evaluate(policy({**s, "Condition": {"NumericLessThan": {"k": "1"}}}), "a:b", "*", {"k": "0"})
+        evaluate(policy(s), "a:b", "*", {"k": "0"})

@@ -41,6 +41,25 @@ def test_connector_path_in_a_stack_without_federated_fires():
     assert fired(report, "RSD-050")
 
 
+def test_a_dns_walled_garden_of_aws_names_is_quiet_in_a_zmo_stack_a_third_party_host_fires():
+    """Every stack has a DNS walled garden (DnsFirewall); only one admitting other hosts is a path."""
+    from rules_kit import provider
+
+    p = provider("ap-southeast-1", stack="sg")
+    aws_names = res("aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "aws", prov=p, stack="sg",
+                    inputs={"domains": ["*.ap-southeast-1.amazonaws.com", "*.ap-southeast-1.api.aws"]})
+    block = res("aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "all", prov=p, stack="sg",
+                inputs={"domains": ["*"]})
+    rule = res("aws:route53/resolverFirewallRule:ResolverFirewallRule", "r", prov=p, stack="sg", inputs={"action": "BLOCK"})
+    assert not fired(run([p, aws_names, block, rule], ctx("SG")), "RSD-050")
+    third_party = res("aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "tp", prov=p, stack="sg",
+                      inputs={"domains": ["*.ap-southeast-1.amazonaws.com", "api.openai.com"]})
+    assert fired(run([p, third_party], ctx("SG")), "RSD-050", third_party.urn)
+    other_region = res("aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList", "or", prov=p, stack="sg",
+                       inputs={"domains": ["*.us-east-1.amazonaws.com"]})
+    assert fired(run([p, other_region], ctx("SG")), "RSD-050", other_region.urn)
+
+
 def test_egress_component_child_in_a_zmo_stack_fires():
     parent = component("ai-companion:federated:EgressConnectors", "egress", stack="sg")
     from rules_kit import provider

@@ -179,7 +179,8 @@ def test_preview_matrix_job_uses_oidc_policy_pack_diff_and_pr_comment():
     creds = step(job, "aws-actions/configure-aws-credentials@")
     assert creds["with"]["role-to-assume"] == "${{ matrix.preview_role }}"
     assert creds["with"]["aws-region"] == "${{ matrix.region }}"
-    pulumi = step(job, "pulumi/actions@v7")["with"]
+    (pulumi,) = [s["with"] for s in job["steps"]
+                 if str(s.get("uses", "")).startswith("pulumi/actions@") and "command" in s["with"]]
     assert pulumi["command"] == "preview"
     assert pulumi["policyPacks"] == "policy"
     assert pulumi["policyPackConfigs"] == "policy/config.${{ matrix.stack }}.json"
@@ -187,7 +188,7 @@ def test_preview_matrix_job_uses_oidc_policy_pack_diff_and_pr_comment():
     assert pulumi["cloud-url"] == "s3://${{ matrix.state_bucket }}?region=${{ matrix.region }}&awssdk=v2"
     # pulumi/actions installs no Python dependencies: the venv must exist before it runs.
     names = [s.get("run") or s.get("uses") for s in job["steps"]]
-    assert names.index("make venv") < names.index("pulumi/actions@v7")
+    assert names.index("make venv-locked") < names.index("pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d")
 
 
 def test_deploy_runs_up_per_stack_environment_one_at_a_time_with_mandatory_policies():
@@ -196,7 +197,7 @@ def test_deploy_runs_up_per_stack_environment_one_at_a_time_with_mandatory_polic
     job = doc["jobs"]["deploy"]
     assert job["environment"] == "${{ matrix.stack }}"
     assert job["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
-    ups = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@v7")]
+    ups = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
     assert len(ups) == 3
     for up in ups:
         assert up["with"]["command"] == "up" and up["with"]["policyPacks"] == "policy"
@@ -227,7 +228,9 @@ def test_deploy_runs_the_aws_layer_then_the_seed_then_the_cluster_layer_through_
     provider = next(r for r in planned("eu").export["deployment"]["resources"] if r["type"] == "pulumi:providers:kubernetes")
     assert excluded["exclude"].replace("${{ matrix.stack }}", "eu") == provider["urn"]
     tunnel = by_name["Open the API tunnel"]["run"]
-    assert "AWS-StartPortForwardingSessionToRemoteHost" in tunnel and "localPortNumber=8443" in tunnel
+    # The stack's own pinned document (its name from the outputs), never one that takes a host.
+    assert '--document-name "$document"' in tunnel and "jq -r .apiTunnelDocument" in tunnel
+    assert "host=" not in tunnel and "localPortNumber=8443" in tunnel
 
 
 def _mandatory_script() -> str:

@@ -2,9 +2,9 @@
 
 Supported: Allow/Deny, Action/NotAction and Resource/NotResource with `*`/`?` wildcards, and the
 condition operators StringEquals, StringNotEquals, StringLike, StringNotLike, ArnEquals, ArnLike,
-ArnNotEquals, ArnNotLike, Bool and Null (plus the `...IfExists` suffix). Not supported (raises
-`Unsupported` rather than guessing): ForAnyValue/ForAllValues, numeric/date/IP operators,
-policy variables. Principals are not evaluated: pass only the policies that apply to the caller.
+ArnNotEquals, ArnNotLike, Bool and Null (plus the `...IfExists` suffix), and the set qualifiers
+`ForAnyValue:` / `ForAllValues:` in front of them. Not supported (raises `Unsupported` rather than
+guessing): numeric/date/IP operators, policy variables. Principals are not evaluated: pass only the policies that apply to the caller.
 
 Semantics followed (IAM User Guide, "Policy evaluation logic" and "Condition operators"):
 - an explicit Deny anywhere wins; otherwise an Allow is needed; otherwise the request is
@@ -13,6 +13,8 @@ Semantics followed (IAM User Guide, "Policy evaluation logic" and "Condition ope
 - a key missing from the request makes a positive operator false and a negated operator
   (StringNotEquals, StringNotLike, ArnNotEquals, ArnNotLike) true; `...IfExists` makes any operator
   true when the key is missing;
+- `ForAnyValue:` holds when at least one of the request's values satisfies the operator (false
+  when the key is missing); `ForAllValues:` when every value does (true when it is missing);
 - action names and condition-key names are case-insensitive, values and resources are not;
 - ARN patterns are matched per colon-separated component (the sixth, the resource, may itself
   contain colons), so a `*` never spans a component: `arn:*:bedrock:::foundation-model/*` matches
@@ -83,11 +85,13 @@ _MATCHERS = {
 
 
 def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, Any]) -> bool:
-    if operator.startswith(("ForAnyValue:", "ForAllValues:")):
-        raise Unsupported(f"set operator {operator}")
     lowered = {k.lower(): v for k, v in context.items()}
     present = key.lower() in lowered
     values = [str(v) for v in _list(lowered.get(key.lower()))]
+    if operator.startswith(("ForAnyValue:", "ForAllValues:")):
+        qualifier, _, single = operator.partition(":")
+        each = [_condition_holds(single, key, expected, {key: v}) for v in values]
+        return all(each) if qualifier == "ForAllValues" else any(each)
     if operator == "Null":
         want_missing = str(expected).lower() == "true"
         return (not present) == want_missing

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,14 @@ def load_document(path: str | Path) -> Any:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path} is not JSON: {exc}") from exc
+    except RecursionError:
+        raise _too_deep(path) from None
+
+
+def _too_deep(path: str | Path) -> InputError:
+    """Bad input, not a bug: Python's JSON reader recurses once per level of nesting."""
+    return InputError(f"{path} nests values deeper than the JSON reader allows (about "
+                      f"{sys.getrecursionlimit()} levels); no Pulumi export nests that deep")
 
 
 # --- Fast export reader (residency audit --export) ---------------------------------------------
@@ -258,11 +267,13 @@ def read_export(path: str | Path, stack: str | None = None, default_region: str 
         doc, end = _scan_object(text, start, _RESOURCE_ARRAYS, spans)
         if _WS(text, end).end() != len(text):
             raise ValueError("trailing data")
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, RecursionError):
         try:
             doc = json.loads(text)
         except ValueError as exc:
             raise InputError(f"{path} is not JSON: {exc}") from exc
+        except RecursionError:
+            raise _too_deep(path) from None
         return snapshot_from_document(doc, stack, default_region, source), None
     index = RawIndex(text, [], [], [], data if data.isascii() else None)
     hay = index.data if index.data is not None else text

@@ -83,15 +83,19 @@ def _catalog_connector(host: str, scope: Scope):
 
 @rule("RSD-050", "federated_requires_option", "Connector egress path in a stack without the federated option",
       "CRITICAL",
-      rationale="""Network Firewall, DNS Firewall and anything in the Federated egress path exist to
-      let data reach third-party AI APIs. Only stacks whose options include federated may have
-      them.""",
+      rationale="""Network Firewall, DNS Firewall rules that admit third-party hosts and anything in
+      the Federated egress path exist to let data reach third-party AI APIs. Only stacks whose
+      options include federated may have them. A DNS Firewall that admits only the geography's own
+      AWS names is the walled garden every stack has (DnsFirewall), not a connector path.""",
       remediation="Remove the connector path, or enable federated for this stack (where the catalog offers it).",
       category="federated", types=("*",), when=lambda ctx: not ctx.has("federated"),
       stack_key="ai-companion:options")
 def federated_requires_option(res: Resource, scope: Scope):
-    if res.type.startswith(CONNECTOR_TYPES):
+    if res.type.startswith(CONNECTOR_TYPES[0]):
         yield f"{res.type.rsplit(':', 1)[-1]} belongs to a connector path, but the stack has no federated option"
+    elif outside := [h for _, h in allowlist_hosts(res) if not _aws_regional(h, scope)]:
+        yield (f"DNS Firewall admits {', '.join(outside)}: a connector path, "
+               "but the stack has no federated option")
     elif scope.in_egress_path(res):
         yield "is part of the Federated egress path, but the stack has no federated option"
 

@@ -4,9 +4,13 @@ The cluster's API endpoint is private and the VPC has no internet path, so a hos
 a laptop) cannot reach it. This small instance sits in a private subnet with no public IP and no
 inbound rule at all; its SSM agent keeps an outbound channel to Systems Manager through the
 in-region `ssm`, `ssmmessages` and `ec2messages` interface endpoints. A deployer with
-`ssm:StartSession` on it runs the `AWS-StartPortForwardingSessionToRemoteHost` document, which
-forwards a local port to the API endpoint's port 443 inside the VPC; the kubeconfig of the cluster
-layer points at that local port and checks the API server's certificate against its real name.
+`ssm:StartSession` on it runs the stack's own port-forward document (`eks_api_document`), which
+forwards a local port to the API endpoint's port 443 inside the VPC and nowhere else: host and port
+are fixed in the document, only the local port is a parameter (the AWS-managed
+`AWS-StartPortForwardingSessionToRemoteHost` takes any host). The CI roles may start sessions only
+with this document, under `ssm:SessionDocumentAccessCheck` (docs/iam/*-permissions.json), so a
+session without a document (a shell) is refused. The kubeconfig of the cluster layer points at the
+local port and checks the API server's certificate against its real name.
 
 Chosen over an executor inside the VPC (a self-hosted runner needs the internet to reach GitHub,
 which our rules forbid) and over a managed GitOps capability (`aws.eks.Capability`: Argo CD would
@@ -16,6 +20,7 @@ pack). Only Kubernetes manifests cross the tunnel, never model data.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -29,11 +34,27 @@ TUNNEL_ROLE_TAG = {"ai-companion:role": "api-tunnel"}
 # Latest Amazon Linux 2023 (SSM agent preinstalled): the public SSM parameter of the home region,
 # read through the stack's provider (the preview and deploy roles may read /aws/service/*).
 TUNNEL_AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
-PORT_FORWARD_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 # The interface endpoints the SSM agent needs in a VPC without internet (Systems Manager user
 # guide, "setup-create-vpc"). The instance waits for them: an agent that boots first finds no
 # route to Systems Manager and backs off for a long time before it registers.
 SSM_ENDPOINTS = ("ssm", "ssmmessages", "ec2messages")
+
+
+def eks_api_document_name(stack: str) -> str:
+    """The stack's port-forward document (the CI roles' policies name it)."""
+    return f"ai-companion-{stack}-eks-api"
+
+
+def eks_api_document(api_endpoint: str) -> str:
+    """A Session document (type Port) pinned to the API endpoint's host and port 443; after the
+    document shape of AWS-StartPortForwardingSessionToRemoteHost, with host and port fixed."""
+    return json.dumps({
+        "schemaVersion": "1.0", "sessionType": "Port",
+        "description": "Port-forward to this stack's private EKS API endpoint only",
+        "parameters": {"localPortNumber": {"type": "String", "default": str(API_TUNNEL_PORT),
+                                           "allowedPattern": "^[0-9]{1,5}$"}},
+        "properties": {"type": "LocalPortForwarding", "host": api_endpoint.removeprefix("https://"),
+                       "portNumber": "443", "localPortNumber": "{{ localPortNumber }}"}})
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,8 @@ class ApiTunnelArgs:
     subnet_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     ssm_endpoints: list[pulumi.Resource]  # the SSM_ENDPOINTS interface endpoints of the VPC
+    stack: str
+    api_endpoint: pulumi.Input[str]
     instance_type: str = "t4g.nano"
 
 
@@ -74,4 +97,8 @@ class ApiTunnel(pulumi.ComponentResource):
             # A newer AMI behind the parameter must not replace the instance on every `up`.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, *args.ssm_endpoints],
                                         ignore_changes=["ami"]))
-        self.register_outputs({"instanceId": self.instance.id})
+        self.document = aws.ssm.Document(
+            f"{name}-eks-api", name=eks_api_document_name(args.stack), document_type="Session",
+            document_format="JSON", content=pulumi.Output.from_input(args.api_endpoint).apply(eks_api_document),
+            opts=child)
+        self.register_outputs({"instanceId": self.instance.id, "documentName": self.document.name})

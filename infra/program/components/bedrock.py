@@ -33,7 +33,8 @@ import pulumi_aws as aws
 from infra.program.bedrock_policy import LOG_STREAM, allowed_arns, invocation_log_group, bedrock_source, endpoint_policy, workload_policy
 from infra.program.catalog import BedrockModel, Geography
 from infra.program.components.cluster import SERVING_NAMESPACE
-from infra.program.components.iam import POD_IDENTITY, service_trust
+from infra.program.components.iam import pod_identity_trust
+from infra.program.components import perimeter
 from infra.program.components.storage import private_bucket
 
 COMPONENT_TYPE = "ai-companion:zm_plus:BedrockAccess"
@@ -97,7 +98,7 @@ class BedrockAccess(pulumi.ComponentResource):
         self.allowed_arns = account.apply(lambda a: allowed_arns(geo, a, args.models))
         self.role = aws.iam.Role(
             f"{name}-gateway", description="ZM+ gateway: invoke the configured Bedrock models in the geography",
-            assume_role_policy=service_trust(*POD_IDENTITY),
+            assume_role_policy=pod_identity_trust(account, args.cluster_name, args.namespace, args.service_account),
             opts=child)
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-invoke", role=self.role.id,
@@ -122,12 +123,14 @@ class BedrockAccess(pulumi.ComponentResource):
         self.log_bucket, public_block = logs.bucket, logs.public_access_block
         bucket_policy = aws.s3.BucketPolicy(
             f"{name}-invocation-logs", bucket=self.log_bucket.id,
-            policy=pulumi.Output.all(account, self.log_bucket.arn).apply(lambda a: json.dumps({
+            # Bedrock's own write, inside the stack's data perimeter (perimeter.bucket_policy).
+            policy=pulumi.Output.all(account, self.log_bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps({
                 "Version": "2012-10-17", "Statement": [{
                     "Sid": "BedrockWritesInvocationLogs", "Effect": "Allow",
                     "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "s3:PutObject",
                     "Resource": [f"{a[1]}/invocations/*", f"{a[1]}/large-data/*"],
-                    "Condition": bedrock_source(p, region, a[0])}]})),
+                    "Condition": bedrock_source(p, region, a[0])},
+                    *json.loads(perimeter.bucket_policy(a[1], a[0], a[2]))["Statement"]]})),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]))
 
         self.log_group = aws.cloudwatch.LogGroup(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.program.components.iam import POD_IDENTITY, managed_policy_attachments, service_trust
+from infra.program.components.iam import managed_policy_attachments, pod_identity_trust, service_trust
 from infra.program.components.storage import private_bucket
 from infra.program.config import SERVICE_CIDR
 
@@ -52,6 +52,7 @@ class ServingClusterArgs:
     vpc_cidr: str
     kms_key_arn: pulumi.Input[str]
     kubernetes_version: str
+    account_id: str
     # True when managed node groups join the cluster (Federated connectors): their add-ons.
     managed_node_groups: bool = False
     # CI preview role: read-only Kubernetes access for previews of the cluster layer.
@@ -152,13 +153,15 @@ class ServingCluster(pulumi.ComponentResource):
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": args.kms_key_arn}],
             force_delete=False, opts=pulumi.ResourceOptions(parent=self))
         # Model weights: stateful, so versioned, KMS-encrypted, private and protected.
-        self.weights_bucket = private_bucket(f"{name}-weights", args.kms_key_arn, parent=self).bucket
+        self.weights_bucket = private_bucket(f"{name}-weights", args.kms_key_arn, parent=self,
+                                             account_id=args.account_id).bucket
 
     def _workload_identity(self, name: str, args: ServingClusterArgs) -> None:
         """EKS Pod Identity: the vLLM service account can read only the weights."""
         child = pulumi.ResourceOptions(parent=self)
         self.workload_role = aws.iam.Role(
-            f"{name}-vllm", assume_role_policy=service_trust(*POD_IDENTITY), opts=child)
+            f"{name}-vllm", assume_role_policy=pod_identity_trust(args.account_id, self.cluster_name, SERVING_NAMESPACE,
+                                                                  SERVING_SERVICE_ACCOUNT), opts=child)
         aws.iam.RolePolicy(
             f"{name}-vllm-weights", role=self.workload_role.id,
             policy=pulumi.Output.all(self.weights_bucket.arn, args.kms_key_arn).apply(lambda a: json.dumps({

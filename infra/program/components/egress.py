@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.program.catalog import Connector, declared_paths, load_catalog
-from infra.program.components.iam import POD_IDENTITY, eks_node_role, service_trust
+from infra.program.components.iam import eks_node_role, pod_identity_trust
 
 PATH_TAG = {"ai-companion:path": "federated-egress"}
 CONNECTOR_NAMESPACE = "connectors"
@@ -131,6 +131,14 @@ def egress_subnet_cidrs(cidr: str, count: int) -> dict[str, list[str]]:
 # carries is not documented, so both are admitted there (exact name, the bucket is in-region;
 # the S3 gateway endpoint routes it and has no restricting policy). docs/conformance.md, "ECR pull".
 ECR_LEGACY_LAYER_NAMES = {"us-east-1": ["prod-us-east-1-starport-layer-bucket.s3.amazonaws.com"]}
+
+
+def connector_secret_policy(secret_arn: str, role_arn: str) -> dict:
+    """A connector secret's resource policy: only its connector's role may read the value."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "OnlyTheConnectorRoleReadsTheValue", "Effect": "Deny", "Principal": "*",
+        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue"], "Resource": secret_arn,
+        "Condition": {"StringNotEquals": {"aws:PrincipalArn": role_arn}}}]}
 
 
 def aws_dns_names(region: str, partition: str) -> list[str]:
@@ -371,7 +379,6 @@ class EgressConnectors(pulumi.ComponentResource):
 
         # --- Connector credentials: one in-region secret and one role per connector -------------
         self.secrets, self.roles = {}, {}
-        trust = service_trust(*POD_IDENTITY)
         for connector in args.connectors:
             key = connector.key
             secret = aws.secretsmanager.Secret(
@@ -379,6 +386,7 @@ class EgressConnectors(pulumi.ComponentResource):
                 description=f"API credential of the {connector.provider} connector ({', '.join(connector.hosts)})",
                 kms_key_id=args.kms_key_arn, recovery_window_in_days=30,  # no `replicas`: home region only
                 tags=tags(f"secret-{key}", **{"ai-companion:connector": key}), opts=protected)
+            trust = pod_identity_trust(args.account_id, args.cluster_name, args.namespace, f"connector-{key}")
             role = aws.iam.Role(f"{name}-{key}", assume_role_policy=trust,
                                 tags=tags(f"role-{key}", **{"ai-companion:connector": key}), opts=child)
             aws.iam.RolePolicy(
@@ -391,6 +399,13 @@ class EgressConnectors(pulumi.ComponentResource):
                          "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com",
                                                         "kms:CallerAccount": a[2]}}},
                     ]})),
+                opts=child)
+            # The secret's own policy: no principal but the connector's role reads its value (an
+            # administrator with secretsmanager:* included); values are put and rotated out of band
+            # (docs/operations.md, "Connector secrets").
+            aws.secretsmanager.SecretPolicy(
+                f"{name}-{key}", secret_arn=secret.arn, block_public_policy=True,
+                policy=pulumi.Output.all(secret.arn, role.arn).apply(lambda a: json.dumps(connector_secret_policy(*a))),
                 opts=child)
             aws.eks.PodIdentityAssociation(
                 f"{name}-{key}", cluster_name=args.cluster_name, namespace=args.namespace,

@@ -12,7 +12,13 @@ pulumi-kubernetes, reached through the API tunnel (`ApiTunnel`).
 - Replicas are fixed by the program (no HPA): a CPU autoscaler means nothing for a GPU server,
   and one that fought `replicas` would flap under server-side apply.
 - Network policy is enforced (Auto Mode's network policy controller is switched on) and the pods'
-  egress admits DNS to kube-dns, HTTPS inside the VPC and the Pod Identity agent, nothing else.
+  egress admits DNS to kube-dns, HTTPS inside the VPC and the Pod Identity agent, nothing else;
+  their ingress admits vLLM's port only from the serving subnets (`serving_cidrs`: the nodes and the
+  internal NLB), and the NLB itself only those sources (`loadBalancerSourceRanges`), so the
+  Federated connector subnets, which have internet egress, cannot reach the model.
+- Requests are authenticated: vLLM reads its API key from `VLLM_API_KEY` (vllm/envs.py, "API key
+  for VLLM API server"), set from the Kubernetes Secret `vllm-api-key`, which an operator creates
+  out of band (docs/operations.md) so the key never enters the Pulumi state.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import pulumi_kubernetes as k8s
 
 from infra.program.components.api_tunnel import API_TUNNEL_PORT
 from infra.program.components.cluster import SERVING_NAMESPACE, SERVING_SERVICE_ACCOUNT
+from infra.program.components.network import private_subnet_cidrs
 from infra.program.config import SERVICE_CIDR, GpuNodeGroup
 
 # EKS Pod Identity agent: a node-local link-local address, the only non-VPC destination allowed.
@@ -46,6 +53,13 @@ DEPLOYMENT_TIMEOUT = "60m"
 # are set explicitly so the sum is visible: 14 days (Auto Mode's own built-in pools) + 1 day.
 GPU_NODE_EXPIRE_AFTER = "336h"
 GPU_NODE_TERMINATION_GRACE = "24h"
+# The model server's API key: a Kubernetes Secret made out of band (never in the Pulumi state).
+API_KEY_SECRET = {"name": "vllm-api-key", "key": "api-key"}
+
+
+def serving_cidrs(vpc_cidr: str, availability_zones: tuple[str, ...]) -> list[str]:
+    """The serving (private) subnets: the only sources the model server admits."""
+    return private_subnet_cidrs(vpc_cidr, len(availability_zones))
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, port: int = API_TUNNEL_PORT) -> str:
@@ -122,8 +136,9 @@ class ModelServer(pulumi.ComponentResource):
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata={"name": SERVING_SERVICE_ACCOUNT, **self.meta}, opts=self._k8s(self.namespace))
         self._network_policy(name, args)
+        self._ingress_policy(name, args)
         self._deployment(name, args)
-        self._service(name)
+        self._service(name, args)
         self.register_outputs({"serviceName": self.service.metadata["name"]})
 
     def _k8s(self, *depends_on: pulumi.Resource, **extra) -> pulumi.ResourceOptions:
@@ -192,6 +207,18 @@ class ModelServer(pulumi.ComponentResource):
             },
             opts=self._k8s(self.namespace, self.network_policy_switch))
 
+    def _ingress_policy(self, name: str, args: ModelServerArgs) -> None:
+        self.ingress_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata={"name": "vllm-from-serving-subnets-only", **self.meta},
+            spec={
+                "pod_selector": {"match_labels": self.labels},
+                "policy_types": ["Ingress"],
+                "ingress": [{"from": [{"ip_block": {"cidr": c}} for c in serving_cidrs(args.vpc_cidr, args.availability_zones)],
+                             "ports": [{"protocol": "TCP", "port": VLLM_PORT}]}],
+            },
+            opts=self._k8s(self.namespace, self.network_policy_switch))
+
     def _deployment(self, name: str, args: ModelServerArgs) -> None:
         model_uri = pulumi.Output.from_input(args.weights_bucket).apply(lambda b: f"s3://{b}/{args.served_model}")
         health = {"http_get": {"path": "/health", "port": "http"}, "timeout_seconds": 5}
@@ -204,7 +231,8 @@ class ModelServer(pulumi.ComponentResource):
             "args": ["--model", model_uri, "--load-format", "runai_streamer",
                      "--served-model-name", args.served_model, "--port", str(VLLM_PORT)],
             "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}, {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
-                    *workload_sdk_env(args.region)],
+                    *workload_sdk_env(args.region),
+                    {"name": "VLLM_API_KEY", "value_from": {"secret_key_ref": {**API_KEY_SECRET, "optional": False}}}],
             "ports": [{"name": "http", "container_port": VLLM_PORT}],
             "resources": {"limits": {"nvidia.com/gpu": "1"}, "requests": {"cpu": "2", "memory": "16Gi"}},
             "startup_probe": {**health, "period_seconds": STARTUP_PROBE_PERIOD_SECONDS,
@@ -234,10 +262,11 @@ class ModelServer(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=self._k8s(self.service_account, self.network_policy, self.gpu_pool, args.workload_identity,
+            opts=self._k8s(self.service_account, self.network_policy, self.ingress_policy, self.gpu_pool,
+                           args.workload_identity,
                            custom_timeouts=pulumi.CustomTimeouts(create=DEPLOYMENT_TIMEOUT, update=DEPLOYMENT_TIMEOUT)))
 
-    def _service(self, name: str) -> None:
+    def _service(self, name: str, args: ModelServerArgs) -> None:
         self.service = k8s.core.v1.Service(
             f"{name}-vllm",
             metadata={"name": "vllm", **self.meta, "annotations": {
@@ -246,5 +275,6 @@ class ModelServer(pulumi.ComponentResource):
                 "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
             }},
             spec={"type": "LoadBalancer", "load_balancer_class": "eks.amazonaws.com/nlb",
+                  "load_balancer_source_ranges": serving_cidrs(args.vpc_cidr, args.availability_zones),
                   "selector": self.labels, "ports": [{"name": "http", "port": 80, "target_port": "http"}]},
             opts=self._k8s(self.namespace))

@@ -1,8 +1,9 @@
 """`Network`: the stack's private, in-region VPC.
 
 Private subnets only (one per catalogued AZ), no internet or NAT gateway, no public IPs. AWS APIs
-are reached through VPC endpoints in the home region, and flow logs go to an in-region log group
-encrypted with the stack's KMS key. The Federated egress path, where enabled, is added by its own
+are reached through VPC endpoints in the home region, each with the data-perimeter policy
+(`perimeter.endpoint_policy`: the account's principals to the account's resources), and flow logs
+go to an in-region log group encrypted with the stack's KMS key. The Federated egress path, where enabled, is added by its own
 component and never touches these subnets' routes.
 """
 
@@ -16,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.program.components.iam import service_trust
+from infra.program.components.perimeter import endpoint_policy
 # Interface endpoints a private EKS cluster needs (residency-facts.md §5): image pulls (ecr.*),
 # node bootstrap (ec2, eks), IRSA/STS, Pod Identity (eks-auth), the in-tree NLB integration
 # (elasticloadbalancing), logs, KMS for SSE-KMS objects, and Systems Manager (`ssm`,
@@ -36,6 +38,7 @@ class NetworkArgs:
     cidr: str
     availability_zones: tuple[str, ...]
     kms_key_arn: pulumi.Input[str]
+    account_id: str
     endpoints: tuple[str, ...] = INTERFACE_ENDPOINTS
     flow_log_retention_days: int = 365
 
@@ -86,7 +89,8 @@ class Network(pulumi.ComponentResource):
         prefix = f"com.amazonaws.{args.region}"
         self.s3_gateway = aws.ec2.VpcEndpoint(
             f"{name}-s3-gateway", vpc_id=self.vpc.id, service_name=f"{prefix}.s3", vpc_endpoint_type="Gateway",
-            route_table_ids=[t.id for t in self.private_route_tables], opts=child)
+            route_table_ids=[t.id for t in self.private_route_tables],
+            policy=endpoint_policy("s3", args.region, args.partition, args.account_id), opts=child)
         self.interface_endpoints = {}
         for service in args.endpoints:
             extra = {}
@@ -98,6 +102,7 @@ class Network(pulumi.ComponentResource):
                 vpc_endpoint_type="Interface", private_dns_enabled=True,
                 subnet_ids=[s.id for s in self.private_subnets],
                 security_group_ids=[self.endpoint_security_group.id],
+                policy=endpoint_policy(service, args.region, args.partition, args.account_id),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.s3_gateway]) if service == "s3" else child,
                 **extra)
 
