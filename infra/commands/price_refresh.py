@@ -94,7 +94,14 @@ def refresh(client, rules: Rules, book: PriceBook, regions: list[str], keyed: di
     problems = []
     for region in sorted(regions):
         prices: dict = {}
+        current = book.regions.get(region)
+        kept = {}
         for key, query in rules.queries.items():
+            if query.get("keep"):  # not in the Price List API: carried over with its source
+                if current and key in current.prices:
+                    prices[key] = current.prices[key]
+                    kept[key] = current.sources.get(key) or {"checked": current.checked, "source": current.source}
+                continue
             values = sorted(keyed.get(key, ())) if query.get("by") else [None]
             for value in values:
                 label = f"{region} {key}" + (f"[{value}]" if value else "")
@@ -110,7 +117,8 @@ def refresh(client, rules: Rules, book: PriceBook, regions: list[str], keyed: di
                     prices[key] = price
                 else:
                     prices.setdefault(key, {})[value] = price
-        document["regions"][region] = {"checked": today.isoformat(), "source": SOURCE, "prices": prices}
+        document["regions"][region] = {"checked": today.isoformat(), "source": SOURCE, "prices": prices,
+                                       **({"sources": kept} if kept else {})}
     if problems:
         raise RefreshError("could not read " + str(len(problems)) + " price(s):\n  " + "\n  ".join(problems))
     return document
