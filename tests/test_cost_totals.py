@@ -304,7 +304,7 @@ def test_cli_guardrail_fails_above_the_usd_threshold_naming_the_biggest_movers(b
     assert over.returncode == 1, over.stderr
     doc = json.loads(over.stdout)
     change = doc["change"]["monthly"]
-    assert change > 100 and doc["change"]["known"]
+    assert change > 100 and doc["change"]["exact"]
     (message,) = doc["guardrail"]
     assert message.startswith(f"cost guardrail: stack us +${change:,.2f} per month (+")
     assert ("is above --fail-above-usd 100; biggest movers: egress-firewall (networkfirewall/firewall:Firewall) "
@@ -336,7 +336,31 @@ def test_cli_guardrail_on_an_unknown_total_is_not_checked_exit_3(tmp_path, base_
     result = residency("cost", "--stack", "us", "--base", str(base_plans), "--prices", str(prices),
                        "--fail-above-usd", "1")
     assert result.returncode == 3, result.stderr
-    assert "cost guardrail: stack us not checked: the head total is unknown (" in result.stdout
+    assert ("cost guardrail: stack us not checked: items not priced differ between head and base, so the "
+            "change is unknown (newly not priced: ") in result.stdout
+
+
+def test_guardrail_judges_the_exact_change_when_the_same_items_are_unpriced_on_both_sides():
+    """sg has unpriced items in the committed prices; a change elsewhere is still exact (the unpriced
+    items are the same resources with the same inputs on both sides), and judged; the percentage
+    is of the priced part. A new unpriced item makes the change unknown: not checked."""
+    from infra.commands.cost import guardrail
+    from infra.commands.pricing import compare
+
+    plan, rules, book = planned("sg"), load_rules(), load_prices()
+    base = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, book, "sg")
+    head = price_snapshot(plan.snapshot, "ap-southeast-1", {**rules.usage, "kms_requests": 3_000_000.0}, rules,
+                          book, "sg")
+    assert not head.complete and not base.complete
+    delta = compare(head, base)
+    assert delta.exact and delta.monthly == pytest.approx(1_000_000 * 0.000003)
+    (breach,) = guardrail([(head, delta)], usd=1.0, percent=None)
+    assert breach.change == pytest.approx(3.0) and breach.of_priced
+    assert "+$3.00 per month (+" in breach.text() and "% of the priced part) is above --fail-above-usd 1" in breach.text()
+    assert guardrail([(head, delta)], usd=5.0, percent=None) == []
+    base.not_priced = base.not_priced[1:]  # one item more not priced in the head than in the base
+    (unknown,) = guardrail([(head, compare(head, base))], usd=5.0, percent=None)
+    assert unknown.change is None and "items not priced differ between head and base" in unknown.text()
 
 
 @pytest.mark.parametrize("args, message", [

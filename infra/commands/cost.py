@@ -225,7 +225,7 @@ def to_json(cost: StackCost, delta: Delta | None, book=None) -> dict:
         doc["change"] = None if delta.base is None else {
             "base_monthly": cents(delta.base.total), "base_monthly_at_max": cents(delta.base.total_at_max),
             "monthly": round(delta.monthly, 2), "monthly_at_max": round(delta.at_max, 2),
-            "known": delta.known,
+            "exact": delta.exact,
             "movers": [{"type": m.type, "name": m.name, "change": m.change, "monthly": round(m.monthly, 2),
                         "monthly_at_max": round(m.at_max, 2)} for m in delta.movers],
             "newly_not_priced": [{"type": u.type, "name": u.name, "reason": u.reason} for u in delta.newly_unpriced],
@@ -300,11 +300,13 @@ class Breach:
     limits: tuple[str, ...]
     movers: tuple
     reason: str = ""
+    of_priced: bool = False  # the base total is unknown: the percentage is of its priced part
 
     def text(self) -> str:
         if self.change is None:
             return f"cost guardrail: stack {self.stack} not checked: {self.reason}"
-        pct = "new cost" if self.percent is None else f"{self.percent:+.1f}%"
+        pct = "new cost" if self.percent is None else f"{self.percent:+.1f}%" + (
+            " of the priced part" if self.of_priced else "")
         movers = ", ".join(f"{m.name} ({short_type(m.type)}) {money(m.monthly, True)}" for m in self.movers)
         return (f"cost guardrail: stack {self.stack} {money(self.change, True)} per month ({pct}) is above "
                 f"{' and '.join(self.limits)}; biggest movers: {movers or 'none'}")
@@ -313,17 +315,22 @@ class Breach:
 def guardrail(results: list[tuple[StackCost, Delta | None]], usd: float | None,
               percent: float | None) -> list[Breach]:
     """The stacks whose monthly total (at desired sizes) rose by more than `usd` dollars or more
-    than `percent` percent of the base; a stack whose total is unknown on either side is reported
-    as not checked. A stack with no base plan is judged against $0."""
+    than `percent` percent of the base. The change is exact when both totals are known, or when what
+    is not priced is the same on both sides (it cancels out); otherwise the stack is reported as not
+    checked. A stack with no base plan is judged against $0 when its total is known."""
     if usd is None and percent is None:
         return []
     breaches = []
     for cost, delta in results:
         base = delta.base if delta else None
-        if not cost.complete or (base is not None and not base.complete):
-            side = cost if not cost.complete else base
+        exact = delta.exact if base is not None else cost.complete
+        if not exact:
+            changed = ", ".join(sorted({u.name for u in (delta.newly_unpriced if base is not None else [])}))
             breaches.append(Breach(cost.stack, None, None, (), (), reason=(
-                f"the {'head' if side is cost else 'base'} total is unknown ({side.unknown_reason})")))
+                f"the head total is unknown ({cost.unknown_reason})" if base is None else
+                "items not priced differ between head and base, so the change is unknown"
+                + (f" (newly not priced: {changed})" if changed else "")
+                + f"; head: {cost.unknown_reason or 'known'}")))
             continue
         before = base.monthly if base is not None else 0.0
         change = cost.monthly - before
@@ -334,7 +341,8 @@ def guardrail(results: list[tuple[StackCost, Delta | None]], usd: float | None,
         if percent is not None and change > 0 and (pct is None or pct > percent):
             limits.append(f"--fail-above-percent {percent:g}")
         if limits:
-            breaches.append(Breach(cost.stack, change, pct, tuple(limits), tuple(delta.movers if delta else ())))
+            breaches.append(Breach(cost.stack, change, pct, tuple(limits), tuple(delta.movers if delta else ()),
+                                   of_priced=base is not None and not base.complete))
     return breaches
 
 

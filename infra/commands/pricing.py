@@ -9,6 +9,7 @@ never counted as 0; totals are labelled as covering the priced resources only.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -302,6 +303,12 @@ class Unpriced:
     name: str
     reason: str
     usage: bool = False  # a usage-driven charge (tokens, text units): leaves the resource total known
+    inputs: str = ""  # a digest of the resource's inputs: an unpriced item that did not change between two plans
+
+
+def unpriced(r: Resource, reason: str, usage: bool = False) -> Unpriced:
+    digest = hashlib.sha256(json.dumps(r.props, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Unpriced(r.urn, r.type, r.name, reason, usage, digest)
 
 
 @dataclass
@@ -574,19 +581,19 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
         if variant is not None:
             shares[id(variant)] = shares.get(id(variant), 0) + 1
 
-    priced, unpriced, free, warnings = [], [], 0, []
+    priced, open_items, free, warnings = [], [], 0, []
     for r, variant in chosen.values():
         if r.type in rules.free:
             free += 1
             continue
         if r.type in rules.not_priced:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, rules.not_priced[r.type], usage=True))
+            open_items.append(unpriced(r, rules.not_priced[r.type], usage=True))
             continue
         if r.type not in rules.by_type:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, "no pricing rule for this type"))
+            open_items.append(unpriced(r, "no pricing rule for this type"))
             continue
         if variant is None:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, "no pricing rule matches its inputs"))
+            open_items.append(unpriced(r, "no pricing rule matches its inputs"))
             continue
         where = r.region or (region if r.type.startswith("kubernetes:") else None)
         try:
@@ -595,7 +602,7 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
             lines = [_price_part(p, r.props, _unit_price(book, where, p, r.props), shares[id(variant)], usage, rules,
                                  workloads) for p in variant.parts]
         except Unpriceable as exc:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, str(exc)))
+            open_items.append(unpriced(r, str(exc)))
             continue
         scaling = next((p.scaling for p in variant.parts if p.scaling), None)
         pool = next((p for p in variant.parts if p.pool), None)
@@ -608,19 +615,19 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
             nodes = tuple(int(n) for n in demand.nodes)
             warnings += [w for w in [pool_warning(r.name, pool.pool, demand)] if w]
         # Charges the resource brings that the plan cannot price: listed beside its priced parts.
-        unpriced += [Unpriced(r.urn, r.type, r.name, f"{c.charge}: {c.reason}")
+        open_items += [unpriced(r, f"{c.charge}: {c.reason}")
                      for c in rules.unpriced_charges.get(r.type, ()) if _matches(c, r.props, stack_types)]
         instance = next((lookup(r.props, p.by) for p in variant.parts if p.by), None)
         priced.append(PricedResource(r.urn, r.type, r.name, lines, variant.note, nodes,
                                      instance if isinstance(instance, str) else None))
     tokens, open_tokens = price_tokens(models, region, usage, book)
     priced += tokens
-    unpriced += open_tokens
+    open_items += open_tokens
     table = book.regions.get(region)
     priced.sort(key=lambda p: (-p.monthly, p.type, p.name))
-    unpriced.sort(key=lambda u: (u.type, u.name))
+    open_items.sort(key=lambda u: (u.type, u.name))
     return StackCost(stack or snapshot.stack or "", region, book.currency, table.checked if table else None,
-                     usage, priced, unpriced, free, warnings=warnings)
+                     usage, priced, open_items, free, warnings=warnings)
 
 
 @dataclass(frozen=True)
@@ -639,17 +646,23 @@ class Delta:
     at_max: float
     movers: list[Mover]
     newly_unpriced: list[Unpriced]
+    head: StackCost | None = None
 
     @property
-    def known(self) -> bool:
-        """Both totals are known, so the change is exact (else it compares lower bounds)."""
-        return self.base is not None and self.base.complete
+    def exact(self) -> bool:
+        """The change is exact: both totals are known, or what is not priced is the same on both
+        sides (the same resources with the same inputs), so it cancels out."""
+        if self.base is None:
+            return False
+        def key(cost: StackCost) -> set:
+            return {(u.urn, u.reason, u.inputs) for u in cost.open_resources}
+        return key(self.head) == key(self.base)
 
 
 def compare(head: StackCost, base: StackCost | None, top: int = 5) -> Delta:
     """Head minus base, per stack and per resource (by URN); movers sorted by the larger change."""
     if base is None:
-        return Delta(None, head.monthly, head.at_max, [], [])
+        return Delta(None, head.monthly, head.at_max, [], [], head)
     before = {r.urn: r for r in base.priced}
     after = {r.urn: r for r in head.priced}
     movers = []
@@ -665,4 +678,4 @@ def compare(head: StackCost, base: StackCost | None, top: int = 5) -> Delta:
     movers.sort(key=lambda m: (-max(abs(m.monthly), abs(m.at_max)), m.type, m.name))
     base_unpriced = {u.urn for u in base.not_priced}
     return Delta(base, head.monthly - base.monthly, head.at_max - base.at_max, movers[:top],
-                 [u for u in head.not_priced if u.urn not in base_unpriced])
+                 [u for u in head.not_priced if u.urn not in base_unpriced], head)
