@@ -385,3 +385,21 @@ def test_markdown_report_starts_with_the_marker_preview_updates_in_place_and_say
     assert "No cost change against the base branch." in same.stdout
     changed = residency("cost", "--stack", "us", "--base", str(base_plans), "--format", "markdown")
     assert changed.stdout.startswith(MARKER) and "No cost change" not in changed.stdout
+
+
+def test_preview_updates_one_cost_comment_in_place_and_fails_the_guardrail_after_posting():
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / "preview.yml").read_text())
+    job = doc["jobs"]["cost"]
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    names = [s.get("name", "") for s in job["steps"]]
+    report = next(s for s in job["steps"] if s.get("id") == "report")
+    update = next(s for s in job["steps"] if s.get("name") == "Update the cost comment in place")
+    guard = next(s for s in job["steps"] if s.get("name", "").startswith("Cost guardrail"))
+    assert names.index(report["name"]) < names.index(update["name"]) < names.index(guard["name"])
+    assert "--fail-above-usd 1000 --fail-above-percent 25 >> cost.md || rc=$?" in report["run"]
+    assert 'echo "rc=$rc" >> "$GITHUB_OUTPUT"' in report["run"]
+    # Found by the report's first line (the marker), then edited; a new comment only when none exists.
+    assert "marker=$(head -n 1 cost.md)" in update["run"] and "startswith" in update["run"]
+    assert 'gh api --method PATCH "repos/$REPO/issues/comments/$id"' in update["run"]
+    assert update["if"].startswith("always()")
+    assert guard["if"] == "steps.report.outputs.rc != '0'" and 'exit "$RC"' in guard["run"]
