@@ -359,7 +359,7 @@ def keyed_values(stacks: list[str], book) -> dict[str, set[str]]:
         for r in cost_plan(stack)[0].snapshot.custom_resources():
             for variant in rules.by_type.get(r.type, ()):
                 for part in variant.parts:
-                    value = lookup(r.props, part.by) if part.by else None
+                    value = part.key or (lookup(r.props, part.by) if part.by else None)
                     if isinstance(value, str):
                         keyed.setdefault(part.price, set()).add(value)
     return keyed
