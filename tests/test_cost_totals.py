@@ -205,7 +205,7 @@ def test_cli_region_without_any_price_is_unknown_not_zero(tmp_path):
     assert "| ≥ $0.00 (" in row and "items unpriced)" in row and "| $0.00 |" not in row
 
 
-def test_usage_items_left_open_keep_the_resource_total_known(synth):
+def test_usage_items_left_open_keep_the_resource_total_known():
     """Bedrock tokens priced per model from the profile; a model without a price is a usage item
     open, which leaves the total known (unlike a resource without a price)."""
     plan = planned("us")

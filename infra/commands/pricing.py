@@ -457,7 +457,7 @@ def _pool_nodes(part: Part, props: dict, rules: Rules, workloads: list[Resource]
 
 def pool_warning(name: str, pool: str, demand: PoolDemand) -> str | None:
     """Why a pool's price does not follow its instance type or its workloads, or None."""
-    _, desired, most = demand.nodes
+    most = demand.nodes[2]
     if most == 0:
         return (f"{name}: its {pool} limit ({num(demand.limit)}) is less than one {demand.instance} "
                 f"({demand.per_node} per instance): no node can start, so the pool costs $0 and its "
@@ -544,9 +544,10 @@ def _price_part(part: Part, props: dict, unit: tuple[float, str], share: int, us
 def price_tokens(models: tuple[str, ...], region: str, usage: dict[str, float],
                  book: PriceBook) -> tuple[list[PricedResource], list[Unpriced]]:
     """Bedrock tokens, a usage item per configured model: the profile's monthly input and output
-    tokens (millions) spread evenly over the models, at the price of the stack's home region (the
-    source region of its calls, whatever region a geographic profile routes them to)."""
-    priced, unpriced = [], []
+    tokens (millions) spread evenly over the models, at the price of the stack's home region: the
+    source region of its calls, whatever region a geographic profile routes them to (assumed to
+    be the billed rate; not verified against the Bedrock pricing page offline)."""
+    priced, open_tokens = [], []
     for model in models:
         urn = f"usage:bedrock:{model}"
         try:
@@ -557,11 +558,11 @@ def price_tokens(models: tuple[str, ...], region: str, usage: dict[str, float],
                 basis = f"{key} {num(usage[key])}" + (f"/{len(models)}" if len(models) > 1 else "") + f" x ${unit:g}"
                 lines.append(Line(f"{part} tokens", basis, unit, volume * unit, volume * unit, volume * unit, (price,)))
         except Unpriceable as exc:
-            unpriced.append(Unpriced(urn, BEDROCK_TYPE, model, f"Bedrock tokens: {exc}", usage=True))
+            open_tokens.append(Unpriced(urn, BEDROCK_TYPE, model, f"Bedrock tokens: {exc}", usage=True))
             continue
         priced.append(PricedResource(urn, BEDROCK_TYPE, model, lines, "usage item: tokens from the usage profile",
                                      usage=True))
-    return priced, unpriced
+    return priced, open_tokens
 
 
 def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rules: Rules,
