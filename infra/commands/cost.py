@@ -20,16 +20,19 @@ usage profile are part of the total; those that cannot be priced are listed as o
 
 Guardrails (as Infracost's thresholds): with `--base`, `--fail-above-usd N` and
 `--fail-above-percent P` fail the command when a stack's monthly total rises by more than N
-dollars or P percent against the base, naming the biggest movers.
+dollars or P percent against the base, naming the biggest movers. The change is exact when both
+totals are known, or when the same items (same inputs) are unpriced on both sides.
 
 Exit codes: 0 ok (resources not priced are listed, they are not an error); 1 a guardrail
 threshold was crossed; 2 bad input (unknown stack, bad usage profile key, unreadable price or base
 file, a threshold without --base); 3 `--refresh` could not read the prices (nothing written), or a
-threshold could not be checked because a total is unknown.
+threshold could not be checked: the change is unknown (items not priced differ between head and
+base, or a new stack's total is unknown).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -80,8 +83,6 @@ def add_arguments(parser) -> None:
 
 
 def non_negative(text: str) -> float:
-    import argparse
-
     try:
         value = float(text)
     except ValueError:
