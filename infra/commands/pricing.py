@@ -122,7 +122,8 @@ def _unknown_keys(raw: dict, allowed: tuple[str, ...], where: str, path: Path) -
 
 def _read_yaml(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        # libyaml's loader when present: the price file has an entry for every catalogued region.
+        raw = yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as exc:
         raise PriceDataError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
