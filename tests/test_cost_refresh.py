@@ -153,6 +153,8 @@ def test_refresh_command_rewrites_every_stack_region_from_the_rules_file_queries
                 assert table.prices[key] == book.regions[region].prices[key]
                 assert table.cited(key) == book.regions[region].cited(key)
     assert new.regions["me-west-1"].unpublished == book.regions["me-west-1"].unpublished
+    # An instance type no stack uses is not read again: the file keeps saying AWS has no price for it.
+    assert new.regions["us-east-1"].unpublished == book.regions["us-east-1"].unpublished != {}
     assert new.regions["eu-west-3"] == book.regions["eu-west-3"]
 
 

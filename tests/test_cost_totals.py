@@ -403,3 +403,16 @@ def test_preview_updates_one_cost_comment_in_place_and_fails_the_guardrail_after
     assert 'gh api --method PATCH "repos/$REPO/issues/comments/$id"' in update["run"]
     assert update["if"].startswith("always()")
     assert guard["if"] == "steps.report.outputs.rc != '0'" and 'exit "$RC"' in guard["run"]
+
+
+def test_a_price_aws_has_not_published_says_so_per_item():
+    from infra.commands.pricing import Unpriceable, price_of
+
+    book = load_prices()
+    with pytest.raises(Unpriceable, match=r"^ec2_instance_hour\[p5e.48xlarge\]: not published for us-east-1 \(absent"):
+        price_of(book, "us-east-1", "ec2_instance_hour", "p5e.48xlarge", keyed=True)
+    with pytest.raises(Unpriceable, match=r"^interface_endpoint_az_hour: not published for me-west-1 \(new region"):
+        price_of(book, "me-west-1", "interface_endpoint_az_hour")
+    with pytest.raises(Unpriceable, match=r"^no interface_endpoint_az_hour price for ap-south-1$"):
+        price_of(book, "ap-south-1", "interface_endpoint_az_hour")  # not found offline: not claimed unpublished
+    assert price_of(book, "us-east-1", "ec2_instance_hour", "p5.48xlarge", keyed=True) == 55.04

@@ -131,6 +131,11 @@ def refresh_region(client, rules: Rules, current: RegionPrices | None, region: s
                 prices[key] = price
             else:
                 prices.setdefault(key, {})[value] = price
+    for item, reason in (current.unpublished.items() if current else ()):
+        key, _, value = item.partition("[")
+        now = prices.get(key, {}).get(value.rstrip("]")) if value else prices.get(key)
+        if now is None:  # not read this time (no stack uses that type): the file keeps saying why
+            unpublished.setdefault(item, reason)
     return {"checked": today.isoformat(), "source": SOURCE, "prices": prices,
             **({"sources": kept} if kept else {}), **({"unpublished": unpublished} if unpublished else {})}
 
