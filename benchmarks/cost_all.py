@@ -45,7 +45,8 @@ def pricing_share() -> tuple[float, float]:
         synth += time.perf_counter() - started
         started = time.perf_counter()
         rules = load_rules()
-        price_snapshot(plan.snapshot, plan.config.region, rules.usage, rules, load_prices(), stack)
+        models = tuple(m.key for m in plan.config.bedrock_models)  # Bedrock tokens too, as `cost` prices them
+        price_snapshot(plan.snapshot, plan.config.region, rules.usage, rules, load_prices(), stack, models)
         price += time.perf_counter() - started
     return synth, price
 

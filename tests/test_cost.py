@@ -245,18 +245,23 @@ def test_gpu_max_size_change_moves_the_pr_delta_by_exactly_its_price(tmp_path):
     assert "placeholder image digest" in planned.stdout
     prices = tmp_path / "prices.yaml"
     prices.write_text(yaml.safe_dump({"schema_version": 1, "regions": {"us-east-1": {
-        "checked": "2026-01-02", "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0, "m6i.large": 0.1}}}}}))
+        "checked": "2026-01-02", "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0, "m6i.large": 0.1},
+                                            "eks_auto_mode_fee_share": 0.5}}}}))
     result = residency("cost", "--stack", "us", "--base", str(plans), "--prices", str(prices), "--format", "json")
     assert result.returncode == 0, result.stderr
     change = json.loads(result.stdout)["change"]
     assert change["monthly"] == 0  # desired sizes did not change
-    assert change["monthly_at_max"] == pytest.approx((2 - 5) * H * 2.0, abs=0.001)  # -4380.00
-    assert [(m["name"], m["monthly_at_max"]) for m in change["movers"]] == [("model-gpu-pool", -4380.0)]
+    # Each instance: $2.00 an hour plus the Auto Mode fee, half of it in these test prices.
+    assert change["monthly_at_max"] == pytest.approx((2 - 5) * H * 3.0, abs=0.001)  # -6570.00
+    assert [(m["name"], m["monthly_at_max"]) for m in change["movers"]] == [("model-gpu-pool", -6570.0)]
     doc = json.loads(result.stdout)
     markdown = residency("cost", "--stack", "us", "--base", str(plans), "--prices", str(prices), "--format", "markdown")
     # A lower bound: everything but the instances is not priced with these test prices.
-    assert f"| us | us-east-1 | ≥ ${doc['monthly']:,.2f} | ≥ ${doc['monthly_at_max']:,.2f} |" in markdown.stdout
-    assert "| ±$0.00 | -$4,380.00 |" in markdown.stdout and "| model-gpu-pool |" in markdown.stdout
+    assert doc["monthly"] is None and "resource-driven item(s) not priced" in doc["monthly_reason"]
+    unpriced = len([u for u in doc["not_priced"] if not u["usage_item"]])
+    assert (f"| us | us-east-1 | ≥ ${doc['monthly_priced']:,.2f} ({unpriced} items unpriced) | "
+            f"≥ ${doc['monthly_at_max_priced']:,.2f} ({unpriced} items unpriced) |") in markdown.stdout
+    assert "| ±$0.00 | -$6,570.00 |" in markdown.stdout and "| model-gpu-pool |" in markdown.stdout
 
 
 def test_cli_bad_usage_profile_key_exits_2_naming_the_allowed_keys(tmp_path):
@@ -270,7 +275,9 @@ def test_cli_bad_usage_profile_key_exits_2_naming_the_allowed_keys(tmp_path):
 def test_cli_usage_profile_from_the_stack_file_changes_the_total(tmp_path, planned):
     root = project_copy(tmp_path, "us", costUsage={"egress_gb": 1100})
     rules, book = load_rules(), load_prices()
-    default = price_snapshot(planned("us").snapshot, "us-east-1", rules.usage, rules, book).monthly  # egress_gb 100
+    plan = planned("us")
+    models = tuple(m.key for m in plan.config.bedrock_models)
+    default = price_snapshot(plan.snapshot, "us-east-1", rules.usage, rules, book, "us", models).monthly  # egress_gb 100
     more = json.loads(residency("--project-dir", str(root), "cost", "--stack", "us", "--format", "json").stdout)
     gb_price = book.regions["us-east-1"].prices["network_firewall_gb"]
     assert more["usage"]["egress_gb"] == 1100 and rules.usage["egress_gb"] == 100
@@ -326,8 +333,8 @@ def test_preview_summary_prices_head_and_base_without_cloud_credentials():
 
 POOL_PRICES = {"schema_version": 1, "currency": "USD", "regions": {"ap-southeast-1": {
     "checked": "2026-01-02", "source": "test",
-    "prices": {"ec2_instance_hour": {"g6e.12xlarge": 10.0, "g9.xlarge": 3.0, "t4g.nano": 0.01},
-               "eks_cluster_hour": 0.10}}}}
+    "prices": {"ec2_instance_hour": {"g6e.12xlarge": 10.0, "g9.xlarge": 3.0, "t4g.nano": 0.01, "m6i.large": 0.2},
+               "eks_cluster_hour": 0.10, "eks_auto_mode_fee_share": 0.1}}}}
 
 
 def node_pool(name, instance_type, labels, limits, provider, group="eks.amazonaws.com"):
@@ -388,8 +395,11 @@ def test_node_pool_priced_at_zero_min_its_workloads_and_its_gpu_limit(pools_cost
     (pool,) = [r for r in pools_cost.priced if r.name == "gpu"]
     assert pool.gpu and pool.instance_type == "g6e.12xlarge" and pool.nodes == (0, 2, 2)
     assert pool.at_min == 0.0
-    assert pool.monthly == pytest.approx(2 * H * 10.0)  # ceil(3 replicas x 2 GPUs / 4 per node) = 2
-    assert pool.at_max == pytest.approx(2 * H * 10.0)   # floor(10 GPUs / 4 per node) = 2
+    # Each node: the instance and the Auto Mode fee on it (10% of the instance in POOL_PRICES).
+    assert pool.monthly == pytest.approx(2 * H * 11.0)  # ceil(3 replicas x 2 GPUs / 4 per node) = 2
+    assert pool.at_max == pytest.approx(2 * H * 11.0)   # floor(10 GPUs / 4 per node) = 2
+    assert [line.part for line in pool.lines] == ["instances", "Auto Mode fee"]
+    assert pool.lines[1].basis.endswith("0.1 x $10")
     assert [p.name for p in pools_cost.gpu_pools] == ["gpu"]
 
 
@@ -400,18 +410,22 @@ def test_node_pool_without_gpu_count_or_limit_is_not_priced_with_the_reason(pool
     assert not {"unknown-type", "unbounded"} & {r.name for r in pools_cost.priced}
 
 
-def test_auto_mode_charges_the_plan_cannot_price_are_listed_beside_the_priced_parts(pools_cost):
+def test_auto_mode_fee_and_system_pool_are_priced_only_with_auto_mode(pools_cost):
     by_name = {r.name: r for r in pools_cost.priced}
-    charges = [(u.name, u.reason.split(":")[0]) for u in pools_cost.not_priced if u.name in by_name]
-    assert sorted(charges) == [("auto", "EKS Auto Mode system node pool"), ("gpu", "EKS Auto Mode management fee")]
-    assert by_name["auto"].monthly == by_name["classic"].monthly == pytest.approx(H * 0.10)  # control plane only
-    assert by_name["tunnel"].monthly == pytest.approx(H * 0.01)
+    assert not [u for u in pools_cost.not_priced if u.name in by_name]  # nothing left beside the priced parts
+    # Auto Mode with the built-in system pool: one system node (usage profile), priced as m6i.large, and its fee.
+    assert [line.part for line in by_name["auto"].lines] == ["control plane", "system pool nodes",
+                                                             "Auto Mode fee (system pool)"]
+    assert by_name["auto"].monthly == pytest.approx(H * 0.10 + H * 0.2 + H * 0.2 * 0.1)
+    assert by_name["classic"].monthly == pytest.approx(H * 0.10)  # control plane only
+    assert by_name["tunnel"].monthly == pytest.approx(H * 0.01)  # not managed by Auto Mode: no fee
 
 
 def test_gpu_max_size_moves_the_pool_at_max_by_whole_instances(synth):
     """gpuMaxSize is GPUs: on a 1-GPU type each GPU more is one instance more at max, none at desired."""
     rules, book = load_rules(), parse_prices({**POOL_PRICES, "regions": {"ap-southeast-1": {
-        **POOL_PRICES["regions"]["ap-southeast-1"], "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0}}}}})
+        **POOL_PRICES["regions"]["ap-southeast-1"], "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0},
+                                                              "eks_auto_mode_fee_share": 0.5}}}})
     digest = "sha256:" + "ab" * 32
 
     def pool(max_size):
@@ -422,11 +436,12 @@ def test_gpu_max_size_moves_the_pool_at_max_by_whole_instances(synth):
 
     (base, two), (head, five) = pool(2), pool(5)
     assert (two.nodes, five.nodes) == ((0, 1, 2), (0, 1, 5))  # one vLLM replica with one GPU
-    assert (two.at_min, two.monthly, two.at_max) == (0.0, pytest.approx(H * 2.0), pytest.approx(2 * H * 2.0))
+    # $2.00 an hour per instance plus the Auto Mode fee (half of it in these test prices).
+    assert (two.at_min, two.monthly, two.at_max) == (0.0, pytest.approx(H * 3.0), pytest.approx(2 * H * 3.0))
     delta = compare(head, base)
     assert delta.monthly == pytest.approx(0.0)
-    assert delta.at_max == pytest.approx(3 * H * 2.0)  # +4380.00
-    assert [(m.name, round(m.at_max, 2)) for m in delta.movers] == [("model-gpu-pool", 4380.0)]
+    assert delta.at_max == pytest.approx(3 * H * 3.0)  # +6570.00
+    assert [(m.name, round(m.at_max, 2)) for m in delta.movers] == [("model-gpu-pool", 6570.0)]
 
 
 @pytest.mark.parametrize("path, expected", [

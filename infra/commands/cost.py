@@ -1,6 +1,7 @@
 """`residency cost`: what a stack costs per month, priced from the offline plan.
 
-    residency cost --stack S | --all [--format text|json|markdown] [--base DIR] [--plan-out DIR] [--prices FILE]
+    residency cost --stack S | --all [--format text|json|markdown] [--base DIR [--fail-above-usd N]
+                   [--fail-above-percent P]] [--plan-out DIR] [--prices FILE]
     residency cost --refresh [--pricing-region us-east-1] [--prices FILE]
 
 Prices the resources `residency plan` synthesizes (infra/harness/synth.py; no second model of the stack)
@@ -12,18 +13,33 @@ too, and the output says so. `--base DIR` also prices the plan exports of the ba
 (`residency cost --all --plan-out DIR` run in a base checkout) with the same prices and usage,
 and shows the change and the biggest movers.
 
-Exit codes: 0 ok (resources not priced are listed, they are not an error); 2 bad input (unknown
-stack, bad usage profile key, unreadable price or base file); 3 `--refresh` could not read the
-prices (nothing written).
+Unknown is never $0: the monthly total is known only when every resource-driven item is priced;
+otherwise JSON gives `monthly: null` with the reason and text/markdown a lower bound
+`≥ $X (N items unpriced)`. Usage items (Bedrock tokens, guardrail text units) priced from the
+usage profile are part of the total; those that cannot be priced are listed as open.
+
+Guardrails (as Infracost's thresholds): with `--base`, `--fail-above-usd N` and
+`--fail-above-percent P` fail the command when a stack's monthly total rises by more than N
+dollars or P percent against the base, naming the biggest movers. The change is exact when both
+totals are known, or when the same items (same inputs) are unpriced on both sides.
+
+Exit codes: 0 ok (resources not priced are listed, they are not an error); 1 a guardrail
+threshold was crossed; 2 bad input (unknown stack, bad usage profile key, unreadable price or base
+file, a threshold without --base); 3 `--refresh` could not read the prices (nothing written), or a
+threshold could not be checked: the change is unknown (items not priced differ between head and
+base, or a new stack's total is unknown).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
-from infra.commands.exit_codes import EXIT_INCOMPLETE, EXIT_OK
+from dataclasses import dataclass
+
+from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import read_export
 from infra.program.errors import InputError
 from infra.commands.output import write_atomic
@@ -49,6 +65,10 @@ def add_arguments(parser) -> None:
                         help="directory of the base branch's priced plans (<stack>.json, written on the base "
                              "branch by `residency cost --all --plan-out DIR`, which includes the cluster layer "
                              "as this side does): show the change against it")
+    parser.add_argument("--fail-above-usd", metavar="N", type=non_negative,
+                        help="with --base: exit 1 when a stack's monthly total rises by more than N dollars")
+    parser.add_argument("--fail-above-percent", metavar="P", type=non_negative,
+                        help="with --base: exit 1 when a stack's monthly total rises by more than P percent")
     parser.add_argument("--plan-out", metavar="DIR",
                         help="also write the plans priced here as <stack>.json exports (what --base reads)")
     parser.add_argument("--prices", metavar="FILE", default=str(PRICES_PATH),
@@ -56,6 +76,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pricing-region", choices=PRICING_ENDPOINT_REGIONS, default=DEFAULT_PRICING_REGION,
                         help="endpoint region of the Price List API (where the public catalogue is read; "
                              "not a data path)")
+
+
+def non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number >= 0")
+    return value
 
 
 def usage_of(stack: str) -> dict[str, float]:
@@ -82,7 +112,8 @@ def cost_stack(stack: str, book, base_dir: Path | None = None,
     if plan_out is not None:
         write_atomic(plan_out / f"{stack}.json", json.dumps(plan.export, indent=1, sort_keys=True) + "\n",
                      "--plan-out")
-    head = price_snapshot(plan.snapshot, plan.config.region, usage, rules, book, stack)
+    models = tuple(m.key for m in plan.config.bedrock_models)
+    head = price_snapshot(plan.snapshot, plan.config.region, usage, rules, book, stack, models)
     head.assumptions = assumptions
     if base_dir is None:
         return head, None
@@ -90,7 +121,7 @@ def cost_stack(stack: str, book, base_dir: Path | None = None,
     base = None
     if base_file.exists():
         snapshot, _ = read_export(base_file, stack=stack, default_region=plan.config.region, source="export")
-        base = price_snapshot(snapshot, plan.config.region, usage, rules, book, stack)
+        base = price_snapshot(snapshot, plan.config.region, usage, rules, book, stack, models)
     return head, compare(head, base)
 
 
@@ -112,7 +143,18 @@ def gpu_line(cost: StackCost) -> list[str]:
             f"{money(p.at_max)} at max ({p.nodes[2]} nodes)" for p in cost.gpu_pools]
 
 
-def render_text(results: list[tuple[StackCost, Delta | None]]) -> str:
+def total_text(cost: StackCost) -> str:
+    """The monthly total, or a lower bound that says it is one: unknown is never shown as $0."""
+    if cost.complete:
+        text = (f"total: {money(cost.monthly)} per month at desired sizes, {money(cost.at_max)} "
+                "with every pool at its max")
+    else:
+        text = (f"total: unknown, ≥ {money(cost.monthly)} ({len(cost.open_resources)} items unpriced) per month "
+                f"at desired sizes, ≥ {money(cost.at_max)} with every pool at its max")
+    return text + (f" (usage items open: {len(cost.open_usage)})" if cost.open_usage else "")
+
+
+def render_text(results: list[tuple[StackCost, Delta | None]], breaches: list[Breach] = ()) -> str:
     blocks = []
     for cost, delta in results:
         lines = [f"stack {cost.stack}: {cost.region}, {cost.currency} per month, "
@@ -126,9 +168,8 @@ def render_text(results: list[tuple[StackCost, Delta | None]]) -> str:
                   for row in rows]
         lines += ["  " + line for line in gpu_line(cost)]
         lines += [f"  assumed: {a}" for a in cost.assumptions]
-        qualifier = f" (priced resources only; {len(cost.not_priced)} not priced)" if cost.not_priced else ""
-        lines.append(f"  total: {money(cost.monthly)} per month at desired sizes, {money(cost.at_max)} "
-                     f"with every pool at its max{qualifier}")
+        lines += [f"  warning: {w}" for w in cost.warnings]
+        lines.append("  " + total_text(cost))
         if delta is not None:
             lines.append(f"  change against base: {money(delta.monthly, True)} per month, "
                          f"{money(delta.at_max, True)} at max" if delta.base else "  change against base: no base plan")
@@ -136,33 +177,50 @@ def render_text(results: list[tuple[StackCost, Delta | None]]) -> str:
                 lines.append(f"    {m.change} {m.name} ({short_type(m.type)}): {money(m.monthly, True)}, "
                              f"{money(m.at_max, True)} at max")
         lines.append(f"  free (no charge of their own): {cost.free} resources")
-        lines.append(f"  not priced: {len(cost.not_priced)}" + (":" if cost.not_priced else ""))
-        lines += [f"    {u.name} ({short_type(u.type)}): {u.reason}" for u in cost.not_priced]
+        lines.append(f"  not priced: {len(cost.open_resources)}" + (" (the total is unknown):" if cost.open_resources else ""))
+        lines += [f"    {u.name} ({short_type(u.type)}): {u.reason}" for u in cost.open_resources]
+        if cost.open_usage:
+            lines.append(f"  usage items open: {len(cost.open_usage)}:")
+            lines += [f"    {u.name} ({short_type(u.type)}): {u.reason}" for u in cost.open_usage]
         lines.append("  usage profile: " + ", ".join(f"{k}={num(v)}" for k, v in cost.usage.items()))
         blocks.append("\n".join(lines))
+    blocks += [breach.text() for breach in breaches]
     return "\n\n".join(blocks)
 
 
-def to_json(cost: StackCost, delta: Delta | None) -> dict:
+def cents(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def to_json(cost: StackCost, delta: Delta | None, book=None) -> dict:
+    table = book.regions.get(cost.region) if book else None
+    used = sorted({key for r in cost.priced for line in r.lines for key in line.prices})
     doc = {
         "stack": cost.stack, "region": cost.region, "currency": cost.currency, "prices_checked": cost.checked,
-        "monthly": round(cost.monthly, 2), "monthly_at_max": round(cost.at_max, 2),
+        # Unknown is never $0: null with the reason unless every resource-driven item is priced.
+        "monthly": cents(cost.total), "monthly_at_max": cents(cost.total_at_max),
+        "monthly_reason": cost.unknown_reason,
+        "monthly_priced": round(cost.monthly, 2), "monthly_at_max_priced": round(cost.at_max, 2),
         "gpu_pools": [{"name": p.name, "instance_type": p.instance_type, "min_nodes": p.nodes[0],
                        "max_nodes": p.nodes[2], "monthly_at_min": round(p.at_min, 2),
                        "monthly_at_max": round(p.at_max, 2)} for p in cost.gpu_pools],
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "monthly": round(r.monthly, 2),
-                       "monthly_at_max": round(r.at_max, 2), "note": r.note,
+                       "monthly_at_max": round(r.at_max, 2), "note": r.note, "usage_item": r.usage,
                        "parts": [{"part": line.part, "basis": line.basis, "unit_price": line.unit_price,
                                   "monthly": round(line.monthly, 2)} for line in r.lines]} for r in cost.priced],
-        "not_priced": [{"urn": u.urn, "type": u.type, "name": u.name, "reason": u.reason} for u in cost.not_priced],
+        "not_priced": [{"urn": u.urn, "type": u.type, "name": u.name, "reason": u.reason, "usage_item": u.usage}
+                       for u in cost.not_priced],
         "free": cost.free,
         "usage": cost.usage,
         "assumptions": cost.assumptions,
+        "warnings": cost.warnings,
+        "price_sources": {key: table.cited(key) for key in used} if table else {},
     }
     if delta is not None:
         doc["change"] = None if delta.base is None else {
-            "base_monthly": round(delta.base.monthly, 2), "base_monthly_at_max": round(delta.base.at_max, 2),
+            "base_monthly": cents(delta.base.total), "base_monthly_at_max": cents(delta.base.total_at_max),
             "monthly": round(delta.monthly, 2), "monthly_at_max": round(delta.at_max, 2),
+            "exact": delta.exact,
             "movers": [{"type": m.type, "name": m.name, "change": m.change, "monthly": round(m.monthly, 2),
                         "monthly_at_max": round(m.at_max, 2)} for m in delta.movers],
             "newly_not_priced": [{"type": u.type, "name": u.name, "reason": u.reason} for u in delta.newly_unpriced],
@@ -174,18 +232,27 @@ def md(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def render_markdown(results: list[tuple[StackCost, Delta | None]]) -> str:
+def md_total(cost: StackCost, value: float) -> str:
+    return money(value) if cost.complete else f"≥ {money(value)} ({len(cost.open_resources)} items unpriced)"
+
+
+def render_markdown(results: list[tuple[StackCost, Delta | None]], breaches: list[Breach] = ()) -> str:
     compared = any(d is not None for _, d in results)
-    out = ["## Cost", "",
-           "Monthly on-demand list prices of the offline plan (`residency cost`); usage from each stack's "
-           "profile. Not priced: data transfer to the connectors, Bedrock tokens, savings plans (README \"Cost\").",
-           ""]
-    head = "| stack | region | monthly | at max | not priced |" + (" change | change at max |" if compared else "")
+    out = [MARKER, "## Cost", "",
+           "Monthly on-demand list prices of the offline plan (`residency cost`); usage (Bedrock tokens, "
+           "data volumes, system nodes) from each stack's profile. Not priced: data transfer to the "
+           "connectors, savings plans (README \"Cost\").", ""]
+    if breaches:
+        out += ["### Cost guardrail crossed", ""] + [f"- {md(b.text())}" for b in breaches] + [""]
+    elif compared and all(d is not None and d.base is not None and not d.movers and not d.newly_unpriced
+                          for _, d in results):
+        out += ["No cost change against the base branch.", ""]
+    head = "| stack | region | monthly | at max | not priced | usage open |" + (
+        " change | change at max |" if compared else "")
     out += [head, "|" + "---|" * (head.count("|") - 1)]
     for cost, delta in results:
-        at_least = "≥ " if cost.not_priced else ""  # a lower bound while anything is not priced
-        row = (f"| {cost.stack} | {cost.region} | {at_least}{money(cost.monthly)} | {at_least}{money(cost.at_max)} | "
-               f"{len(cost.not_priced)} |")
+        row = (f"| {cost.stack} | {cost.region} | {md_total(cost, cost.monthly)} | {md_total(cost, cost.at_max)} | "
+               f"{len(cost.open_resources)} | {len(cost.open_usage)} |")
         if compared:
             row += (f" {money(delta.monthly, True)} | {money(delta.at_max, True)} |" if delta and delta.base
                     else " new (no base plan) | |")
@@ -194,6 +261,9 @@ def render_markdown(results: list[tuple[StackCost, Delta | None]]) -> str:
         out += ["", f"### {cost.stack} (prices checked {cost.checked or 'never'})", ""]
         out += [f"- {line}" for line in gpu_line(cost)]
         out += [f"- Assumed: {a}" for a in cost.assumptions]
+        out += [f"- Warning: {md(w)}" for w in cost.warnings]
+        if not cost.complete:
+            out.append(f"- Total unknown: {md(cost.unknown_reason)}")
         if delta and delta.movers:
             out += ["", "Biggest movers:", "", "| resource | type | change | monthly | at max |", "|---|---|---|---|---|"]
             out += [f"| {md(m.name)} | `{md(short_type(m.type))}` | {m.change} | {money(m.monthly, True)} | "
@@ -201,13 +271,74 @@ def render_markdown(results: list[tuple[StackCost, Delta | None]]) -> str:
         if delta and delta.newly_unpriced:
             out += ["", "Newly not priced: " + ", ".join(f"{md(u.name)} (`{md(short_type(u.type))}`)"
                                                          for u in delta.newly_unpriced)]
-        out += ["", f"<details><summary>{len(cost.priced)} priced resources, {len(cost.not_priced)} not priced"
+        out += ["", f"<details><summary>{len(cost.priced)} priced, {len(cost.not_priced)} not priced"
                     "</summary>", "", "| resource | type | monthly | basis |", "|---|---|---|---|"]
         out += [f"| {md(r.name)} | `{md(short_type(r.type))}` | {money(r.monthly)} | "
                 f"{md('; '.join(f'{line.part}: {line.basis}' for line in r.lines) or r.note)} |" for r in cost.priced]
-        out += [f"| {md(u.name)} | `{md(short_type(u.type))}` | not priced | {md(u.reason)} |" for u in cost.not_priced]
+        out += [f"| {md(u.name)} | `{md(short_type(u.type))}` | {'usage open' if u.usage else 'not priced'} | "
+                f"{md(u.reason)} |" for u in cost.not_priced]
         out += ["", "</details>"]
     return "\n".join(out)
+
+
+# The first line of the markdown report: preview.yml finds its own pull-request comment by it and
+# updates that comment in place instead of adding one per push.
+MARKER = "<!-- residency-cost -->"
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A stack whose monthly total rose past a guardrail threshold (or could not be checked)."""
+    stack: str
+    change: float | None  # None: a total is unknown, the threshold was not checked
+    percent: float | None  # None: the base cost nothing (any rise is infinite), or unknown
+    limits: tuple[str, ...]
+    movers: tuple
+    reason: str = ""
+    of_priced: bool = False  # the base total is unknown: the percentage is of its priced part
+
+    def text(self) -> str:
+        if self.change is None:
+            return f"cost guardrail: stack {self.stack} not checked: {self.reason}"
+        pct = "new cost" if self.percent is None else f"{self.percent:+.1f}%" + (
+            " of the priced part" if self.of_priced else "")
+        movers = ", ".join(f"{m.name} ({short_type(m.type)}) {money(m.monthly, True)}" for m in self.movers)
+        return (f"cost guardrail: stack {self.stack} {money(self.change, True)} per month ({pct}) is above "
+                f"{' and '.join(self.limits)}; biggest movers: {movers or 'none'}")
+
+
+def guardrail(results: list[tuple[StackCost, Delta | None]], usd: float | None,
+              percent: float | None) -> list[Breach]:
+    """The stacks whose monthly total (at desired sizes) rose by more than `usd` dollars or more
+    than `percent` percent of the base. The change is exact when both totals are known, or when what
+    is not priced is the same on both sides (it cancels out); otherwise the stack is reported as not
+    checked. A stack with no base plan is judged against $0 when its total is known."""
+    if usd is None and percent is None:
+        return []
+    breaches = []
+    for cost, delta in results:
+        base = delta.base if delta else None
+        exact = delta.exact if base is not None else cost.complete
+        if not exact:
+            changed = ", ".join(sorted({u.name for u in (delta.newly_unpriced if base is not None else [])}))
+            breaches.append(Breach(cost.stack, None, None, (), (), reason=(
+                f"the head total is unknown ({cost.unknown_reason})" if base is None else
+                "items not priced differ between head and base, so the change is unknown"
+                + (f" (newly not priced: {changed})" if changed else "")
+                + f"; head: {cost.unknown_reason or 'known'}")))
+            continue
+        before = base.monthly if base is not None else 0.0
+        change = cost.monthly - before
+        pct = change / before * 100 if before else None
+        limits = []
+        if usd is not None and change > usd:
+            limits.append(f"--fail-above-usd {usd:g}")
+        if percent is not None and change > 0 and (pct is None or pct > percent):
+            limits.append(f"--fail-above-percent {percent:g}")
+        if limits:
+            breaches.append(Breach(cost.stack, change, pct, tuple(limits), tuple(delta.movers if delta else ()),
+                                   of_priced=base is not None and not base.complete))
+    return breaches
 
 
 def keyed_values(stacks: list[str], book) -> dict[str, set[str]]:
@@ -223,7 +354,7 @@ def keyed_values(stacks: list[str], book) -> dict[str, set[str]]:
         for r in cost_plan(stack)[0].snapshot.custom_resources():
             for variant in rules.by_type.get(r.type, ()):
                 for part in variant.parts:
-                    value = lookup(r.props, part.by) if part.by else None
+                    value = part.key or (lookup(r.props, part.by) if part.by else None)
                     if isinstance(value, str):
                         keyed.setdefault(part.price, set()).add(value)
     return keyed
@@ -251,12 +382,17 @@ def run_refresh(args, client=None) -> int:
 
 def run(args) -> int:
     if args.refresh:
-        if args.base or args.plan_out:
-            raise InputError(f"{'--base' if args.base else '--plan-out'} prices a plan; it does not apply to --refresh")
+        given = [flag for flag, value in (("--base", args.base), ("--plan-out", args.plan_out),
+                                          ("--fail-above-usd", args.fail_above_usd),
+                                          ("--fail-above-percent", args.fail_above_percent)) if value is not None]
+        if given:
+            raise InputError(f"{given[0]} prices a plan; it does not apply to --refresh")
         return run_refresh(args)
     known = list_stacks()
     if args.stack and args.stack not in known:
         raise unknown_stack(args.stack)
+    if (args.fail_above_usd is not None or args.fail_above_percent is not None) and not args.base:
+        raise InputError("--fail-above-usd and --fail-above-percent compare against the base: give --base DIR")
     base_dir = Path(args.base) if args.base else None
     if base_dir is not None and not base_dir.is_dir():
         raise InputError(f"--base: {base_dir} is not a directory (expected <stack>.json plan exports)")
@@ -273,11 +409,16 @@ def run(args) -> int:
             if not args.all:
                 raise
             raise InputError(f"Pulumi.{stack}.yaml: {exc}") from exc  # --all: name the stack file that failed
+    breaches = guardrail(results, args.fail_above_usd, args.fail_above_percent)
     if args.format == "json":
-        docs = [to_json(c, d) for c, d in results]
+        docs = [to_json(c, d, book) for c, d in results]
+        for doc in docs:
+            doc["guardrail"] = [b.text() for b in breaches if b.stack == doc["stack"]]
         print(json.dumps(docs if args.all else docs[0], indent=2))
     elif args.format == "markdown":
-        print(render_markdown(results))
+        print(render_markdown(results, breaches))
     else:
-        print(render_text(results))
-    return EXIT_OK
+        print(render_text(results, breaches))
+    if any(b.change is None for b in breaches):
+        return EXIT_INCOMPLETE
+    return EXIT_FINDINGS if breaches else EXIT_OK

@@ -20,7 +20,7 @@ import json
 import yaml
 
 from infra.commands.output import write_atomic
-from infra.commands.pricing import PriceBook, Rules
+from infra.commands.pricing import PriceBook, RegionPrices, Rules
 
 PRICING_ENDPOINT_REGIONS = ("us-east-1", "eu-central-1", "ap-south-1")
 DEFAULT_PRICING_REGION = "us-east-1"
@@ -73,6 +73,10 @@ def on_demand_price(price_list: list[str], query: dict, by_value: str | None = N
     return found.pop() if found else None
 
 
+class NoProduct(RefreshError):
+    """The Price List has no product for the query in that region."""
+
+
 def read_price(client, query: dict, region: str, by_value: str | None = None) -> float:
     paginator = client.get_paginator("get_products")
     items: list[str] = []
@@ -81,39 +85,78 @@ def read_price(client, query: dict, region: str, by_value: str | None = None) ->
         items.extend(page.get("PriceList", []))
     price = on_demand_price(items, query, by_value)
     if price is None:
-        raise RefreshError("no matching on-demand product")
+        raise NoProduct("no matching on-demand product")
     return price
+
+
+def entry_of(table: RegionPrices) -> dict:
+    """A region of the price file as it is (a region no stack uses keeps its entry on refresh)."""
+    return {"checked": table.checked, "source": table.source, "prices": table.prices,
+            **({"sources": table.sources} if table.sources else {}),
+            **({"unpublished": table.unpublished} if table.unpublished else {})}
+
+
+def refresh_region(client, rules: Rules, current: RegionPrices | None, region: str, keyed: dict[str, set[str]],
+                   today: dt.date, problems: list[str]) -> dict:
+    """One region's new entry. `keep:` prices are carried over with their sources; a price the file
+    says AWS has not published for the region stays unpublished while the API has no product."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    prices: dict = {}
+    kept: dict = {}
+    unpublished: dict = {}
+    for key, query in rules.queries.items():
+        if query.get("keep"):  # not in the Price List API: carried over with its source
+            if current and key in current.prices:
+                prices[key] = current.prices[key]
+                kept[key] = current.cited(key)
+            elif current and key in current.unpublished:
+                unpublished[key] = current.unpublished[key]
+            continue
+        for value in sorted(keyed.get(key, ())) if query.get("by") else [None]:
+            item = f"{key}[{value}]" if value else key
+            try:
+                price = read_price(client, query, region, value)
+            except BotoCoreError as exc:
+                # No credentials, no connection: every later call would fail the same way.
+                raise RefreshError(f"could not read prices ({region} {item}): {exc}") from exc
+            except NoProduct as exc:
+                reason = current and (current.unpublished.get(item) or current.unpublished.get(key))
+                if reason:
+                    unpublished[key if key in current.unpublished else item] = reason
+                else:
+                    problems.append(f"{region} {item}: {exc}")
+                continue
+            except (RefreshError, ClientError) as exc:
+                problems.append(f"{region} {item}: {exc}")
+                continue
+            if value is None:
+                prices[key] = price
+            else:
+                prices.setdefault(key, {})[value] = price
+    for item, reason in (current.unpublished.items() if current else ()):
+        key, _, value = item.partition("[")
+        now = prices.get(key, {}).get(value.rstrip("]")) if value else prices.get(key)
+        if now is None:  # not read this time (no stack uses that type): the file keeps saying why
+            unpublished.setdefault(item, reason)
+    return {"checked": today.isoformat(), "source": SOURCE, "prices": prices,
+            **({"sources": kept} if kept else {}), **({"unpublished": unpublished} if unpublished else {})}
 
 
 def refresh(client, rules: Rules, book: PriceBook, regions: list[str], keyed: dict[str, set[str]],
             today: dt.date | None = None) -> dict:
-    """Read every price for `regions` and return the new price document. `keyed` names, per keyed
-    price (e.g. ec2_instance_hour), the values to read (instance types). Raises RefreshError naming
-    every price that could not be read."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+    """Read every price for `regions` and return the new price document; the file's other regions
+    (catalogued, no stack there now) keep their entries. `keyed` names, per keyed price (e.g.
+    ec2_instance_hour), the values to read (instance types). Raises RefreshError naming every price
+    that could not be read."""
     today = today or dt.date.today()
     document = {"schema_version": 1, "currency": "USD", "regions": {}}
-    problems = []
+    problems: list[str] = []
     for region in sorted(regions):
-        prices: dict = {}
-        for key, query in rules.queries.items():
-            values = sorted(keyed.get(key, ())) if query.get("by") else [None]
-            for value in values:
-                label = f"{region} {key}" + (f"[{value}]" if value else "")
-                try:
-                    price = read_price(client, query, region, value)
-                except BotoCoreError as exc:
-                    # No credentials, no connection: every later call would fail the same way.
-                    raise RefreshError(f"could not read prices ({label}): {exc}") from exc
-                except (RefreshError, ClientError) as exc:
-                    problems.append(f"{label}: {exc}")
-                    continue
-                if value is None:
-                    prices[key] = price
-                else:
-                    prices.setdefault(key, {})[value] = price
-        document["regions"][region] = {"checked": today.isoformat(), "source": SOURCE, "prices": prices}
+        document["regions"][region] = refresh_region(client, rules, book.regions.get(region), region, keyed, today,
+                                                     problems)
+    for region, table in sorted(book.regions.items()):
+        document["regions"].setdefault(region, entry_of(table))
     if problems:
         raise RefreshError("could not read " + str(len(problems)) + " price(s):\n  " + "\n  ".join(problems))
     return document
@@ -122,10 +165,17 @@ def refresh(client, rules: Rules, book: PriceBook, regions: list[str], keyed: di
 HEADER = """\
 # On-demand list prices (USD) per region for `residency cost`, keyed as in stacks/cost_rules.yaml.
 # Written by `residency cost --refresh` from the AWS Price List Query API; `checked` is the date
-# each region was read. A region or price missing here makes the resources that need it
-# "not priced", never $0.
+# each region was read; `sources` and `unpublished` are carried over from the previous file (prices
+# not in the Price List API, and prices AWS has not published for a region). A region or price
+# missing here makes the resources that need it "not priced" and the total unknown, never $0.
 """
 
 
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data):  # a source cited by several prices is written out each time
+        return True
+
+
 def write_prices(document: dict, path) -> None:
-    write_atomic(path, HEADER + yaml.safe_dump(document, sort_keys=False, default_flow_style=False), "--prices")
+    write_atomic(path, HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False),
+                 "--prices")

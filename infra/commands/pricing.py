@@ -9,6 +9,7 @@ never counted as 0; totals are labelled as covering the priced resources only.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -24,12 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES_PATH = ROOT / "stacks" / "cost_rules.yaml"
 PRICES_PATH = ROOT / "stacks" / "prices.yaml"
 USAGE_KEY = "ai-companion:costUsage"
-PART_KEYS = ("part", "price", "by", "hours", "count", "usage", "retention", "scaling", "pool")
+PART_KEYS = ("part", "price", "by", "key", "share_of", "hours", "count", "usage", "retention", "scaling", "pool")
 UNPRICED_CHARGE_KEYS = ("charge", "reason", "when")
 # Workloads whose pods a node pool's capacity is launched for (their replicas x requested units).
 POOL_WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 VARIANT_KEYS = ("when", "stack_has", "parts", "note")
-QUERY_KEYS = ("service", "by", "filters", "usagetype", "unit", "scale")
+QUERY_KEYS = ("service", "by", "filters", "usagetype", "unit", "scale", "keep")
+# Usage items: priced from the usage profile and the stack's configuration, not from a resource.
+BEDROCK_TYPE = "usage:bedrock/tokens:Model"
+BEDROCK_PRICES = (("input", "bedrock_input_mtok", "bedrock_input_mtok"),
+                  ("output", "bedrock_output_mtok", "bedrock_output_mtok"))  # (part, price key, usage key)
 
 
 class PriceDataError(InputError):
@@ -44,7 +49,9 @@ class Unpriceable(Exception):
 class Part:
     part: str
     price: str
-    by: str | None = None
+    by: str | None = None  # input path selecting the entry of a keyed price (the instance type)
+    key: str | None = None  # a fixed entry of a keyed price, for what the plan does not name
+    share_of: str | None = None  # `price` is a fraction of this (keyed) price, read with the same by/key
     hours: bool = False
     count: str | None = None
     usage: str | None = None
@@ -87,6 +94,12 @@ class RegionPrices:
     checked: str
     source: str
     prices: dict
+    unpublished: dict[str, str] = field(default_factory=dict)  # price key -> why AWS has no price here
+    sources: dict[str, dict] = field(default_factory=dict)  # price key -> {checked, source}, beside the region's
+
+    def cited(self, key: str) -> dict:
+        """Where a price comes from and the date it was read."""
+        return self.sources.get(key) or {"checked": self.checked, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,8 @@ def _unknown_keys(raw: dict, allowed: tuple[str, ...], where: str, path: Path) -
 
 def _read_yaml(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        # libyaml's loader when present: the price file has an entry for every catalogued region.
+        raw = yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as exc:
         raise PriceDataError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
@@ -131,8 +145,8 @@ def parse_rules(raw: dict, path: Path = RULES_PATH) -> Rules:
     queries = {}
     for key, query in _mapping(raw.get("queries"), "queries", path).items():
         _unknown_keys(_mapping(query, f"queries.{key}", path), QUERY_KEYS, f"queries.{key}", path)
-        if "service" not in query or "unit" not in query:
-            raise PriceDataError(f"{path}: queries.{key}: needs service and unit")
+        if not query.get("keep") and ("service" not in query or "unit" not in query):
+            raise PriceDataError(f"{path}: queries.{key}: needs service and unit, or keep: <why it is not read>")
         queries[key] = query
     by_type = {}
     for type_, variants in _mapping(raw.get("rules"), "rules", path).items():
@@ -148,6 +162,8 @@ def parse_rules(raw: dict, path: Path = RULES_PATH) -> Rules:
                 if part.get("price") not in queries:
                     raise PriceDataError(f"{path}: {where}: price '{part.get('price')}' has no entry under queries "
                                          f"(every price must be refreshable); known: {', '.join(queries)}")
+                if part.get("share_of") is not None and part["share_of"] not in queries:
+                    raise PriceDataError(f"{path}: {where}: share_of '{part['share_of']}' has no entry under queries")
                 if part.get("pool") is not None and part["pool"] not in raw.get("pool_units", {}):
                     raise PriceDataError(f"{path}: {where}: pool '{part['pool']}' has no table under pool_units")
                 if part.get("usage") is not None and part["usage"] not in usage:
@@ -195,7 +211,18 @@ def parse_prices(raw: dict, path: Path = PRICES_PATH) -> PriceBook:
             values = value.values() if isinstance(value, dict) else [value]
             if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in values):
                 raise PriceDataError(f"{path}: regions.{region}.prices.{key}: expected prices >= 0")
-        regions[region] = RegionPrices(region, str(entry["checked"]), str(entry.get("source", "")), prices)
+        sources = _mapping(entry.get("sources") or {}, f"regions.{region}.sources", path)
+        for key, cited in sources.items():
+            if not isinstance(cited, dict) or not cited.get("checked") or not cited.get("source"):
+                raise PriceDataError(f"{path}: regions.{region}.sources.{key}: needs checked (a date) and source")
+        unpublished = _mapping(entry.get("unpublished") or {}, f"regions.{region}.unpublished", path)
+        both = sorted(set(unpublished) & set(prices))
+        if both:
+            raise PriceDataError(f"{path}: regions.{region}: {', '.join(both)} both priced and unpublished")
+        regions[region] = RegionPrices(region, str(entry["checked"]), str(entry.get("source", "")), prices,
+                                       {str(k): str(v) for k, v in unpublished.items()},
+                                       {str(k): {"checked": str(v["checked"]), "source": str(v["source"])}
+                                        for k, v in sources.items()})
     return PriceBook(str(raw.get("currency", "USD")), regions)
 
 
@@ -238,6 +265,7 @@ class Line:
     monthly: float
     at_min: float
     at_max: float
+    prices: tuple[str, ...] = ()  # the price keys it was read from (their sources are in the price file)
 
 
 @dataclass
@@ -249,6 +277,7 @@ class PricedResource:
     note: str = ""
     nodes: tuple[int, int, int] | None = None  # (min, desired, max) for scalable resources
     instance_type: str | None = None
+    usage: bool = False  # a usage item (Bedrock tokens), not a resource of the plan
 
     @property
     def monthly(self) -> float:
@@ -274,6 +303,13 @@ class Unpriced:
     type: str
     name: str
     reason: str
+    usage: bool = False  # a usage-driven charge (tokens, text units): leaves the resource total known
+    inputs: str = ""  # a digest of the resource's inputs: an unpriced item that did not change between two plans
+
+
+def unpriced(r: Resource, reason: str, usage: bool = False) -> Unpriced:
+    digest = hashlib.sha256(json.dumps(r.props, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return Unpriced(r.urn, r.type, r.name, reason, usage, digest)
 
 
 @dataclass
@@ -287,10 +323,41 @@ class StackCost:
     not_priced: list[Unpriced]
     free: int
     assumptions: list[str] = field(default_factory=list)  # what the plan priced assumes (shown)
+    warnings: list[str] = field(default_factory=list)  # why a priced figure is not what it seems
 
     @property
     def monthly(self) -> float:
+        """The priced part of the month: the total only when `complete`, else a lower bound."""
         return sum(r.monthly for r in self.priced)
+
+    @property
+    def open_resources(self) -> list[Unpriced]:
+        return [u for u in self.not_priced if not u.usage]
+
+    @property
+    def open_usage(self) -> list[Unpriced]:
+        return [u for u in self.not_priced if u.usage]
+
+    @property
+    def complete(self) -> bool:
+        """Every resource-driven item is priced: the monthly total is known."""
+        return not self.open_resources
+
+    @property
+    def total(self) -> float | None:
+        return self.monthly if self.complete else None
+
+    @property
+    def total_at_max(self) -> float | None:
+        return self.at_max if self.complete else None
+
+    @property
+    def unknown_reason(self) -> str | None:
+        if self.complete:
+            return None
+        items = self.open_resources
+        return (f"{len(items)} resource-driven item(s) not priced: "
+                + "; ".join(f"{u.name} ({u.type}): {u.reason}" for u in items))
 
     @property
     def at_max(self) -> float:
@@ -346,11 +413,24 @@ def _number(value, what: str) -> float:
     return float(value)
 
 
-def _pool_nodes(part: Part, props: dict, rules: Rules, workloads: list[Resource]) -> tuple[float, float, float]:
-    """Nodes of a Karpenter NodePool sized by the extended resource `part.pool`: min 0 (nodes
-    exist only for pending pods), max = the pool's limit of that resource over the units per
-    instance, desired = the units the stack's workloads request on the pool (replicas x container
-    limits, pods whose nodeSelector the pool's labels satisfy), in whole nodes, at most max."""
+@dataclass(frozen=True)
+class PoolDemand:
+    instance: str
+    per_node: int  # units of the pool's resource per instance
+    limit: float  # the pool's spec.limits of that resource
+    requested: float  # units the workloads scheduled on the pool request
+
+    @property
+    def nodes(self) -> tuple[float, float, float]:
+        most = math.floor(self.limit / self.per_node)
+        return 0.0, float(min(math.ceil(self.requested / self.per_node), most)), float(most)
+
+
+def _pool_demand(part: Part, props: dict, rules: Rules, workloads: list[Resource]) -> PoolDemand:
+    """A Karpenter NodePool sized by the extended resource `part.pool`: min 0 nodes (nodes exist
+    only for pending pods), max = the pool's limit of that resource over the units per instance,
+    desired = the units the stack's workloads request on the pool (replicas x container limits,
+    pods whose nodeSelector the pool's labels satisfy), in whole nodes, at most max."""
     instance = lookup(props, part.by) if part.by else None
     per_node = rules.pool_units[part.pool].get(instance)
     if per_node is None:
@@ -358,7 +438,6 @@ def _pool_nodes(part: Part, props: dict, rules: Rules, workloads: list[Resource]
     limit = lookup(props, f"spec.limits[{part.pool}]")
     if limit is None:
         raise Unpriceable(f"spec.limits[{part.pool}] is not set: the pool has no maximum")
-    most = math.floor(_number(limit, f"spec.limits[{part.pool}]") / per_node)
     labels = lookup(props, "spec.template.metadata.labels") or {}
     requested = 0.0
     for w in workloads:
@@ -370,20 +449,54 @@ def _pool_nodes(part: Part, props: dict, rules: Rules, workloads: list[Resource]
                     for c in pod.get("containers") or [])
         replicas = lookup(w.props, "spec.replicas")
         requested += (1 if replicas is None else _number(replicas, "spec.replicas")) * units
-    return 0.0, float(min(math.ceil(requested / per_node), most)), float(most)
+    return PoolDemand(str(instance), per_node, _number(limit, f"spec.limits[{part.pool}]"), requested)
 
 
-def _unit_price(book: PriceBook, region: str, part: Part, props: dict) -> float:
+def _pool_nodes(part: Part, props: dict, rules: Rules, workloads: list[Resource]) -> tuple[float, float, float]:
+    return _pool_demand(part, props, rules, workloads).nodes
+
+
+def pool_warning(name: str, pool: str, demand: PoolDemand) -> str | None:
+    """Why a pool's price does not follow its instance type or its workloads, or None."""
+    most = demand.nodes[2]
+    if most == 0:
+        return (f"{name}: its {pool} limit ({num(demand.limit)}) is less than one {demand.instance} "
+                f"({demand.per_node} per instance): no node can start, so the pool costs $0 and its "
+                "workloads stay pending")
+    if math.ceil(demand.requested / demand.per_node) > most:
+        return (f"{name}: workloads request {num(demand.requested)} {pool}, more than its limit allows "
+                f"({num(most)} x {demand.instance}): priced at the limit; the rest stays pending")
+    return None
+
+
+def price_of(book: PriceBook, region: str, price: str, key: str | None = None, keyed: bool = False) -> float:
+    """One unit price; Unpriceable, with the reason, when the price file has none (or says AWS
+    publishes none in that region)."""
     table = book.regions.get(region)
-    value = table.prices.get(part.price) if table else None
+    if table is None:
+        raise Unpriceable(f"no {price} price for {region}")
+    for item in ([f"{price}[{key}]"] if keyed else []) + [price]:
+        if item in table.unpublished:
+            raise Unpriceable(f"{item}: not published for {region} ({table.unpublished[item]})")
+    value = table.prices.get(price)
     if value is None:
-        raise Unpriceable(f"no {part.price} price for {region}")
-    if part.by:
-        key = lookup(props, part.by)
+        raise Unpriceable(f"no {price} price for {region}")
+    if keyed:
         if not isinstance(value, dict) or value.get(key) is None:
-            raise Unpriceable(f"no {part.price} price for {key} in {region}")
+            raise Unpriceable(f"no {price} price for {key} in {region}")
         value = value[key]
     return float(value)
+
+
+def _unit_price(book: PriceBook, region: str, part: Part, props: dict) -> tuple[float, str]:
+    """The part's unit price and how it was read (`0.12 x $1.861` for a share of another price)."""
+    keyed = part.by is not None or part.key is not None
+    key = part.key if part.key is not None else lookup(props, part.by) if part.by else None
+    if part.share_of:
+        share, of = price_of(book, region, part.price), price_of(book, region, part.share_of, key, keyed)
+        return share * of, f"{share:g} x ${of:g}"
+    price = price_of(book, region, part.price, key, keyed)
+    return price, f"${price:g}"
 
 
 def num(value: float) -> str:
@@ -391,8 +504,9 @@ def num(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,.4g}"
 
 
-def _price_part(part: Part, props: dict, unit_price: float, share: int, usage: dict, rules: Rules,
+def _price_part(part: Part, props: dict, unit: tuple[float, str], share: int, usage: dict, rules: Rules,
                 workloads: list[Resource] = ()) -> Line:
+    unit_price, unit_basis = unit
     factor, basis = 1.0, []
     if part.hours:
         factor *= rules.hours_per_month
@@ -420,15 +534,43 @@ def _price_part(part: Part, props: dict, unit_price: float, share: int, usage: d
     if part.pool:
         nodes = _pool_nodes(part, props, rules, workloads)
         basis.append(f"{num(nodes[1])} nodes ({part.pool} requested; max {num(nodes[2])})")
-    basis.append(f"${unit_price:g}")
+    if part.key:
+        basis.append(part.key)
+    basis.append(unit_basis)
     monthly = unit_price * factor
-    return Line(part.part, " x ".join(basis), unit_price, monthly * nodes[1], monthly * nodes[0], monthly * nodes[2])
+    return Line(part.part, " x ".join(basis), unit_price, monthly * nodes[1], monthly * nodes[0], monthly * nodes[2],
+                (part.price,) + ((part.share_of,) if part.share_of else ()))
+
+
+def price_tokens(models: tuple[str, ...], region: str, usage: dict[str, float],
+                 book: PriceBook) -> tuple[list[PricedResource], list[Unpriced]]:
+    """Bedrock tokens, a usage item per configured model: the profile's monthly input and output
+    tokens (millions) spread evenly over the models, at the price of the stack's home region: the
+    source region of its calls, whatever region a geographic profile routes them to (assumed to
+    be the billed rate; not verified against the Bedrock pricing page offline)."""
+    priced, open_tokens = [], []
+    for model in models:
+        urn = f"usage:bedrock:{model}"
+        try:
+            lines = []
+            for part, price, key in BEDROCK_PRICES:
+                unit = price_of(book, region, price, model, keyed=True)
+                volume = usage[key] / len(models)
+                basis = f"{key} {num(usage[key])}" + (f"/{len(models)}" if len(models) > 1 else "") + f" x ${unit:g}"
+                lines.append(Line(f"{part} tokens", basis, unit, volume * unit, volume * unit, volume * unit, (price,)))
+        except Unpriceable as exc:
+            open_tokens.append(Unpriced(urn, BEDROCK_TYPE, model, f"Bedrock tokens: {exc}", usage=True))
+            continue
+        priced.append(PricedResource(urn, BEDROCK_TYPE, model, lines, "usage item: tokens from the usage profile",
+                                     usage=True))
+    return priced, open_tokens
 
 
 def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rules: Rules,
-                   book: PriceBook, stack: str | None = None) -> StackCost:
-    """Price every custom resource of `snapshot`. Kubernetes objects are billed in the cluster's
-    region, which is the stack's `region`; any other resource without a region is not priced."""
+                   book: PriceBook, stack: str | None = None, models: tuple[str, ...] = ()) -> StackCost:
+    """Price every custom resource of `snapshot`, and the Bedrock tokens of the configured
+    `models`. Kubernetes objects are billed in the cluster's region, which is the stack's
+    `region`; any other resource without a region is not priced."""
     resources = snapshot.custom_resources()
     stack_types = {r.type for r in resources}
     workloads = [r for r in resources if r.type in POOL_WORKLOAD_TYPES]
@@ -441,19 +583,19 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
         if variant is not None:
             shares[id(variant)] = shares.get(id(variant), 0) + 1
 
-    priced, unpriced, free = [], [], 0
+    priced, open_items, free, warnings = [], [], 0, []
     for r, variant in chosen.values():
         if r.type in rules.free:
             free += 1
             continue
         if r.type in rules.not_priced:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, rules.not_priced[r.type]))
+            open_items.append(unpriced(r, rules.not_priced[r.type], usage=True))
             continue
         if r.type not in rules.by_type:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, "no pricing rule for this type"))
+            open_items.append(unpriced(r, "no pricing rule for this type"))
             continue
         if variant is None:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, "no pricing rule matches its inputs"))
+            open_items.append(unpriced(r, "no pricing rule matches its inputs"))
             continue
         where = r.region or (region if r.type.startswith("kubernetes:") else None)
         try:
@@ -462,7 +604,7 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
             lines = [_price_part(p, r.props, _unit_price(book, where, p, r.props), shares[id(variant)], usage, rules,
                                  workloads) for p in variant.parts]
         except Unpriceable as exc:
-            unpriced.append(Unpriced(r.urn, r.type, r.name, str(exc)))
+            open_items.append(unpriced(r, str(exc)))
             continue
         scaling = next((p.scaling for p in variant.parts if p.scaling), None)
         pool = next((p for p in variant.parts if p.pool), None)
@@ -471,18 +613,23 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
             s = lookup(r.props, scaling)
             nodes = (int(s["minSize"]), int(s["desiredSize"]), int(s["maxSize"]))
         elif pool:
-            nodes = tuple(int(n) for n in _pool_nodes(pool, r.props, rules, workloads))
+            demand = _pool_demand(pool, r.props, rules, workloads)
+            nodes = tuple(int(n) for n in demand.nodes)
+            warnings += [w for w in [pool_warning(r.name, pool.pool, demand)] if w]
         # Charges the resource brings that the plan cannot price: listed beside its priced parts.
-        unpriced += [Unpriced(r.urn, r.type, r.name, f"{c.charge}: {c.reason}")
+        open_items += [unpriced(r, f"{c.charge}: {c.reason}")
                      for c in rules.unpriced_charges.get(r.type, ()) if _matches(c, r.props, stack_types)]
         instance = next((lookup(r.props, p.by) for p in variant.parts if p.by), None)
         priced.append(PricedResource(r.urn, r.type, r.name, lines, variant.note, nodes,
                                      instance if isinstance(instance, str) else None))
+    tokens, open_tokens = price_tokens(models, region, usage, book)
+    priced += tokens
+    open_items += open_tokens
     table = book.regions.get(region)
     priced.sort(key=lambda p: (-p.monthly, p.type, p.name))
-    unpriced.sort(key=lambda u: (u.type, u.name))
+    open_items.sort(key=lambda u: (u.type, u.name))
     return StackCost(stack or snapshot.stack or "", region, book.currency, table.checked if table else None,
-                     usage, priced, unpriced, free)
+                     usage, priced, open_items, free, warnings=warnings)
 
 
 @dataclass(frozen=True)
@@ -501,12 +648,23 @@ class Delta:
     at_max: float
     movers: list[Mover]
     newly_unpriced: list[Unpriced]
+    head: StackCost | None = None
+
+    @property
+    def exact(self) -> bool:
+        """The change is exact: both totals are known, or what is not priced is the same on both
+        sides (the same resources with the same inputs), so it cancels out."""
+        if self.base is None:
+            return False
+        def key(cost: StackCost) -> set:
+            return {(u.urn, u.reason, u.inputs) for u in cost.open_resources}
+        return key(self.head) == key(self.base)
 
 
 def compare(head: StackCost, base: StackCost | None, top: int = 5) -> Delta:
     """Head minus base, per stack and per resource (by URN); movers sorted by the larger change."""
     if base is None:
-        return Delta(None, head.monthly, head.at_max, [], [])
+        return Delta(None, head.monthly, head.at_max, [], [], head)
     before = {r.urn: r for r in base.priced}
     after = {r.urn: r for r in head.priced}
     movers = []
@@ -522,4 +680,4 @@ def compare(head: StackCost, base: StackCost | None, top: int = 5) -> Delta:
     movers.sort(key=lambda m: (-max(abs(m.monthly), abs(m.at_max)), m.type, m.name))
     base_unpriced = {u.urn for u in base.not_priced}
     return Delta(base, head.monthly - base.monthly, head.at_max - base.at_max, movers[:top],
-                 [u for u in head.not_priced if u.urn not in base_unpriced])
+                 [u for u in head.not_priced if u.urn not in base_unpriced], head)
