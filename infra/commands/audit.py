@@ -31,7 +31,8 @@ from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import read_export
 from infra.program.errors import InputError
 from infra.commands.output import write_atomic
-from infra.engine.report import FORMATS, render, verdict
+from infra.engine.outputs import FORMATS, OUTPUTS, render
+from infra.engine.report import verdict
 from infra.engine.rules import Context, Report, evaluate
 from infra.program.stackfiles import load_stack_config
 from infra.engine.timeouts import Timeouts
@@ -48,8 +49,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--as-stack", action="store_true",
                         help="with --export: judge an export whose URNs name another stack against --stack's "
                              "geography on purpose (refused otherwise)")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="report format (default: text): " + "; ".join(f"{n}: {OUTPUTS[n].help}" for n in FORMATS))
     parser.add_argument("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
+    parser.add_argument("--to-security-hub", action="store_true",
+                        help="also import the findings into AWS Security Hub in the stack's home region "
+                             "(ASFF, BatchImportFindings); a finding that does not arrive makes the exit code 3")
     live = parser.add_argument_group("live scan (--live)")
     live.add_argument("--profile", metavar="NAME", help="AWS shared-config profile")
     live.add_argument("--regions", metavar="R1,R2", help="comma-separated subset of the geography's regions")
@@ -109,6 +114,8 @@ def audit_export(path: str | Path, stack: str, ctx: Context | None = None, check
         # The snapshot is freed (by reference counting) before the GC is back on: the collector
         # never has to walk the millions of objects the audit allocated.
         report = _evaluate_file(path, stack, ctx, check_stack)
+    if cfg is not None:
+        report.account, report.home_region = cfg.account_id, cfg.region
     return report
 
 
@@ -138,6 +145,7 @@ def audit_live(args) -> Report:
     report = evaluate(scan.snapshot, Context.from_config(cfg))
     report.not_checked = [{"service": n.service, "region": n.region, "reason": n.reason, "kind": n.kind}
                           for n in scan.not_checked]
+    report.account, report.home_region = scan.account or cfg.account_id, cfg.region
     return report
 
 
@@ -148,10 +156,17 @@ def exit_code(report: Report) -> int:
 
 
 def run(args) -> int:
-    if not args.live and any(getattr(args, k, None) for k in ("profile", "regions", "endpoint_url")):
-        raise InputError("--profile, --regions and --endpoint-url apply to --live only")
+    if not args.live and any(getattr(args, k, None) for k in ("regions", "endpoint_url")):
+        raise InputError("--regions and --endpoint-url apply to --live only")
+    if not args.live and args.profile and not args.to_security_hub:
+        raise InputError("--profile applies to --live and --to-security-hub only")
     if args.live and args.as_stack:
         raise InputError("--as-stack applies to --export only")
+    hub_session = None
+    if args.to_security_hub:  # credentials first: no report is judged for nowhere to send it
+        from infra.engine.credentials import aws_session
+
+        hub_session = aws_session(args.profile)
     report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
     text = render(report, args.format)
     if args.output:
@@ -160,4 +175,16 @@ def run(args) -> int:
               file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return exit_code(report)
+    code = exit_code(report)
+    if args.to_security_hub:
+        from infra.commands.security_hub import import_findings
+
+        endpoint = (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None) if args.live else None
+        failed = import_findings(report, endpoint_url=endpoint, session=hub_session)
+        for line in failed:
+            print(f"residency audit: Security Hub did not take {line}", file=sys.stderr)
+        print(f"residency audit: Security Hub: {'import incomplete' if failed else 'findings imported'} "
+              f"into {report.home_region}", file=sys.stderr)
+        if failed:
+            code = EXIT_INCOMPLETE
+    return code

@@ -125,6 +125,9 @@ def _help_uri(rule_id: str) -> str:
     return f"{base or DOCS_PATH}{anchor}"
 
 
+help_uri = _help_uri  # for the other formats (infra/engine/outputs)
+
+
 def sarif_rules() -> list[dict]:
     return [{
         "id": r.id,

@@ -84,6 +84,14 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
     "dynamodb": frozenset({"ListTables", "DescribeTable", "DescribeGlobalTable"}),
 }
 
+
+
+def register_reads(service: str, *operations: str) -> None:
+    """Allow more reads: declared listings (sweep.DATA_LISTINGS) add their operations here, so
+    the allow-list and the audit role's policy derive from the declarations."""
+    ALLOWED_OPERATIONS[service] = ALLOWED_OPERATIONS.get(service, frozenset()) | frozenset(operations)
+
+
 # Error codes by meaning (botocore/AWS service docs). Anything else is still "not checked".
 ACCESS_DENIED = {
     "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException",
@@ -305,6 +313,8 @@ class Scan:
     _failed: dict[tuple[str, str], list] = field(default_factory=dict)  # unit -> [first entry, later count]
     abandoned: set[tuple[str, str]] = field(default_factory=set)  # units whose endpoint stopped answering
     _bucket_regions: dict[str, str | None] = field(default_factory=dict)
+    sweeping: bool = False  # the regions outside the geography are swept (sweep.py)
+    sweep_regions: tuple[str, ...] = ()  # the enabled regions outside the geography
     lock: threading.Lock = field(default_factory=threading.Lock)  # units run in threads
 
     def for_region(self, service: str, region: str) -> "Unit":

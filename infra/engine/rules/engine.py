@@ -113,6 +113,10 @@ class Report:
     regions: list[str] = field(default_factory=list)
     source: str = ""
     not_checked: list[dict] = field(default_factory=list)  # live scan: {service, region, reason}
+    account: str = ""  # the AWS account judged (live: the caller's; export: the stack's accountId)
+    home_region: str = ""  # the stack's home region (where Security Hub findings are imported)
+    suppressed: list = field(default_factory=list)  # Findings accepted by a suppression (never dropped)
+    suppressions: list[dict] = field(default_factory=list)  # each suppression entry with its use (suppress.py)
 
     @property
     def incomplete(self) -> bool:
@@ -552,7 +556,8 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
                     key = (rule.id, res.urn, message)
                     if key not in seen:
                         seen.add(key)
-                        findings.append(Finding(rule.id, rule.severity, res.urn, res.type, message, rule.title))
+                        findings.append(Finding(rule.id, rule.severity, res.urn, res.type, message, rule.title,
+                                                region=res.region or ""))
         scope.forget(res)
         if res.region is None:
             kind = placement_class(res)
