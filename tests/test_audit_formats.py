@@ -21,6 +21,7 @@ from infra.engine.model import Finding, Suppression
 from infra.engine.outputs import FORMATS, OUTPUTS, render
 from infra.engine.rules import RULES_BY_ID
 from infra.engine.rules.engine import Report
+from live_fixtures import aws_env, moto  # noqa: F401
 from test_audit_export import export_with, foreign_bucket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,3 +128,34 @@ def test_each_format_through_the_console_script(fmt, tmp_path):
 def test_an_unknown_format_is_bad_input_naming_the_choices(tmp_path):
     result = residency("audit", "--stack", "eu", "--export", str(tmp_path / "x.json"), "--format", "xml", project=ROOT)
     assert result.rc == 2 and "ocsf" in result.err and "junit" in result.err
+
+
+# --- --to-security-hub -------------------------------------------------------------------------------
+
+def test_to_security_hub_imports_every_finding_into_the_home_region(moto, capsys):
+    from infra.cli import main
+
+    code = main(["audit", "--live", "--stack", "eu", "--regions", "eu-central-1", "--endpoint-url", moto.url,
+                 "--format", "asff", "--to-security-hub"])
+    out, err = capsys.readouterr()
+    sent = json.loads(out)
+    assert code == 1 and sent  # moto's default VPC and the unset account-level S3 public access block
+    assert "Security Hub: findings imported into eu-central-1" in err
+    hub = moto.client("securityhub", "eu-central-1")
+    stored = [f for page in hub.get_paginator("get_findings").paginate() for f in page["Findings"]]
+    assert sorted(f["Id"] for f in stored) == sorted(f["Id"] for f in sent)
+
+
+def test_a_finding_security_hub_refuses_makes_the_delivery_incomplete(aws_env):
+    from infra.commands.security_hub import import_findings
+    from live_fixtures import StubSession
+
+    session = StubSession()
+    findings = json.loads(render(report(), "asff"))
+    session.stub("securityhub", "eu-central-1").add_response("batch_import_findings", {
+        "FailedCount": 1, "SuccessCount": 2,
+        "FailedFindings": [{"Id": findings[0]["Id"], "ErrorCode": "InvalidInput", "ErrorMessage": "bad"}]})
+    failed = import_findings(report(), session=session)
+    assert failed == [f"{findings[0]['Id']}: InvalidInput bad"]
+    empty = Report(stack="eu", geography="EU", resources_checked=0, findings=[], unplaced=[], declared_paths=[])
+    assert import_findings(empty, session=StubSession()) == []  # nothing to send: no call
