@@ -34,7 +34,8 @@ from infra.commands.output import write_atomic
 from infra.engine.outputs import FORMATS, OUTPUTS, render
 from infra.engine.report import verdict
 from infra.engine.rules import Context, Report, evaluate
-from infra.program.stackfiles import load_stack_config
+from infra.engine import suppress
+from infra.program.stackfiles import load_stack_config, project_root
 from infra.engine.timeouts import Timeouts
 
 HELP = "audit a stack export/checkpoint (--export) or the live account (--live) against the stack's geography"
@@ -52,6 +53,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="report format (default: text): " + "; ".join(f"{n}: {OUTPUTS[n].help}" for n in FORMATS))
     parser.add_argument("--output", metavar="PATH", help="write the report here (atomically) instead of stdout")
+    parser.add_argument("--suppressions", metavar="FILE",
+                        help="accepted findings with reason, owner and expiry (default: residency-suppressions.yaml "
+                             "in the project directory, when there is one); an expired one fails the audit")
     parser.add_argument("--to-security-hub", action="store_true",
                         help="also import the findings into AWS Security Hub in the stack's home region "
                              "(ASFF, BatchImportFindings); a finding that does not arrive makes the exit code 3")
@@ -152,7 +156,17 @@ def audit_live(args) -> Report:
 def exit_code(report: Report) -> int:
     if report.not_checked:
         return EXIT_INCOMPLETE
-    return EXIT_FINDINGS if report.findings else EXIT_OK
+    return EXIT_FINDINGS if report.findings or suppress.expired(report) else EXIT_OK
+
+
+def load_suppressions(path: str | None) -> list:
+    """The named file, else the project's residency-suppressions.yaml when it exists."""
+    if path is None:
+        default = project_root() / suppress.FILE_NAME
+        return suppress.load(default) if default.is_file() else []
+    if not Path(path).is_file():
+        raise InputError(f"--suppressions: {path} is not a file")
+    return suppress.load(Path(path))
 
 
 def run(args) -> int:
@@ -167,7 +181,9 @@ def run(args) -> int:
         from infra.engine.credentials import aws_session
 
         hub_session = aws_session(args.profile)
+    suppressions = load_suppressions(args.suppressions)  # bad input before any scan
     report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
+    suppress.apply(report, suppressions)
     text = render(report, args.format)
     if args.output:
         write_atomic(Path(args.output), text, "--output")

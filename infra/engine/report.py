@@ -33,6 +33,15 @@ TOOL_NAME = "ai-companion-residency"
 DOCS_PATH = "docs/rules.md"
 
 
+def _finding_dict(f) -> dict:
+    d = {"rule": f.rule, "name": RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else "",
+         "severity": f.severity, "urn": f.urn, "type": f.type, "message": f.message, "title": f.title}
+    d.update({k: getattr(f, k) for k in ("region", "account") if getattr(f, k)})
+    if f.suppressed:
+        d["suppressed"] = f.suppressed._asdict()
+    return d
+
+
 def to_dict(report: Report) -> dict:
     return {
         "stack": report.stack,
@@ -40,11 +49,10 @@ def to_dict(report: Report) -> dict:
         "regions": list(report.regions),
         "source": report.source,
         "resources_checked": report.resources_checked,
-        "findings": [
-            {"rule": f.rule, "name": RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else "",
-             "severity": f.severity, "urn": f.urn, "type": f.type, "message": f.message, "title": f.title}
-            for f in report.findings
-        ],
+        **({"account": report.account} if report.account else {}),
+        "findings": [_finding_dict(f) for f in report.findings],
+        "suppressed": [_finding_dict(f) for f in report.suppressed],
+        "suppressions": [dict(s) for s in report.suppressions],
         "unplaced": [dict(u) for u in report.unplaced],
         "declared_paths": [dict(d) for d in report.declared_paths],
         "notes": list(report.notes),
@@ -55,10 +63,15 @@ def to_dict(report: Report) -> dict:
 def verdict(report: Report) -> str:
     """One line on the outcome; an incomplete scan never reads as "0 findings" alone."""
     counted = f"{len(report.findings)} finding(s)"
+    if report.suppressed:
+        counted += f", {len(report.suppressed)} suppressed"
+    expired = [x for x in report.suppressions if x.get("status") == "expired"]
+    if expired:
+        counted += f", {len(expired)} expired suppression(s)"
     if report.not_checked:
         return (f"INCOMPLETE: {len(report.not_checked)} unit(s) not checked, so this is no verdict; "
                 f"{counted} in what was checked")
-    return counted + (" (FINDINGS)" if report.findings else " (OK)")
+    return counted + (" (FINDINGS)" if report.findings or expired else " (OK)")
 
 
 def _by(items, key) -> dict:
@@ -105,12 +118,20 @@ def render_text(report: Report) -> str:
                   for d in report.declared_paths]
     for units in _by(report.not_checked, lambda n: n.get("kind") or "not checked").values():
         lines += [f"not checked: {n.get('service')} in {n.get('region')}: {n.get('reason')}" for n in units]
+    for f in report.suppressed:
+        lines.append(f"suppressed {f.rule} {f.urn}: {f.message} ({f.suppressed.reason}; owner "
+                     f"{f.suppressed.owner}; until {f.suppressed.expires})")
+    for x in report.suppressions:
+        if x["status"] != "used":
+            lines.append(f"suppression {x['status']}: {x['rule']} {x['resource']} (account {x['account']}, region "
+                         f"{x['region']}, owner {x['owner']}, expires {x['expires']})")
     lines += [f"note: {n}" for n in report.notes]
     lines += _summary(report)
     if report.not_checked:
         lines.append(f"result: INCOMPLETE (some services/regions were not checked): {verdict(report)}")
     else:
-        lines.append("result: " + ("FINDINGS" if report.findings else "OK"))
+        failed = report.findings or any(x["status"] == "expired" for x in report.suppressions)
+        lines.append("result: " + ("FINDINGS" if failed else "OK"))
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +168,7 @@ def render_sarif(report: Report) -> dict:
     index = {r.id: i for i, r in enumerate(RULES)}
     artifact = f"Pulumi.{report.stack}.yaml"
     results = []
-    for f in report.findings:
+    for f in list(report.findings) + list(report.suppressed):
         fingerprint = hashlib.sha256(f"{f.rule}|{f.urn}|{f.message}".encode()).hexdigest()
         results.append({
             "ruleId": f.rule,
@@ -162,6 +183,9 @@ def render_sarif(report: Report) -> dict:
             }],
             "partialFingerprints": {"residencyFinding/v1": fingerprint},
             "properties": {"severity": f.severity, "resourceType": f.type},
+            **({"suppressions": [{"kind": "external", "status": "accepted", "justification":
+                                  f"{f.suppressed.reason} (owner {f.suppressed.owner}, until {f.suppressed.expires})"}]}
+               if f.suppressed else {}),
         })
     run = {
         "tool": {"driver": {"name": TOOL_NAME, "informationUri": _help_uri("").rstrip("#"),
@@ -170,7 +194,7 @@ def render_sarif(report: Report) -> dict:
         "results": results,
         "properties": {"stack": report.stack, "geography": report.geography,
                        "resourcesChecked": report.resources_checked, "unplaced": report.unplaced,
-                       "notChecked": report.not_checked},
+                       "notChecked": report.not_checked, "suppressions": report.suppressions},
     }
     if report.not_checked:
         run["invocations"] = [{"executionSuccessful": False, "toolExecutionNotifications": [
