@@ -42,11 +42,15 @@ HELP = "audit a stack export/checkpoint (--export) or the live account (--live) 
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--stack", required=True, help="stack name (a Pulumi.<stack>.yaml file)")
+    parser.add_argument("--stack", help="stack name (a Pulumi.<stack>.yaml file); with --org, the stack of "
+                                         "accounts --org-map does not place")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--export", metavar="FILE",
                         help="a `pulumi stack export` (v3/v4) or file-backend checkpoint JSON file")
     source.add_argument("--live", action="store_true", help="scan the AWS account read-only (boto3)")
+    source.add_argument("--org", action="store_true",
+                        help="scan every account of the AWS Organization (assuming --org-role in each), each "
+                             "against the geography --org-map gives it")
     parser.add_argument("--as-stack", action="store_true",
                         help="with --export: judge an export whose URNs name another stack against --stack's "
                              "geography on purpose (refused otherwise)")
@@ -64,6 +68,13 @@ def add_arguments(parser) -> None:
     live.add_argument("--regions", metavar="R1,R2", help="comma-separated subset of the geography's regions")
     live.add_argument("--endpoint-url", metavar="URL",
                       help="AWS endpoint override (tests/moto); AWS_ENDPOINT_URL is honoured too")
+    org = parser.add_argument_group("organization scan (--org)")
+    org.add_argument("--org-role", metavar="NAME", default=None,
+                     help="read-only role assumed in each account (default ai-companion-audit)")
+    org.add_argument("--org-map", metavar="FILE",
+                     help="YAML: accounts (id -> stack), ous (OU id -> stack), tag (account tag naming the stack)")
+    org.add_argument("--pool", metavar="N", type=_positive(int), default=None,
+                     help="accounts scanned at once (default 4)")
     defaults = Timeouts()
     live.add_argument("--connect-timeout", metavar="S", type=_positive(float), default=defaults.connect,
                       help=f"seconds to wait for a connection, per attempt (default {defaults.connect:g})")
@@ -153,6 +164,52 @@ def audit_live(args) -> Report:
     return report
 
 
+def audit_org(args) -> Report:
+    """Every account of the organization, attributed: findings and units not checked carry their
+    account, and an account that could not be read is a unit not checked of its own."""
+    import dataclasses
+
+    from infra.engine.credentials import aws_session
+    from infra.engine.live import organization
+
+    def progress(message: str) -> None:
+        print(f"residency audit: {message}", file=sys.stderr)
+
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    timeouts = Timeouts(connect=args.connect_timeout, read=args.read_timeout, max_attempts=args.max_attempts)
+    session = aws_session(args.profile)
+    scans = organization.scan_organization(
+        session, load_stack_config, mapping=organization.load_mapping(args.org_map), default_stack=args.stack,
+        role=args.org_role or organization.DEFAULT_ROLE, pool=args.pool or organization.DEFAULT_POOL,
+        regions=args.regions, endpoint_url=endpoint, timeouts=timeouts, progress=progress,
+        home=session.region_name or "us-east-1")
+    combined = Report(stack="organization", geography="", resources_checked=0, findings=[], unplaced=[],
+                      declared_paths=[], source="live", home_region=session.region_name or "us-east-1")
+    geographies, regions = set(), set()
+    for one in scans:
+        account = one.account.id
+        if one.scan is None:
+            combined.not_checked.append({"account": account, "service": "account", "region": "all",
+                                         "reason": f"{one.account.name}: {one.unreadable}",
+                                         "kind": "account not readable"})
+            continue
+        cfg = load_stack_config(one.stack)
+        report = evaluate(one.scan.snapshot, Context.from_config(cfg))
+        geographies.add(cfg.geography.code)
+        regions.update(cfg.geography.regions)
+        combined.resources_checked += report.resources_checked
+        combined.findings += [dataclasses.replace(f, account=account) for f in report.findings]
+        combined.unplaced += [{**u, "account": account} for u in report.unplaced]
+        combined.declared_paths += [{**d, "account": account} for d in report.declared_paths]
+        combined.notes += [f"account {account} ({one.account.name}, stack {one.stack}): {n}" for n in report.notes]
+        combined.not_checked += [organization.unit_not_checked(account, n) for n in one.scan.not_checked]
+    combined.geography, combined.regions = ", ".join(sorted(geographies)), sorted(regions)
+    unreadable = [n["account"] for n in combined.not_checked if n["kind"] == "account not readable"]
+    if unreadable:
+        progress(f"could not read account(s): {', '.join(unreadable)}")
+    return combined
+
+
 def exit_code(report: Report) -> int:
     if report.not_checked:
         return EXIT_INCOMPLETE
@@ -170,10 +227,17 @@ def load_suppressions(path: str | None) -> list:
 
 
 def run(args) -> int:
-    if not args.live and any(getattr(args, k, None) for k in ("regions", "endpoint_url")):
-        raise InputError("--regions and --endpoint-url apply to --live only")
-    if not args.live and args.profile and not args.to_security_hub:
-        raise InputError("--profile applies to --live and --to-security-hub only")
+    scanning = args.live or args.org
+    if not scanning and any(getattr(args, k, None) for k in ("regions", "endpoint_url")):
+        raise InputError("--regions and --endpoint-url apply to --live and --org only")
+    if not scanning and args.profile and not args.to_security_hub:
+        raise InputError("--profile applies to --live, --org and --to-security-hub only")
+    if not args.org and any(getattr(args, k, None) for k in ("org_role", "org_map", "pool")):
+        raise InputError("--org-role, --org-map and --pool apply to --org only")
+    if not args.org and not args.stack:
+        raise InputError("--stack is required (with --export and --live)")
+    if args.org and args.as_stack:
+        raise InputError("--as-stack applies to --export only")
     if args.live and args.as_stack:
         raise InputError("--as-stack applies to --export only")
     hub_session = None
@@ -182,7 +246,10 @@ def run(args) -> int:
 
         hub_session = aws_session(args.profile)
     suppressions = load_suppressions(args.suppressions)  # bad input before any scan
-    report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
+    if args.org:
+        report = audit_org(args)
+    else:
+        report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
     suppress.apply(report, suppressions)
     text = render(report, args.format)
     if args.output:
@@ -195,7 +262,7 @@ def run(args) -> int:
     if args.to_security_hub:
         from infra.commands.security_hub import import_findings
 
-        endpoint = (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None) if args.live else None
+        endpoint = (args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None) if scanning else None
         failed = import_findings(report, endpoint_url=endpoint, session=hub_session)
         for line in failed:
             print(f"residency audit: Security Hub did not take {line}", file=sys.stderr)

@@ -117,7 +117,8 @@ def render_text(report: Report) -> str:
         lines += [f"  {d.get('connector')}: {d.get('host')} ({d.get('provider')}, processing {d.get('processing')})"
                   for d in report.declared_paths]
     for units in _by(report.not_checked, lambda n: n.get("kind") or "not checked").values():
-        lines += [f"not checked: {n.get('service')} in {n.get('region')}: {n.get('reason')}" for n in units]
+        lines += [f"not checked: {n.get('service')} in {n.get('region')}"
+                  f"{' of account ' + n['account'] if n.get('account') else ''}: {n.get('reason')}" for n in units]
     for f in report.suppressed:
         lines.append(f"suppressed {f.rule} {f.urn}: {f.message} ({f.suppressed.reason}; owner "
                      f"{f.suppressed.owner}; until {f.suppressed.expires})")

@@ -170,8 +170,9 @@ def _outside(cfg: StackConfig, status: dict[str, str]) -> tuple[tuple[str, ...],
 def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable[str] | str | None = None,
                  endpoint_url: str | None = None, progress: Callable[[str], None] | None = None, *,
                  session=None, services: Iterable[str] | None = None,
-                 timeouts: Timeouts = Timeouts()) -> LiveScan:
-    """Scan the account for the stack's geography. `session`/`services` exist for tests."""
+                 timeouts: Timeouts = Timeouts(), overrides: dict[str, Callable] | None = None) -> LiveScan:
+    """Scan the account for the stack's geography. `session`/`services` exist for tests;
+    `overrides` replaces a service's scanner (the organization scan reads SCPs from the top)."""
     scanned = scan_regions(cfg, regions)
     if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
         raise InputError(f"--endpoint-url: '{endpoint_url}' is not an http(s) URL")
@@ -206,7 +207,7 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
         if region in disabled:
             scan.mark(service, region, "opt-in region not enabled for this account", "opt-in region not enabled")
     todo = [scan.for_region(service, region) for service, region, _fn in units if region not in disabled]
-    functions = {(service, region): fn for service, region, fn in units}
+    functions = {(service, region): (overrides or {}).get(service, fn) for service, region, fn in units}
     # Units are independent reads: run them side by side so one slow service or region does not
     # hold up the rest (each call is still bounded by `timeouts`).
     with ThreadPoolExecutor(max_workers=PARALLEL_UNITS) as pool:

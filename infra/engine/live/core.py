@@ -241,7 +241,8 @@ class Clients:
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # units run in threads; a boto3 session is not thread-safe
         s3 = {"addressing_style": "path"} if endpoint_configured(endpoint_url) else None
-        self.config = Config(retries={**RETRIES, "total_max_attempts": timeouts.max_attempts}, s3=s3,
+        self.config = Config(retries={**RETRIES, "mode": timeouts.retry_mode, "total_max_attempts": timeouts.max_attempts},
+                             s3=s3,
                              connect_timeout=timeouts.connect, read_timeout=timeouts.read,
                              user_agent_extra="ai-companion-residency-audit")
 
