@@ -75,6 +75,9 @@ def add_arguments(parser) -> None:
                      help="YAML: accounts (id -> stack), ous (OU id -> stack), tag (account tag naming the stack)")
     org.add_argument("--pool", metavar="N", type=_positive(int), default=None,
                      help="accounts scanned at once (default 4)")
+    live.add_argument("--shard", metavar="K/N", type=_shard,
+                      help="scan only shard K of N of the account x region units (stable hash); combine the N "
+                           "JSON reports with `residency merge`")
     defaults = Timeouts()
     live.add_argument("--connect-timeout", metavar="S", type=_positive(float), default=defaults.connect,
                       help=f"seconds to wait for a connection, per attempt (default {defaults.connect:g})")
@@ -96,6 +99,13 @@ def _positive(kind):
         return value
     parse.__name__ = kind.__name__  # argparse names the type in its message
     return parse
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"'{text}' is not K/N with 1 <= K <= N (e.g. 3/8)")
+    return int(k), int(n)
 
 
 @contextmanager
@@ -156,11 +166,12 @@ def audit_live(args) -> Report:
 
     timeouts = Timeouts(connect=args.connect_timeout, read=args.read_timeout, max_attempts=args.max_attempts)
     scan = live.scan_account(cfg, profile=args.profile, regions=args.regions, endpoint_url=endpoint,
-                             progress=progress, timeouts=timeouts)
+                             progress=progress, timeouts=timeouts, shard=args.shard)
     report = evaluate(scan.snapshot, Context.from_config(cfg))
     report.not_checked = [{"service": n.service, "region": n.region, "reason": n.reason, "kind": n.kind}
                           for n in scan.not_checked]
     report.account, report.home_region = scan.account or cfg.account_id, cfg.region
+    report.shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else ""
     return report
 
 
@@ -170,7 +181,7 @@ def audit_org(args) -> Report:
     import dataclasses
 
     from infra.engine.credentials import aws_session
-    from infra.engine.live import organization
+    from infra.engine.live import in_shard as live_in_shard, organization
 
     def progress(message: str) -> None:
         print(f"residency audit: {message}", file=sys.stderr)
@@ -182,13 +193,16 @@ def audit_org(args) -> Report:
         session, load_stack_config, mapping=organization.load_mapping(args.org_map), default_stack=args.stack,
         role=args.org_role or organization.DEFAULT_ROLE, pool=args.pool or organization.DEFAULT_POOL,
         regions=args.regions, endpoint_url=endpoint, timeouts=timeouts, progress=progress,
-        home=session.region_name or "us-east-1")
+        home=session.region_name or "us-east-1", shard=args.shard)
     combined = Report(stack="organization", geography="", resources_checked=0, findings=[], unplaced=[],
-                      declared_paths=[], source="live", home_region=session.region_name or "us-east-1")
+                      declared_paths=[], source="live", home_region=session.region_name or "us-east-1",
+                      shard=f"{args.shard[0]}/{args.shard[1]}" if args.shard else "")
     geographies, regions = set(), set()
     for one in scans:
         account = one.account.id
         if one.scan is None:
+            if args.shard and not live_in_shard(account, "account", args.shard):
+                continue  # another shard reports this account
             combined.not_checked.append({"account": account, "service": "account", "region": "all",
                                          "reason": f"{one.account.name}: {one.unreadable}",
                                          "kind": "account not readable"})
@@ -234,6 +248,8 @@ def run(args) -> int:
         raise InputError("--profile applies to --live, --org and --to-security-hub only")
     if not args.org and any(getattr(args, k, None) for k in ("org_role", "org_map", "pool")):
         raise InputError("--org-role, --org-map and --pool apply to --org only")
+    if args.shard and not scanning:
+        raise InputError("--shard applies to --live and --org only")
     if not args.org and not args.stack:
         raise InputError("--stack is required (with --export and --live)")
     if args.org and args.as_stack:

@@ -50,6 +50,7 @@ def to_dict(report: Report) -> dict:
         "source": report.source,
         "resources_checked": report.resources_checked,
         **({"account": report.account} if report.account else {}),
+        **({"shard": report.shard} if report.shard else {}),
         "findings": [_finding_dict(f) for f in report.findings],
         "suppressed": [_finding_dict(f) for f in report.suppressed],
         "suppressions": [dict(s) for s in report.suppressions],
@@ -58,6 +59,24 @@ def to_dict(report: Report) -> dict:
         "notes": list(report.notes),
         "not_checked": [dict(n) for n in report.not_checked],
     }
+
+
+def from_dict(d: dict) -> Report:
+    """A report back from its JSON form (`residency merge`); KeyError/TypeError on another shape."""
+    from infra.engine.model import Finding, Suppression
+
+    def finding(f: dict) -> Finding:
+        sup = f.get("suppressed")
+        return Finding(f["rule"], f["severity"], f["urn"], f["type"], f["message"], f.get("title", ""),
+                       region=f.get("region", ""), account=f.get("account", ""),
+                       suppressed=Suppression(**sup) if sup else None)
+
+    return Report(stack=d["stack"], geography=d["geography"], resources_checked=int(d["resources_checked"]),
+                  findings=[finding(f) for f in d["findings"]], unplaced=list(d["unplaced"]),
+                  declared_paths=list(d["declared_paths"]), notes=list(d["notes"]), regions=list(d["regions"]),
+                  source=d["source"], not_checked=list(d["not_checked"]), account=d.get("account", ""),
+                  suppressed=[finding(f) for f in d.get("suppressed", [])],
+                  suppressions=list(d.get("suppressions", [])), shard=d.get("shard", ""))
 
 
 def verdict(report: Report) -> str:

@@ -170,7 +170,8 @@ def _outside(cfg: StackConfig, status: dict[str, str]) -> tuple[tuple[str, ...],
 def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable[str] | str | None = None,
                  endpoint_url: str | None = None, progress: Callable[[str], None] | None = None, *,
                  session=None, services: Iterable[str] | None = None,
-                 timeouts: Timeouts = Timeouts(), overrides: dict[str, Callable] | None = None) -> LiveScan:
+                 timeouts: Timeouts = Timeouts(), overrides: dict[str, Callable] | None = None,
+                 shard: tuple[int, int] | None = None) -> LiveScan:
     """Scan the account for the stack's geography. `session`/`services` exist for tests;
     `overrides` replaces a service's scanner (the organization scan reads SCPs from the top)."""
     scanned = scan_regions(cfg, regions)
@@ -201,6 +202,12 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
              f"({', '.join(s for s in ACCOUNT_WIDE if s in wanted)})"]
     if sweeping:
         units += _plan_sweep(scan, status, notes)
+    account = _account(clients, cfg.region, scan.progress)
+    if shard is not None:
+        planned = len(units)
+        units = [u for u in units if in_shard(account, u[1], shard)]
+        notes.append(f"shard {shard[0]}/{shard[1]} of account {account or 'unknown'}: {len(units)} of {planned} "
+                     f"units (account x region, by hash)")
     scan.order = {(service, region): i for i, (service, region, _fn) in enumerate(units)}
     disabled = {r for r in scanned if (status or {}).get(r) == "not-opted-in"}
     for service, region, _fn in units:
@@ -216,7 +223,16 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
 
     snapshot = Snapshot(resources=sorted(scan.resources.values(), key=lambda r: r.urn), source="live",
                         stack=cfg.stack, notes=notes)
-    return LiveScan(snapshot, scan.not_checked, scanned, account=_account(clients, cfg.region, scan.progress))
+    return LiveScan(snapshot, scan.not_checked, scanned, account=account)
+
+
+def in_shard(account: str, region: str, shard: tuple[int, int]) -> bool:
+    """Does the (account, region) unit belong to shard K of N: by a stable hash, so every shard
+    of every run agrees, and each unit is in exactly one shard."""
+    import hashlib
+
+    k, n = shard
+    return int(hashlib.sha256(f"{account}/{region}".encode()).hexdigest()[:12], 16) % n == k - 1
 
 
 def _account(clients: Clients, home: str, progress) -> str:

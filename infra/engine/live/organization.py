@@ -124,7 +124,8 @@ def assume(session, account: Account, role: str, partition: str, endpoint_url: s
 def scan_organization(session, load_config: Callable, *, mapping: dict, default_stack: str | None,
                       role: str = DEFAULT_ROLE, pool: int = DEFAULT_POOL, regions=None,
                       endpoint_url: str | None = None, timeouts: Timeouts = Timeouts(),
-                      progress: Callable[[str], None] = lambda _m: None, home: str = "us-east-1") -> list[AccountScan]:
+                      progress: Callable[[str], None] = lambda _m: None, home: str = "us-east-1",
+                      shard: tuple[int, int] | None = None) -> list[AccountScan]:
     """Scan every account; `load_config(stack)` gives a stack's StackConfig (InputError if unknown)."""
     timeouts = dataclasses.replace(timeouts, retry_mode="adaptive")
     top = Clients(session, endpoint_url, timeouts)("organizations", home)  # guarded: reads only
@@ -152,7 +153,8 @@ def scan_organization(session, load_config: Callable, *, mapping: dict, default_
         # A member account may not read its own OU chain and SCPs: they are read from the top.
         scps = {"organizations": lambda unit, a=plan.account.id: org_scps.scan_account_in(unit, top, a)}
         plan.scan = scan_account(cfg, regions=wanted, endpoint_url=endpoint_url, session=assumed, timeouts=timeouts,
-                                 progress=lambda m, a=plan.account.id: progress(f"{a}: {m}"), overrides=scps)
+                                 progress=lambda m, a=plan.account.id: progress(f"{a}: {m}"), overrides=scps,
+                                 shard=shard)
         return plan
 
     with ThreadPoolExecutor(max_workers=max(1, pool)) as executor:

@@ -115,6 +115,7 @@ class Report:
     not_checked: list[dict] = field(default_factory=list)  # live scan: {service, region, reason}
     account: str = ""  # the AWS account judged (live: the caller's; export: the stack's accountId)
     home_region: str = ""  # the stack's home region (where Security Hub findings are imported)
+    shard: str = ""  # "K/N" when this report covers shard K of N of the scan's units (`residency merge`)
     suppressed: list = field(default_factory=list)  # Findings accepted by a suppression (never dropped)
     suppressions: list[dict] = field(default_factory=list)  # each suppression entry with its use (suppress.py)
 
