@@ -144,3 +144,15 @@ def test_rsd_064_fires_on_public_and_missing_targets_and_is_quiet_on_private_one
     assert fired(run_rules([resolver_rule({"ipv6": "2001:4860:4860::8888"})]), "RSD-064")
     assert not fired(run_rules([resolver_rule({"ip": "10.0.0.2"}, {"ip": "192.168.1.53"})]), "RSD-064")
     assert not fired(run_rules([resolver_rule({"ip": "8.8.8.8"}, rule_type="SYSTEM")]), "RSD-064")
+
+
+def test_an_ami_shared_with_everyone_is_found_and_a_private_one_is_quiet(moto):
+    ec2 = moto.client("ec2")
+    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    public = ec2.create_image(InstanceId=instance, Name="shared-weights")["ImageId"]
+    ec2.create_image(InstanceId=instance, Name="private-weights")
+    ec2.modify_image_attribute(ImageId=public, LaunchPermission={"Add": [{"Group": "all"}]})
+    _, report = scan(moto, "ec2-images")
+    [finding] = [f for f in report.findings if f.rule == "RSD-061"]
+    assert public in finding.urn and "group 'all'" in finding.message

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from infra.program.config import StackConfig
 from infra.engine.live import (bedrock, compute, data, databases, directconnect, ec2, edge, firewall, iam, kms, lb, messaging,
-                        delivery, org, s3, sweep)
+                        delivery, images, org, s3, sweep)
 from infra.engine.live.core import (ALLOWED_OPERATIONS, Clients, NotChecked, ReadOnlyViolation, Scan, Timeouts, fault,
                              fault_kind)
 from infra.engine.credentials import aws_session
@@ -75,6 +75,7 @@ REGIONAL: dict[str, Callable] = {
     "dms": databases.scan_dms,
     "directconnect": directconnect.scan,
     "firehose": delivery.scan_firehose,
+    images.SERVICE: images.scan_public_images,
 }
 ACCOUNT_WIDE: dict[str, Callable] = {
     "iam": iam.scan, "s3": s3.scan,  # s3: also the account-level Block Public Access (s3control)
