@@ -218,6 +218,10 @@ def audit_org(args) -> Report:
         combined.notes += [f"account {account} ({one.account.name}, stack {one.stack}): {n}" for n in report.notes]
         combined.not_checked += [organization.unit_not_checked(account, n) for n in one.scan.not_checked]
     combined.geography, combined.regions = ", ".join(sorted(geographies)), sorted(regions)
+    try:  # the scanning (and Security Hub importing) account: the management or a delegated one
+        combined.account = session.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"]
+    except Exception as exc:  # noqa: BLE001 -- only the ASFF product ARN needs it
+        progress(f"caller account unknown ({type(exc).__name__}); findings keep their own accounts")
     unreadable = [n["account"] for n in combined.not_checked if n["kind"] == "account not readable"]
     if unreadable:
         progress(f"could not read account(s): {', '.join(unreadable)}")

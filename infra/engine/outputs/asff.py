@@ -28,7 +28,9 @@ def _finding(report, *, uid, generator, title, desc, severity, account, region, 
     stamp = now().isoformat().replace("+00:00", "Z")
     home = report.home_region or region or "us-east-1"
     finding = {
-        "SchemaVersion": SCHEMA_VERSION, "Id": uid, "ProductArn": product_arn(account, home),
+        # The importing account's own product; AwsAccountId is the account the finding is about
+        # (a delegated administrator imports its members' findings so).
+        "SchemaVersion": SCHEMA_VERSION, "Id": uid, "ProductArn": product_arn(report.account or account, home),
         "GeneratorId": generator, "AwsAccountId": account, "Types": [TYPE], "CreatedAt": stamp, "UpdatedAt": stamp,
         "Severity": {"Label": severity}, "Title": title[:256], "Description": desc[:1024],
         "Resources": resources, "Compliance": {"Status": compliance}, "Workflow": {"Status": workflow},
