@@ -203,7 +203,8 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
              f"({', '.join(s for s in ACCOUNT_WIDE if s in wanted)})"]
     if sweeping:
         units += _plan_sweep(scan, status, notes)
-    account = _account(clients, cfg.region, scan.progress)
+    # The account id places units in shards; otherwise the S3 and Organizations units read it.
+    account = _account(clients, cfg.region, scan.progress) if shard is not None else ""
     if shard is not None:
         planned = len(units)
         units = [u for u in units if in_shard(account, u[1], shard)]
@@ -224,7 +225,7 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
 
     snapshot = Snapshot(resources=sorted(scan.resources.values(), key=lambda r: r.urn), source="live",
                         stack=cfg.stack, notes=notes)
-    return LiveScan(snapshot, scan.not_checked, scanned, account=account)
+    return LiveScan(snapshot, scan.not_checked, scanned, account=account or scan.account)
 
 
 def in_shard(account: str, region: str, shard: tuple[int, int]) -> bool:

@@ -314,6 +314,7 @@ class Scan:
     _failed: dict[tuple[str, str], list] = field(default_factory=dict)  # unit -> [first entry, later count]
     abandoned: set[tuple[str, str]] = field(default_factory=set)  # units whose endpoint stopped answering
     _bucket_regions: dict[str, str | None] = field(default_factory=dict)
+    account: str = ""  # the scanned account's id, once a unit has read it (STS GetCallerIdentity)
     sweeping: bool = False  # the regions outside the geography are swept (sweep.py)
     sweep_regions: tuple[str, ...] = ()  # the enabled regions outside the geography
     lock: threading.Lock = field(default_factory=threading.Lock)  # units run in threads

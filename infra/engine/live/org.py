@@ -15,7 +15,8 @@ NOT_IN_AN_ORGANIZATION = "AWSOrganizationsNotInUseException"
 
 
 def scan(unit: Unit) -> None:
-    scan_account_in(unit, unit.client(), unit.client("sts").get_caller_identity()["Account"])
+    unit.scan.account = unit.client("sts").get_caller_identity()["Account"]
+    scan_account_in(unit, unit.client(), unit.scan.account)
 
 
 def scan_account_in(unit: Unit, org, account: str) -> None:

@@ -20,7 +20,7 @@ def scan_account_public_access_block(unit: Unit) -> None:
     """Account-wide S3 Block Public Access (s3control, read in the home region). None configured
     means every setting is off: recorded as such, never skipped."""
     with unit.step("GetPublicAccessBlock"):
-        account = unit.client("sts", unit.cfg.region).get_caller_identity()["Account"]
+        account = unit.scan.account = unit.client("sts", unit.cfg.region).get_caller_identity()["Account"]
         try:
             conf = unit.client("s3control", unit.cfg.region).get_public_access_block(
                 AccountId=account)["PublicAccessBlockConfiguration"]
