@@ -58,7 +58,8 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
     "opensearch": frozenset({"ListDomainNames", "DescribeDomains", "DescribeOutboundConnections"}),
     "redshift": frozenset({"DescribeClusters"}),
     "backup": frozenset({"ListBackupPlans", "GetBackupPlan"}),
-    "organizations": frozenset({"DescribeOrganization", "ListParents", "ListPoliciesForTarget", "DescribePolicy"}),
+    "organizations": frozenset({"DescribeOrganization", "ListParents", "ListPoliciesForTarget", "DescribePolicy",
+                                "ListAccounts", "ListTagsForResource"}),  # the last two: --org discovery
     "elbv2": frozenset({"DescribeLoadBalancers"}),
     "elb": frozenset({"DescribeLoadBalancers"}),
     # Global edge services, read in their API home regions (edge.HOME_REGIONS) whatever the geography.

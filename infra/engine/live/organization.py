@@ -34,11 +34,12 @@ import yaml
 
 from infra.engine.live import LiveScan, NotChecked, scan_account
 from infra.engine.live import org as org_scps
-from infra.engine.live.core import Clients, ReadOnlyViolation, fault, fault_kind, pages, register_reads
+from infra.engine.live.core import Clients, ReadOnlyViolation, fault, fault_kind, pages
 from infra.engine.timeouts import Timeouts
 from infra.program.errors import InputError
 
-register_reads("organizations", "ListAccounts", "ListTagsForResource")
+# Its reads (ListAccounts, ListTagsForResource) are in core.ALLOWED_OPERATIONS: this module is
+# imported only for --org, and the allow-list (and the audit policy) must not depend on that.
 DEFAULT_ROLE = "ai-companion-audit"
 DEFAULT_POOL = 4
 MAP_KEYS = ("accounts", "ous", "tag")
