@@ -32,6 +32,7 @@ from infra.commands.exit_codes import EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED
 COMMANDS = {
     "plan": "infra.commands.plan",
     "audit": "infra.commands.audit",
+    "merge": "infra.commands.merge",
     "scp": "infra.commands.scp",
     "models": "infra.commands.bedrock_drift",
     "seed": "infra.commands.seed",

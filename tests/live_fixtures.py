@@ -38,6 +38,7 @@ MISSING_IN_MOTO = {
     ("globalaccelerator", "ListAccelerators"): {"Accelerators": []},
     ("directconnect", "DescribeVirtualInterfaces"): {"virtualInterfaces": []},
     ("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search"): {"Connections": []},
+    ("resource-explorer-2", "POST", "/ListIndexes"): {"Indexes": []},  # no aggregator index: the per-region sweep
     # EC2 speaks XML: an empty answer in its own protocol.
     ("ec2", "DescribeClientVpnEndpoints"): '<DescribeClientVpnEndpointsResponse xmlns="http://ec2.amazonaws.com/'
                                            'doc/2016-11-15/"><clientVpnEndpoint/></DescribeClientVpnEndpointsResponse>',
@@ -45,6 +46,7 @@ MISSING_IN_MOTO = {
 # REST reads sent as POST (a search or lookup with a body): OpenSearch DescribeOutboundConnections
 # and DescribeDomains.
 READS_BY_POST = {("es", "POST", "/2021-01-01/opensearch/cc/outboundConnection/search"),
+                 ("resource-explorer-2", "POST", "/ListIndexes"), ("resource-explorer-2", "POST", "/ListResources"),
                  ("es", "POST", "/2021-01-01/opensearch/domain-info")}
 # The same for REST calls whose path names a resource: (service, method, path pattern) -> answer.
 MISSING_IN_MOTO_PATHS = [
@@ -140,7 +142,7 @@ class MotoServer:
         data = payload if isinstance(payload, bytes) else json.dumps(payload or {}).encode()
         request = urllib.request.Request(self.url + path, data=data, method="POST",
                                          headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=10).read()
+        urllib.request.urlopen(request, timeout=60).read()  # a reset after a sweep of every region is slow
 
     def reset(self) -> None:
         self.post("/moto-api/reset")
@@ -316,3 +318,11 @@ def account_public_access_blocked(server, region=HOME, on=True):
     s3control.meta.events.register("before-sign", drop_account_label)  # moto routes by path only
     s3control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration={
         "BlockPublicAcls": on, "IgnorePublicAcls": on, "BlockPublicPolicy": on, "RestrictPublicBuckets": on})
+
+
+def no_ecr_policies(stub: StubSession, region: str = HOME) -> None:
+    """What the ECR scan reads after the registry (item 2 of issue #23): no registry policy and
+    no repositories, for Stubber tests of the registry alone."""
+    ecr = stub.stub("ecr", region)
+    ecr.add_client_error("get_registry_policy", "RegistryPolicyNotFoundException", http_status_code=404)
+    ecr.add_response("describe_repositories", {"repositories": []})

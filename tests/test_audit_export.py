@@ -124,7 +124,7 @@ def test_missing_file_and_unknown_stack_exit_2(write, tmp_path, capsys):
 
 def test_live_only_flags_are_refused_with_export(write, capsys):
     assert audit("--stack", "eu", "--export", write(export_with("eu")), "--regions", "eu-west-1") == 2
-    assert "--live only" in capsys.readouterr().err
+    assert "apply to --live and --org only" in capsys.readouterr().err
 
 
 def test_output_is_written_atomically(write, tmp_path):

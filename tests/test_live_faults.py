@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from fault_proxy import FaultProxy
-from live_fixtures import ACCOUNT, HOME, aws_env, hermetic_aws_env, moto, shared_moto_server  # noqa: F401  (fixtures)
+from live_fixtures import (ACCOUNT, HOME, aws_env, hermetic_aws_env, moto, no_ecr_policies,  # noqa: F401  (fixtures)
+                           shared_moto_server)
 
 RESIDENCY = str(Path(sys.executable).with_name("residency"))
 LIMITS = ["--read-timeout", "4", "--max-attempts", "2", "--connect-timeout", "2"]  # generous for a loaded CI box
@@ -222,6 +223,7 @@ def test_an_exception_in_our_mapping_code_is_that_unit_only(monkeypatch, aws_env
     stub.stub("ec2").add_response("describe_regions", {"Regions": [{"RegionName": HOME}]}, {"AllRegions": True})
     stub.stub("ecr").add_response("describe_registry", {"registryId": ACCOUNT, "replicationConfiguration": {"rules": [
         {"destinations": [{"region": "us-east-1", "registryId": ACCOUNT}]}]}}, {})
+    no_ecr_policies(stub)
     result = live.scan_account(load_stack_config("eu"), regions=[HOME], session=stub, services=["eks", "ecr"])
     assert [(n.service, n.kind) for n in result.not_checked] == [
         ("eks", "unexpected answer shape, or a bug in the scanner")]

@@ -18,7 +18,7 @@ import pytest
 from infra.engine.live import scan_account
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
-from live_fixtures import (ACCOUNT, HOME, StubSession, account_public_access_blocked, aws_env,  # noqa: F401
+from live_fixtures import (ACCOUNT, HOME, StubSession, account_public_access_blocked, aws_env, no_ecr_policies,  # noqa: F401
                            drop_default_vpc, moto, scp_in_force, shared_session)
 
 US = "us-east-1"
@@ -545,6 +545,7 @@ def test_organizations_unreadable_is_not_checked_for_that_unit_only(aws_env):  #
     stub.stub("organizations").add_client_error("describe_organization", "AccessDeniedException",
                                                 "member account", 400)
     stub.stub("ecr").add_response("describe_registry", {"registryId": ACCOUNT}, {})
+    no_ecr_policies(stub)
     result = scan_account(load_stack_config("eu"), regions=[HOME], session=stub, services=["ecr", "organizations"])
     assert [(n.service, n.region, n.kind) for n in result.not_checked] == [
         ("organizations", "global", "access denied")]

@@ -20,7 +20,7 @@ from infra.engine.live import Timeouts, scan_account
 from infra.program.errors import InputError
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
-from live_fixtures import ACCOUNT, HOME, StubSession, aws_env  # noqa: F401  (fixture)
+from live_fixtures import ACCOUNT, HOME, StubSession, aws_env, no_ecr_policies  # noqa: F401  (fixture)
 
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -425,6 +425,7 @@ def test_opt_in_region_not_enabled_is_not_checked_without_calling_it():
     stub = StubSession()
     opted_in(stub, HOME, "eu-south-2", disabled=("eu-south-2",))
     stub.stub("ecr").add_response("describe_registry", {"registryId": ACCOUNT}, {})
+    no_ecr_policies(stub)
     result, _ = run(stub, ["ecr"], regions=(HOME, "eu-south-2"))
     assert [(n.service, n.region, n.reason) for n in result.not_checked] == [
         ("ecr", "eu-south-2", "opt-in region not enabled for this account")]

@@ -53,7 +53,8 @@ def matrix_stacks(doc: dict) -> dict[str, list[str]]:
         if not isinstance(matrix, dict):
             continue
         stacks = list(matrix.get("stack") or []) + [e["stack"] for e in matrix.get("include") or [] if "stack" in e]
-        found[job_id] = stacks
+        if stacks or "stack" in matrix:  # other matrices (the organization audit's shards) are not per stack
+            found[job_id] = stacks
     return found
 
 
@@ -342,7 +343,7 @@ def residency_commands() -> list[tuple[str, list[str]]]:
                     marker = next((m for m in ("-m infra ", "bin/residency ") if m in line), None)
                     if marker:
                         args = line.split(marker, 1)[1].split(">>")[0].split("||")[0]
-                        args = re.sub(r"\$\{\{ matrix\.stack \}\}|\$STACK|\$stack", "eu", args)
+                        args = re.sub(r"\$\{\{ matrix\.stack \}\}|\$STACK|\$stack", "eu", args).replace("$SHARD", "1")
                         found.append((name, shlex.split(args)))
     return found
 
@@ -351,15 +352,15 @@ def test_workflow_residency_commands_parse_with_the_real_cli():
     from infra.cli import build_parser
 
     commands = residency_commands()
-    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost", "seed", "report", "preflight"}
+    assert {argv[0] for _, argv in commands} == {"plan", "audit", "cost", "seed", "report", "preflight", "merge"}
     parser = build_parser()
     for name, argv in commands:
         try:
             args = parser.parse_args(argv)
         except SystemExit:
             pytest.fail(f"{name}: `residency {' '.join(argv)}` does not parse")
-        if argv[0] == "audit":
-            assert args.format == "sarif", argv
+        if argv[0] == "audit":  # SARIF for code scanning; shards write JSON for `residency merge`
+            assert args.format == ("json" if args.shard else "sarif"), argv
 
 
 def test_preview_writes_the_auditor_report_and_links_it_from_the_pull_request():

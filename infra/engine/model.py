@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple, Any
 
 # Pulumi's special-value signatures (pulumi/runtime/rpc.py, apitype).
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -145,6 +145,13 @@ class Snapshot:
         return [r for r in self.resources if r.custom and not is_provider_type(r.type) and r.type != STACK_TYPE]
 
 
+class Suppression(NamedTuple):
+    """Why a finding is accepted for now (residency-suppressions.yaml): reported, never dropped."""
+    reason: str
+    owner: str
+    expires: str  # ISO date
+
+
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -154,6 +161,9 @@ class Finding:
     message: str
     title: str = ""
     source_position: str = ""  # the resource's `project:///<path>#<line>`, where known
+    region: str = ""  # where the resource is, when known
+    account: str = ""  # the AWS account (live scans; `--org` attributes every finding)
+    suppressed: Suppression | None = None
 
 
 def _region_value(value: Any) -> str | None:

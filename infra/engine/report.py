@@ -42,7 +42,6 @@ from infra.engine.rules.engine import Report
 from infra.program.errors import InputError
 from infra.program.stackfiles import ROOT, stack_key_lines
 
-FORMATS = ("text", "json", "sarif", "markdown")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note"}
 # GitHub code scanning ranks security alerts by this number (0.1-10).
@@ -52,6 +51,15 @@ DOCS_PATH = "docs/rules.md"
 DOCS_URL_ENV = "RESIDENCY_DOCS_URL"
 
 
+def _finding_dict(f) -> dict:
+    d = {"rule": f.rule, "name": RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else "",
+         "severity": f.severity, "urn": f.urn, "type": f.type, "message": f.message, "title": f.title}
+    d.update({k: getattr(f, k) for k in ("region", "account") if getattr(f, k)})
+    if f.suppressed:
+        d["suppressed"] = f.suppressed._asdict()
+    return d
+
+
 def to_dict(report: Report) -> dict:
     return {
         "stack": report.stack,
@@ -59,11 +67,11 @@ def to_dict(report: Report) -> dict:
         "regions": list(report.regions),
         "source": report.source,
         "resources_checked": report.resources_checked,
-        "findings": [
-            {"rule": f.rule, "name": RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else "",
-             "severity": f.severity, "urn": f.urn, "type": f.type, "message": f.message, "title": f.title}
-            for f in report.findings
-        ],
+        **({"account": report.account} if report.account else {}),
+        **({"shard": report.shard} if report.shard else {}),
+        "findings": [_finding_dict(f) for f in report.findings],
+        "suppressed": [_finding_dict(f) for f in report.suppressed],
+        "suppressions": [dict(s) for s in report.suppressions],
         "unplaced": [dict(u) for u in report.unplaced],
         "declared_paths": [dict(d) for d in report.declared_paths],
         "notes": list(report.notes),
@@ -71,13 +79,36 @@ def to_dict(report: Report) -> dict:
     }
 
 
+def from_dict(d: dict) -> Report:
+    """A report back from its JSON form (`residency merge`); KeyError/TypeError on another shape."""
+    from infra.engine.model import Finding, Suppression
+
+    def finding(f: dict) -> Finding:
+        sup = f.get("suppressed")
+        return Finding(f["rule"], f["severity"], f["urn"], f["type"], f["message"], f.get("title", ""),
+                       region=f.get("region", ""), account=f.get("account", ""),
+                       suppressed=Suppression(**sup) if sup else None)
+
+    return Report(stack=d["stack"], geography=d["geography"], resources_checked=int(d["resources_checked"]),
+                  findings=[finding(f) for f in d["findings"]], unplaced=list(d["unplaced"]),
+                  declared_paths=list(d["declared_paths"]), notes=list(d["notes"]), regions=list(d["regions"]),
+                  source=d["source"], not_checked=list(d["not_checked"]), account=d.get("account", ""),
+                  suppressed=[finding(f) for f in d.get("suppressed", [])],
+                  suppressions=list(d.get("suppressions", [])), shard=d.get("shard", ""))
+
+
 def verdict(report: Report) -> str:
     """One line on the outcome; an incomplete scan never reads as "0 findings" alone."""
     counted = f"{len(report.findings)} finding(s)"
+    if report.suppressed:
+        counted += f", {len(report.suppressed)} suppressed"
+    expired = [x for x in report.suppressions if x.get("status") == "expired"]
+    if expired:
+        counted += f", {len(expired)} expired suppression(s)"
     if report.not_checked:
         return (f"INCOMPLETE: {len(report.not_checked)} unit(s) not checked, so this is no verdict; "
                 f"{counted} in what was checked")
-    return counted + (" (FINDINGS)" if report.findings else " (OK)")
+    return counted + (" (FINDINGS)" if report.findings or expired else " (OK)")
 
 
 def _by(items, key) -> dict:
@@ -123,13 +154,22 @@ def render_text(report: Report) -> str:
         lines += [f"  {d.get('connector')}: {d.get('host')} ({d.get('provider')}, processing {d.get('processing')})"
                   for d in report.declared_paths]
     for units in _by(report.not_checked, lambda n: n.get("kind") or "not checked").values():
-        lines += [f"not checked: {n.get('service')} in {n.get('region')}: {n.get('reason')}" for n in units]
+        lines += [f"not checked: {n.get('service')} in {n.get('region')}"
+                  f"{' of account ' + n['account'] if n.get('account') else ''}: {n.get('reason')}" for n in units]
+    for f in report.suppressed:
+        lines.append(f"suppressed {f.rule} {f.urn}: {f.message} ({f.suppressed.reason}; owner "
+                     f"{f.suppressed.owner}; until {f.suppressed.expires})")
+    for x in report.suppressions:
+        if x["status"] != "used":
+            lines.append(f"suppression {x['status']}: {x['rule']} {x['resource']} (account {x['account']}, region "
+                         f"{x['region']}, owner {x['owner']}, expires {x['expires']})")
     lines += [f"note: {n}" for n in report.notes]
     lines += _summary(report)
     if report.not_checked:
         lines.append(f"result: INCOMPLETE (some services/regions were not checked): {verdict(report)}")
     else:
-        lines.append("result: " + ("FINDINGS" if report.findings else "OK"))
+        failed = report.findings or any(x["status"] == "expired" for x in report.suppressions)
+        lines.append("result: " + ("FINDINGS" if failed else "OK"))
     return "\n".join(lines) + "\n"
 
 
@@ -149,6 +189,11 @@ def docs_url(given: str | None = None) -> str:
         raise InputError(f"{where}: '{url}' is not an absolute http(s) or file URL without a #fragment "
                          f"(e.g. https://github.com/OWNER/REPO/blob/main/{DOCS_PATH})")
     return url
+
+
+def help_uri(rule_id: str, docs: str | None = None) -> str:
+    """The documentation URL of one rule (for every format that links to it)."""
+    return f"{docs or docs_url()}#{rule_id.lower()}"
 
 
 def sarif_rules(docs: str | None = None) -> list[dict]:
@@ -204,7 +249,7 @@ def render_sarif(report: Report, docs: str | None = None) -> dict:
     artifact = f"Pulumi.{report.stack}.yaml"
     key_lines = stack_key_lines(report.stack) if report.stack else {}
     results = []
-    for f in report.findings:
+    for f in list(report.findings) + list(report.suppressed):
         fingerprint = hashlib.sha256(f"{f.rule}|{f.urn}|{f.message}".encode()).hexdigest()
         physical, related = _locations(f, artifact, key_lines)
         results.append({
@@ -220,6 +265,9 @@ def render_sarif(report: Report, docs: str | None = None) -> dict:
             **({"relatedLocations": related} if related else {}),
             "partialFingerprints": {"residencyFinding/v1": fingerprint},
             "properties": {"severity": f.severity, "resourceType": f.type},
+            **({"suppressions": [{"kind": "external", "status": "accepted", "justification":
+                                  f"{f.suppressed.reason} (owner {f.suppressed.owner}, until {f.suppressed.expires})"}]}
+               if f.suppressed else {}),
         })
     run = {
         "tool": {"driver": {"name": TOOL_NAME, "informationUri": docs,
@@ -228,7 +276,7 @@ def render_sarif(report: Report, docs: str | None = None) -> dict:
         "results": results,
         "properties": {"stack": report.stack, "geography": report.geography,
                        "resourcesChecked": report.resources_checked, "unplaced": report.unplaced,
-                       "notChecked": report.not_checked},
+                       "notChecked": report.not_checked, "suppressions": report.suppressions},
     }
     if report.not_checked:
         run["invocations"] = [{"executionSuccessful": False, "toolExecutionNotifications": [
@@ -237,49 +285,3 @@ def render_sarif(report: Report, docs: str | None = None) -> dict:
     else:
         run["invocations"] = [{"executionSuccessful": True}]
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
-
-
-def _cell(text: str) -> str:
-    """Markdown table cell text: no pipe or newline breaks the row."""
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
-def render_markdown(report: Report, docs: str | None = None) -> str:
-    docs = docs or docs_url()
-    mark = "⚠️ INCOMPLETE" if report.not_checked else ("❌ FINDINGS" if report.findings else "✅ OK")
-    lines = [f"### Residency audit of `{report.stack}` ({report.geography}): {mark}", "",
-             f"{report.resources_checked} resources checked against {', '.join(report.regions)} "
-             f"(source: {report.source or '-'}): {verdict(report)}.", ""]
-    if report.findings:
-        lines += ["| severity | rule | resource | finding |", "|---|---|---|---|"]
-        for f in report.findings:
-            name = RULES_BY_ID[f.rule].name if f.rule in RULES_BY_ID else ""
-            lines.append(f"| {f.severity} | [{f.rule}]({docs}#{f.rule.lower()}) `{name}` | `{_cell(f.urn.rsplit('::', 1)[-1])}` "
-                         f"({_cell(f.type)}) | {_cell(f.message)} |")
-        lines += ["", "#### How to fix", ""]
-        for rule_id in sorted({f.rule for f in report.findings}):
-            rule = RULES_BY_ID.get(rule_id)
-            if rule is not None:
-                lines.append(f"- **[{rule_id}]({docs}#{rule_id.lower()}) {_cell(rule.title)}**: {_cell(rule.remediation)}")
-        lines.append("")
-    if report.unplaced:
-        lines += [f"{len(report.unplaced)} resource(s) have no provable region (fail closed):", ""]
-        lines += [f"- `{_cell(u['urn'])}`" for u in report.unplaced] + [""]
-    if report.not_checked:
-        lines += [f"{len(report.not_checked)} unit(s) not checked, so this is no verdict:", ""]
-        lines += [f"- {_cell(n.get('service'))} in {_cell(n.get('region'))}: {_cell(n.get('reason'))}"
-                  for n in report.not_checked] + [""]
-    return "\n".join(lines)
-
-
-def render(report: Report, fmt: str, docs: str | None = None) -> str:
-    """`docs`: the documentation URL SARIF and Markdown link to (see docs_url); the others ignore it."""
-    if fmt == "text":
-        return render_text(report)
-    if fmt == "json":
-        return json.dumps(to_dict(report), indent=2) + "\n"
-    if fmt == "sarif":
-        return json.dumps(render_sarif(report, docs), indent=2) + "\n"
-    if fmt == "markdown":
-        return render_markdown(report, docs)
-    raise ValueError(f"unknown format '{fmt}'; allowed: {', '.join(FORMATS)}")

@@ -17,3 +17,6 @@ class Timeouts:
     connect: float = 3.0  # s per attempt
     read: float = 10.0  # s per attempt
     max_attempts: int = 3  # per call, the first one included (botocore's total_max_attempts)
+    # botocore retry mode: "standard", or "adaptive" (client-side rate limiting on throttling: the
+    # organization scan, where many accounts' units share the caller's own request rate).
+    retry_mode: str = "standard"

@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from infra.program.config import StackConfig
 from infra.engine.live import (bedrock, compute, data, databases, directconnect, ec2, edge, firewall, iam, kms, lb, messaging,
-                        org, s3)
+                        delivery, images, org, s3, sweep)
 from infra.engine.live.core import (ALLOWED_OPERATIONS, Clients, NotChecked, ReadOnlyViolation, Scan, Timeouts, fault,
                              fault_kind)
 from infra.engine.credentials import aws_session
@@ -39,6 +39,14 @@ from infra.engine.model import Snapshot
 __all__ = ["LiveScan", "NotChecked", "ReadOnlyViolation", "Timeouts", "scan_account", "ALLOWED_OPERATIONS",
            "SERVICES"]
 
+def _each(*scanners: Callable) -> Callable:
+    """One unit that runs several scanners of the same service in turn."""
+    def scan(unit) -> None:
+        for scanner in scanners:
+            scanner(unit)
+    return scan
+
+
 # Service name (botocore's, also the "not checked" label) -> scanner. Regional ones run in every
 # scanned region; account-wide ones once.
 REGIONAL: dict[str, Callable] = {
@@ -46,7 +54,7 @@ REGIONAL: dict[str, Callable] = {
     "kms": kms.scan,
     "bedrock": bedrock.scan,
     "network-firewall": firewall.scan_network_firewall,
-    "route53resolver": firewall.scan_dns_firewall,
+    "route53resolver": _each(firewall.scan_dns_firewall, delivery.scan_resolver_rules),
     "logs": data.scan_logs,
     "ecr": data.scan_ecr,
     "secretsmanager": data.scan_secrets,
@@ -66,6 +74,8 @@ REGIONAL: dict[str, Callable] = {
     "backup": databases.scan_backup,
     "dms": databases.scan_dms,
     "directconnect": directconnect.scan,
+    "firehose": delivery.scan_firehose,
+    images.SERVICE: images.scan_public_images,
 }
 ACCOUNT_WIDE: dict[str, Callable] = {
     "iam": iam.scan, "s3": s3.scan,  # s3: also the account-level Block Public Access (s3control)
@@ -75,8 +85,19 @@ ACCOUNT_WIDE: dict[str, Callable] = {
     "cloudfront": edge.scan_cloudfront, "globalaccelerator": edge.scan_global_accelerator,
     "s3control": edge.scan_mrap,
 }
-SERVICES = tuple(REGIONAL) + tuple(ACCOUNT_WIDE)
+# Every enabled region outside the geography: a cheap inventory of what holds data (sweep.py).
+SERVICES = tuple(REGIONAL) + tuple(ACCOUNT_WIDE) + (sweep.SERVICE,)
 PARALLEL_UNITS = 8  # units read at once; AWS throttles per service and region, so this stays modest
+
+
+def recorded_types() -> frozenset[str]:
+    """The pulumi-aws type tokens the scanner can record: the quoted tokens in its modules (each is
+    recorded through `Unit.add`). docs/rules.md's "live" column is derived from them."""
+    import re
+    from pathlib import Path
+
+    token = re.compile(r'"(aws:[a-z0-9]+/[A-Za-z0-9]+:[A-Za-z0-9]+)"')
+    return frozenset(t for f in Path(__file__).parent.glob("*.py") for t in token.findall(f.read_text()))
 
 
 @dataclass
@@ -85,6 +106,7 @@ class LiveScan:
     not_checked: list[NotChecked] = field(default_factory=list)
     regions: tuple[str, ...] = ()
     aborted: str | None = None  # why nothing could be scanned (the first call failed)
+    account: str = ""  # the scanned account (STS GetCallerIdentity), "" when unknown
 
     @property
     def complete(self) -> bool:
@@ -117,32 +139,42 @@ class _FirstCallFailed(Exception):
         self.reason, self.kind = reason, kind
 
 
-def _disabled_regions(clients: Clients, home: str, regions: tuple[str, ...], progress) -> set[str]:
-    """Opt-in regions this account has not enabled, from EC2 DescribeRegions: the first call.
+def _region_status(clients: Clients, home: str, progress) -> dict[str, str] | None:
+    """Each region's opt-in status, from EC2 DescribeRegions(AllRegions): the first call.
+    None when that alone is denied (each service then reports its own faults).
 
-    Access denied to it alone is survivable (each service then reports its own faults); any
-    other failure means no AWS answers at this endpoint, and `_FirstCallFailed` stops the scan.
+    Any failure but access denied means no AWS answers at this endpoint, and `_FirstCallFailed`
+    stops the scan.
     """
     try:
         found = clients("ec2", home).describe_regions(AllRegions=True)["Regions"]
-        status = {r["RegionName"]: r.get("OptInStatus") for r in found}
+        return {r["RegionName"]: r.get("OptInStatus") or "opt-in-not-required" for r in found}
     except ReadOnlyViolation:
         raise
     except Exception as exc:  # noqa: BLE001 -- whatever it is, the endpoint did not answer like AWS
         if isinstance(exc, ClientError) and fault_kind(exc) == "access denied":
             progress(f"opt-in status of regions unknown ({fault(exc)}); scanning them all")
-            return set()
+            return None
         where = f" at {clients.endpoint_url}" if clients.endpoint_url else ""
         raise _FirstCallFailed(f"the first call, ec2:DescribeRegions in {home}{where}, failed: {fault(exc)}",
                                fault_kind(exc)) from None
-    return {r for r in regions if status.get(r) == "not-opted-in"}
+
+
+def _outside(cfg: StackConfig, status: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(enabled, disabled) regions of the geography's partition outside the geography."""
+    geo = cfg.geography
+    others = sorted(r for r in status if r not in geo.regions and sweep.partition_of(r) == geo.partition)
+    return (tuple(r for r in others if status[r] != "not-opted-in"),
+            tuple(r for r in others if status[r] == "not-opted-in"))
 
 
 def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable[str] | str | None = None,
                  endpoint_url: str | None = None, progress: Callable[[str], None] | None = None, *,
                  session=None, services: Iterable[str] | None = None,
-                 timeouts: Timeouts = Timeouts()) -> LiveScan:
-    """Scan the account for the stack's geography. `session`/`services` exist for tests."""
+                 timeouts: Timeouts = Timeouts(), overrides: dict[str, Callable] | None = None,
+                 shard: tuple[int, int] | None = None) -> LiveScan:
+    """Scan the account for the stack's geography. `session`/`services` exist for tests;
+    `overrides` replaces a service's scanner (the organization scan reads SCPs from the top)."""
     scanned = scan_regions(cfg, regions)
     if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
         raise InputError(f"--endpoint-url: '{endpoint_url}' is not an http(s) URL")
@@ -155,31 +187,87 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
     units = [(service, region, fn) for region in scanned for service, fn in REGIONAL.items() if service in wanted]
     units += [(service, edge.HOME_REGIONS.get(service, "global"), fn)
               for service, fn in ACCOUNT_WIDE.items() if service in wanted]
-    scan.order = {(service, region): i for i, (service, region, _fn) in enumerate(units)}
+    # The sweep outside the geography belongs to a full scan; `--regions` narrows the scan on purpose.
+    sweeping = sweep.SERVICE in wanted and regions is None
 
     try:
-        disabled = _disabled_regions(clients, cfg.region, scanned, scan.progress)
+        status = _region_status(clients, cfg.region, scan.progress)
     except _FirstCallFailed as failed:
         scan.progress(f"cannot read the account: {failed.reason}; nothing was scanned")
+        units += [(sweep.SERVICE, "outside the geography", None)] if sweeping else []
+        scan.order = {(service, region): i for i, (service, region, _fn) in enumerate(units)}
         for service, region, _fn in units:
             scan.mark(service, region, f"not scanned: {failed.reason}", failed.kind)
         return LiveScan(Snapshot([], source="live", stack=cfg.stack), scan.not_checked, scanned, failed.reason)
+    notes = [f"live scan of {', '.join(scanned)} and account-wide services "
+             f"({', '.join(s for s in ACCOUNT_WIDE if s in wanted)})"]
+    if sweeping:
+        units += _plan_sweep(scan, status, notes)
+    # The account id places units in shards; otherwise the S3 and Organizations units read it.
+    account = _account(clients, cfg.region, scan.progress) if shard is not None else ""
+    if shard is not None:
+        planned = len(units)
+        units = [u for u in units if in_shard(account, u[1], shard)]
+        notes.append(f"shard {shard[0]}/{shard[1]} of account {account or 'unknown'}: {len(units)} of {planned} "
+                     f"units (account x region, by hash)")
+    scan.order = {(service, region): i for i, (service, region, _fn) in enumerate(units)}
+    disabled = {r for r in scanned if (status or {}).get(r) == "not-opted-in"}
     for service, region, _fn in units:
         if region in disabled:
             scan.mark(service, region, "opt-in region not enabled for this account", "opt-in region not enabled")
     todo = [scan.for_region(service, region) for service, region, _fn in units if region not in disabled]
-    functions = {(service, region): fn for service, region, fn in units}
+    functions = {(service, region): (overrides or {}).get(service, fn) for service, region, fn in units}
     # Units are independent reads: run them side by side so one slow service or region does not
     # hold up the rest (each call is still bounded by `timeouts`).
     with ThreadPoolExecutor(max_workers=PARALLEL_UNITS) as pool:
         for _ in pool.map(lambda unit: _run(scan, unit, functions[(unit.service, unit.region)]), todo):
             pass
 
-    notes = [f"live scan of {', '.join(scanned)} and account-wide services "
-             f"({', '.join(s for s in ACCOUNT_WIDE if s in wanted)})"]
     snapshot = Snapshot(resources=sorted(scan.resources.values(), key=lambda r: r.urn), source="live",
                         stack=cfg.stack, notes=notes)
-    return LiveScan(snapshot, scan.not_checked, scanned)
+    return LiveScan(snapshot, scan.not_checked, scanned, account=account or scan.account)
+
+
+def in_shard(account: str, region: str, shard: tuple[int, int]) -> bool:
+    """Does the (account, region) unit belong to shard K of N: by a stable hash, so every shard
+    of every run agrees, and each unit is in exactly one shard."""
+    import hashlib
+
+    k, n = shard
+    return int(hashlib.sha256(f"{account}/{region}".encode()).hexdigest()[:12], 16) % n == k - 1
+
+
+def _account(clients: Clients, home: str, progress) -> str:
+    """The scanned account's id, for attributing findings (unknown is not a fault of the scan)."""
+    try:
+        return clients("sts", home).get_caller_identity()["Account"]
+    except ReadOnlyViolation:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- the findings then carry the stack's accountId
+        progress(f"account id unknown ({fault(exc)})")
+        return ""
+
+
+def _plan_sweep(scan: Scan, status: dict[str, str] | None, notes: list[str]) -> list[tuple]:
+    """The sweep's units: one aggregator-index read, or one inventory per enabled region outside
+    the geography. Without the region list nothing outside can be proven empty: not checked."""
+    if status is None:
+        scan.mark(sweep.SERVICE, "outside the geography", "the enabled regions are unknown "
+                  "(ec2:DescribeRegions was denied)", "access denied")
+        return []
+    enabled, disabled = _outside(scan.cfg, status)
+    scan.sweeping, scan.sweep_regions = True, enabled
+    if disabled:
+        notes.append(f"regions outside the geography not enabled for this account (they hold nothing; not "
+                     f"swept): {', '.join(disabled)}")
+    index = sweep.aggregator_region(scan.clients, scan.cfg.region)
+    if index is not None:
+        notes.append(f"outside the geography: swept {len(enabled)} enabled region(s) through the Resource Explorer "
+                     f"aggregator index in {index}: {', '.join(enabled)}")
+        return [(sweep.INDEX_SERVICE, index, sweep.scan_index)]
+    notes.append(f"outside the geography: swept {len(enabled)} enabled region(s) for data-bearing resources "
+                 f"(list calls and the tagging API): {', '.join(enabled)}")
+    return [(sweep.SERVICE, region, sweep.scan_region) for region in enabled]
 
 
 def _run(scan: Scan, unit, fn: Callable) -> None:

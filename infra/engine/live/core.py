@@ -58,7 +58,8 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
     "opensearch": frozenset({"ListDomainNames", "DescribeDomains", "DescribeOutboundConnections"}),
     "redshift": frozenset({"DescribeClusters"}),
     "backup": frozenset({"ListBackupPlans", "GetBackupPlan"}),
-    "organizations": frozenset({"DescribeOrganization", "ListParents", "ListPoliciesForTarget", "DescribePolicy"}),
+    "organizations": frozenset({"DescribeOrganization", "ListParents", "ListPoliciesForTarget", "DescribePolicy",
+                                "ListAccounts", "ListTagsForResource"}),  # the last two: --org discovery
     "elbv2": frozenset({"DescribeLoadBalancers"}),
     "elb": frozenset({"DescribeLoadBalancers"}),
     # Global edge services, read in their API home regions (edge.HOME_REGIONS) whatever the geography.
@@ -83,6 +84,14 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
     "secretsmanager": frozenset({"ListSecrets", "DescribeSecret"}),
     "dynamodb": frozenset({"ListTables", "DescribeTable", "DescribeGlobalTable"}),
 }
+
+
+
+def register_reads(service: str, *operations: str) -> None:
+    """Allow more reads: declared listings (sweep.DATA_LISTINGS) add their operations here, so
+    the allow-list and the audit role's policy derive from the declarations."""
+    ALLOWED_OPERATIONS[service] = ALLOWED_OPERATIONS.get(service, frozenset()) | frozenset(operations)
+
 
 # Error codes by meaning (botocore/AWS service docs). Anything else is still "not checked".
 ACCESS_DENIED = {
@@ -236,7 +245,8 @@ class Clients:
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # units run in threads; a boto3 session is not thread-safe
         s3 = {"addressing_style": "path"} if endpoint_configured(endpoint_url) else None
-        self.config = Config(retries={**RETRIES, "total_max_attempts": timeouts.max_attempts}, s3=s3,
+        self.config = Config(retries={**RETRIES, "mode": timeouts.retry_mode, "total_max_attempts": timeouts.max_attempts},
+                             s3=s3,
                              connect_timeout=timeouts.connect, read_timeout=timeouts.read,
                              user_agent_extra=f"ai-companion-{user_agent}")
 
@@ -308,6 +318,9 @@ class Scan:
     _failed: dict[tuple[str, str], list] = field(default_factory=dict)  # unit -> [first entry, later count]
     abandoned: set[tuple[str, str]] = field(default_factory=set)  # units whose endpoint stopped answering
     _bucket_regions: dict[str, str | None] = field(default_factory=dict)
+    account: str = ""  # the scanned account's id, once a unit has read it (STS GetCallerIdentity)
+    sweeping: bool = False  # the regions outside the geography are swept (sweep.py)
+    sweep_regions: tuple[str, ...] = ()  # the enabled regions outside the geography
     lock: threading.Lock = field(default_factory=threading.Lock)  # units run in threads
 
     def for_region(self, service: str, region: str) -> "Unit":

@@ -1,8 +1,27 @@
-"""Data replication: Logs subscription filters, ECR replication, Secrets Manager replicas, DynamoDB."""
+"""Data replication: Logs subscription filters, ECR replication, Secrets Manager replicas, DynamoDB;
+and the resource policies of these services (Logs resource policies, ECR registry and repository
+policies, secret policies), which the exposure rule RSD-057 judges."""
 
 from __future__ import annotations
 
-from infra.engine.live.core import Unit, pages, tags_dict
+from botocore.exceptions import ClientError
+
+from infra.engine.live.core import Unit, pages, register_reads, tags_dict
+
+register_reads("logs", "DescribeResourcePolicies")
+register_reads("ecr", "GetRegistryPolicy", "DescribeRepositories", "GetRepositoryPolicy")
+register_reads("secretsmanager", "GetResourcePolicy")
+NO_ECR_POLICY = {"RegistryPolicyNotFoundException", "RepositoryPolicyNotFoundException"}
+
+
+def _policy_or_none(call, **params):
+    """A policy read whose "none set" answer is an error code (ECR): None then."""
+    try:
+        return call(**params).get("policyText")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in NO_ECR_POLICY:
+            return None
+        raise
 
 
 def scan_logs(unit: Unit) -> None:
@@ -22,6 +41,32 @@ def scan_logs(unit: Unit) -> None:
                         "distribution": f.get("distribution"),
                         "applyOnTransformedLogs": f.get("applyOnTransformedLogs"),
                     }, name=fid)
+    scan_log_resource_policies(unit)
+
+
+def scan_log_resource_policies(unit: Unit) -> None:
+    with unit.step("DescribeResourcePolicies"):
+        for page in pages(unit.client(), "describe_resource_policies"):
+            for p in page.get("resourcePolicies") or []:
+                unit.add("aws:cloudwatch/logResourcePolicy:LogResourcePolicy", p["policyName"], {
+                    "policyName": p["policyName"], "policyDocument": p.get("policyDocument")})
+
+
+def scan_ecr_policies(unit: Unit) -> None:
+    ecr = unit.client()
+    with unit.step("GetRegistryPolicy"):
+        policy = _policy_or_none(ecr.get_registry_policy)
+        if policy:
+            unit.add("aws:ecr/registryPolicy:RegistryPolicy", f"registry-policy-{unit.region}", {"policy": policy})
+    repos: list[dict] = []
+    with unit.step("DescribeRepositories"):
+        repos = [r for page in pages(ecr, "describe_repositories") for r in page["repositories"]]
+    for r in repos:
+        with unit.step(f"repository {r['repositoryName']}"):
+            policy = _policy_or_none(ecr.get_repository_policy, repositoryName=r["repositoryName"])
+            if policy:
+                unit.add("aws:ecr/repositoryPolicy:RepositoryPolicy", r["repositoryName"], {
+                    "repository": r["repositoryName"], "policy": policy})
 
 
 def scan_ecr(unit: Unit) -> None:
@@ -37,6 +82,7 @@ def scan_ecr(unit: Unit) -> None:
                                           for f in r.get("repositoryFilters") or []],
                 } for r in rules]},
             }, name=f"ecr-replication-{reg['registryId']}")
+    scan_ecr_policies(unit)
 
 
 def scan_secrets(unit: Unit) -> None:
@@ -60,6 +106,11 @@ def scan_secrets(unit: Unit) -> None:
                 "name": d.get("Name"), "description": d.get("Description"), "kmsKeyId": d.get("KmsKeyId"),
                 "replicas": replicas, "tags": tags_dict(d.get("Tags")),
             }, arn=arn, region=primary, name=d.get("Name"))
+            # A replica's policy is its primary's, read in the primary's region (AWS refuses it here).
+            policy = sm.get_resource_policy(SecretId=s["ARN"]).get("ResourcePolicy") if primary == unit.region else None
+            if policy:
+                unit.add("aws:secretsmanager/secretPolicy:SecretPolicy", d.get("Name") or s["Name"], {
+                    "secretArn": s["ARN"], "policy": policy}, name=d.get("Name"))
 
 
 def scan_dynamodb(unit: Unit) -> None:

@@ -1,8 +1,12 @@
-"""KMS: multi-region keys and their replicas (wherever the replicas are)."""
+"""KMS: multi-region keys and their replicas (wherever the replicas are), and the key policy of
+every customer-managed key (RSD-057 judges it; AWS-managed keys' policies are AWS's)."""
 
 from __future__ import annotations
 
-from infra.engine.live.core import Unit, pages
+from infra.engine.live.core import Unit, pages, register_reads
+
+register_reads("kms", "GetKeyPolicy")
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
 
 KEY = "aws:kms/key:Key"
 REPLICA = "aws:kms/replicaKey:ReplicaKey"
@@ -16,6 +20,9 @@ def scan(unit: Unit) -> None:
     for k in keys:
         with unit.step(f"key {k['KeyId']}"):
             meta = kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]
+            if meta.get("KeyManager") == "CUSTOMER" and meta.get("KeyState") != "PendingDeletion":
+                policy = kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"]
+                unit.add(KEY_POLICY, meta["KeyId"], {"keyId": meta["KeyId"], "policy": policy})
             if not meta.get("MultiRegion"):
                 continue  # single-region keys never leave the region
             mrc = meta.get("MultiRegionConfiguration") or {}

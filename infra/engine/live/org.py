@@ -15,8 +15,13 @@ NOT_IN_AN_ORGANIZATION = "AWSOrganizationsNotInUseException"
 
 
 def scan(unit: Unit) -> None:
-    account = unit.client("sts").get_caller_identity()["Account"]
-    org = unit.client()
+    unit.scan.account = unit.client("sts").get_caller_identity()["Account"]
+    scan_account_in(unit, unit.client(), unit.scan.account)
+
+
+def scan_account_in(unit: Unit, org, account: str) -> None:
+    """The SCPs in force on `account`, read through `org` (in an organization scan: the management
+    account's client, as a member account may not read its own parents and policies)."""
     try:
         organization = org.describe_organization()["Organization"]
     except ClientError as exc:

@@ -298,3 +298,30 @@ def delivery_host_in_geography(res: Resource, scope: Scope):
     for path in scope.snapshot.unknown.get(res.urn, ()):
         if P.last_key(path).lower().endswith(dest.host_properties) and not skip.search(path):
             yield f"{path} is not known yet: its destination cannot be verified"
+
+
+@rule("RSD-064", "dns_forwarding_in_geography", "Resolver rule forwards DNS queries to a public address", "HIGH",
+      rationale="""A Route 53 Resolver forwarding rule sends every query for its domain from the
+      VPC to its target IPs. Queries carry data (the names asked for; DNS tunnelling carries
+      anything), and a public target address is outside AWS, so the queries leave the geography
+      with no firewall between. Private targets (on-premises resolvers over VPN or Direct
+      Connect, resolvers in a peered VPC) are judged with those paths by RSD-025 and RSD-026. A
+      target with no address cannot be placed: it fails closed.""",
+      remediation="""Forward only to private addresses of resolvers inside the geography (inbound
+      Resolver endpoints in the geography's regions, or on-premises resolvers over the reviewed
+      private path).""",
+      category="destinations", types=("aws:route53/resolverRule:ResolverRule",), fails_closed=True)
+def dns_forwarding_in_geography(res: Resource, scope: Scope):
+    p = res.props
+    if str(p.get("ruleType") or "").upper() != "FORWARD":
+        return
+    for i, target in enumerate(p.get("targetIps") or []):
+        address = (target.get("ip") or target.get("ipv6")) if isinstance(target, dict) else None
+        if not isinstance(address, str) or not address:
+            yield f"targetIps[{i}] has no address: where the queries go cannot be proven"
+            continue
+        verdict = _ip_verdict(address.strip("[]"))
+        if verdict == _SKIP:
+            yield f"targetIps[{i}] '{address}' is not an IP address"
+        elif verdict:
+            yield f"targetIps[{i}] {address} {verdict}: queries for {p.get('domainName') or 'its domain'} leave AWS"

@@ -183,6 +183,16 @@ def _non_destinations() -> list[str]:
     return lines
 
 
+def judged_live(r) -> bool:
+    """Does `residency audit --live` give this rule something to judge: the rule applies to the
+    live source and the scanner records a type it looks at (or the rule checks the whole stack)."""
+    from infra.engine.live import recorded_types
+
+    if r.sources and "live" not in r.sources:
+        return False
+    return r.stack_check is not None or any(r.matches(t) for t in recorded_types())
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -198,10 +208,15 @@ def render() -> str:
         "names with dashes (`resource_region_in_geography` → `resource-region-in-geography`); rules marked "
         "*stack* run in the pack's `residency-stack-graph` policy.",
         "",
-        "| ID | Name | Severity | Title |",
-        "|---|---|---|---|",
+        "*Live*: whether `residency audit --live` judges the rule, i.e. the live scanner records a "
+        "resource type the rule looks at (infra/engine/live; docs/live-audit.md) and the rule applies to "
+        "the live source. *no*: only a plan, an export or the CrossGuard pack can give the rule its input.",
+        "",
+        "| ID | Name | Severity | Title | Live |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {r.severity} | {_cell(r.title)} |" for r in RULES]
+    lines += [f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {r.severity} | {_cell(r.title)} | "
+              f"{'yes' if judged_live(r) else 'no'} |" for r in RULES]
     for category in CATEGORIES:
         covers, blind = CLASS_SCOPE[category]
         lines += ["", f"## {CLASS_TITLES[category]}", "", f"Covers: {covers}.", "", f"Cannot see: {blind}."]

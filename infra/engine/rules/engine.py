@@ -121,6 +121,11 @@ class Report:
     regions: list[str] = field(default_factory=list)
     source: str = ""
     not_checked: list[dict] = field(default_factory=list)  # live scan: {service, region, reason}
+    account: str = ""  # the AWS account judged (live: the caller's; export: the stack's accountId)
+    home_region: str = ""  # the stack's home region (where Security Hub findings are imported)
+    shard: str = ""  # "K/N" when this report covers shard K of N of the scan's units (`residency merge`)
+    suppressed: list = field(default_factory=list)  # Findings accepted by a suppression (never dropped)
+    suppressions: list[dict] = field(default_factory=list)  # each suppression entry with its use (suppress.py)
 
     @property
     def incomplete(self) -> bool:
@@ -594,7 +599,7 @@ def evaluate(snapshot: Snapshot, ctx: Context, rules: Iterable[Rule] | None = No
                     if key not in seen:
                         seen.add(key)
                         findings.append(Finding(rule.id, rule.severity, res.urn, res.type, message, rule.title,
-                                                res.source_position))
+                                                source_position=res.source_position, region=res.region or ""))
         scope.forget(res)
         if res.region is None:
             kind = placement_class(res)
