@@ -7,7 +7,8 @@ import jsonschema
 import pytest
 
 from infra.engine.model import Finding
-from infra.engine.report import docs_url, render, render_sarif, sarif_rules, to_dict
+from infra.engine.outputs import render
+from infra.engine.report import docs_url, render_sarif, sarif_rules, to_dict
 from infra.engine.rules import RULES, RULES_BY_ID
 from infra.engine.rules.engine import Report
 from infra.program.errors import InputError
