@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli_run import SCRIPT, TEST_STACKS, project_copy, residency, stack_config, user_env
+from cli_run import SCRIPT, project_copy, residency, stack_config, user_env
 from infra.program.stackfiles import ROOT
 
 NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "",

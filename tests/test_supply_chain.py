@@ -7,8 +7,6 @@ import json
 import re
 import subprocess
 
-import pytest
-import yaml
 
 from tests.test_workflows import WORKFLOW_FILES, WORKFLOWS, _tool, load
 from infra.program.stackfiles import ROOT

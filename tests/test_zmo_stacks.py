@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infra.harness.synth import synthesize
-from stack_plans import STACKS, ZMO_ONLY, of_type, planned, values_with
+from stack_plans import STACKS, ZMO_ONLY, of_type, planned
 
 INTERNET_TYPES = {
     "aws:ec2/internetGateway:InternetGateway",

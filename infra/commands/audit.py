@@ -30,7 +30,7 @@ from pathlib import Path
 from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import read_export
 from infra.program.errors import InputError
-from infra.commands.output import check_writable_target, write_atomic
+from infra.commands.output import check_writable_target, emit
 from infra.engine.outputs import FORMATS, OUTPUTS, render
 from infra.engine.report import docs_url, verdict
 from infra.engine.rules import Context, Report, evaluate
@@ -292,12 +292,7 @@ def run(args) -> int:
         report = audit_live(args) if args.live else audit_export(args.export, args.stack, check_stack=not args.as_stack)
     suppress.apply(report, suppressions)
     text = render(report, args.format, docs)
-    if args.output:
-        write_atomic(Path(args.output), text, "--output", reads=[args.export] if args.export else [])
-        print(f"residency audit: stack {report.stack}: {verdict(report)}; report written to {args.output}",
-              file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    emit(text, args.output, "audit", f"stack {report.stack}: {verdict(report)}", reads=[args.export] if args.export else [])
     code = exit_code(report)
     if args.to_security_hub:
         from infra.commands.security_hub import import_findings

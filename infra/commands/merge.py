@@ -12,11 +12,10 @@ shard used it. Exit codes as for `audit`.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from infra.commands.audit import exit_code
-from infra.commands.output import write_atomic
+from infra.commands.output import emit
 from infra.engine.outputs import FORMATS, render
 from infra.engine.report import from_dict, verdict
 from infra.engine.rules.engine import Report
@@ -95,10 +94,5 @@ def run(args) -> int:
         raise InputError(f"shard reports of different stacks: {', '.join(sorted(map(str, stacks)))}")
     merged = merge([r for _, r in reports], n, missing)
     text = render(merged, args.format)
-    if args.output:
-        write_atomic(Path(args.output), text, "--output")
-        print(f"residency merge: {len(reports)} of {n} shard(s): {verdict(merged)}; report written to {args.output}",
-              file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    emit(text, args.output, "merge", f"{len(reports)} of {n} shard(s): {verdict(merged)}", reads=args.reports)
     return exit_code(merged)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -125,3 +126,13 @@ def write_atomic(path: Path, text: str, option: str, reads: Iterable[Path] = (),
     finally:
         if tmp is not None and tmp in TEMP_FILES:
             remove_temp_files()
+
+
+def emit(text: str, output: str | None, command: str, summary: str, reads: Iterable[Path] = ()) -> None:
+    """A command's report: to `--output` (atomically, never over one of `reads`), with a one-line
+    summary on stderr, or to stdout."""
+    if output:
+        write_atomic(Path(output), text, "--output", reads=reads)
+        print(f"residency {command}: {summary}; report written to {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from infra.commands.audit import add_timeout_arguments, timeouts_from
 from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
-from infra.commands.output import check_writable_target, write_atomic
+from infra.commands.output import check_writable_target, emit
 from infra.engine.preflight import CHECKS, FAILED, NOT_CHECKED, PASSED, Preflight
 from infra.program.errors import InputError
 
@@ -128,10 +128,5 @@ def run(args) -> int:
         check_writable_target(Path(args.output), "--output")
     report = preflight(args)
     text = FORMATTERS[args.format](report)
-    if args.output:
-        write_atomic(Path(args.output), text, "--output")
-        print(f"residency preflight: stack {args.stack}: {verdict(report)}; report written to {args.output}",
-              file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    emit(text, args.output, "preflight", f"stack {args.stack}: {verdict(report)}")
     return exit_code(report)

@@ -30,7 +30,6 @@ output validates against the SARIF 2.1.0 schema with format checks (tests/test_r
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
