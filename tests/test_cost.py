@@ -285,7 +285,7 @@ def test_cli_usage_profile_from_the_stack_file_changes_the_total(tmp_path, plann
 
 
 @pytest.mark.parametrize("args, message", [
-    (["cost", "--stack", "atlantis"], "unknown stack 'atlantis'; stacks: au, ca, eu"),
+    (["cost", "--stack", "atlantis"], "unknown stack 'atlantis': no Pulumi.atlantis.yaml; stacks: au, ca, eu"),
     (["cost", "--stack", "us", "--base", "/nonexistent-base"], "--base: /nonexistent-base is not a directory"),
     (["cost", "--refresh", "--base", "x"], "--base prices a plan; it does not apply to --refresh"),
     (["cost", "--refresh", "--plan-out", "x"], "--plan-out prices a plan; it does not apply to --refresh"),

@@ -258,8 +258,15 @@ def test_a_gpu_type_without_a_price_makes_the_total_unknown_and_says_why(synth):
 
 def test_a_gpu_type_larger_than_the_pool_limit_is_priced_at_zero_with_a_warning(synth):
     """g6e.12xlarge has 4 GPUs; a limit of 2 GPUs cannot start one: the total does not move, and the
-    output says why."""
-    cost = gpu_cost(synth, "g6e.12xlarge", max_gpus=2)
+    output says why. The stack config refuses that pair (gpuMaxSize below one instance), so the
+    plan is made with a limit of 4 and the NodePool edited to 2, as in an exported or hand-edited
+    state that cost also reads."""
+    plan = synth("us", values_with("us", modelImageDigest=SEEDED_DIGEST, gpuInstanceType="g6e.12xlarge",
+                                   gpuMaxSize="4"))
+    (pool_resource,) = [r for r in plan.snapshot.resources if r.type == "kubernetes:karpenter.sh/v1:NodePool"]
+    pool_resource.inputs["spec"]["limits"]["nvidia.com/gpu"] = 2
+    rules = load_rules()
+    cost = price_snapshot(plan.snapshot, "us-east-1", rules.usage, rules, parse_prices(GPU_BOOK), "us")
     (pool,) = cost.gpu_pools
     assert pool.nodes == (0, 0, 0) and pool.monthly == 0.0
     assert cost.complete
