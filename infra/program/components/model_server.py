@@ -17,8 +17,9 @@ pulumi-kubernetes, reached through the API tunnel (`ApiTunnel`).
   internal NLB), and the NLB itself only those sources (`loadBalancerSourceRanges`), so the
   Federated connector subnets, which have internet egress, cannot reach the model.
 - Requests are authenticated: vLLM reads its API key from `VLLM_API_KEY` (vllm/envs.py, "API key
-  for VLLM API server"), set from the Kubernetes Secret `vllm-api-key`, which an operator creates
-  out of band (docs/operations.md) so the key never enters the Pulumi state.
+  for VLLM API server"), set from the Kubernetes Secret `vllm-api-key`, which the deploy job
+  creates through the tunnel when absent, after a targeted `up` of the Namespace and before the
+  full `up` (deploy.yml; docs/operations.md section 6), so the key never enters the Pulumi state.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ DEPLOYMENT_TIMEOUT = "60m"
 # are set explicitly so the sum is visible: 14 days (Auto Mode's own built-in pools) + 1 day.
 GPU_NODE_EXPIRE_AFTER = "336h"
 GPU_NODE_TERMINATION_GRACE = "24h"
-# The model server's API key: a Kubernetes Secret made out of band (never in the Pulumi state).
+# The model server's API key: a Kubernetes Secret the deploy job makes (never in the Pulumi state).
 API_KEY_SECRET = {"name": "vllm-api-key", "key": "api-key"}
 
 
