@@ -278,7 +278,7 @@ def test_cli_usage_profile_from_the_stack_file_changes_the_total(tmp_path, plann
 
 
 @pytest.mark.parametrize("args, message", [
-    (["cost", "--stack", "atlantis"], "unknown stack 'atlantis'; stacks: au, ca, eu"),
+    (["cost", "--stack", "atlantis"], "unknown stack 'atlantis': no Pulumi.atlantis.yaml; stacks: au, ca, eu"),
     (["cost", "--stack", "us", "--base", "/nonexistent-base"], "--base: /nonexistent-base is not a directory"),
     (["cost", "--refresh", "--base", "x"], "--base prices a plan; it does not apply to --refresh"),
     (["cost", "--refresh", "--plan-out", "x"], "--plan-out prices a plan; it does not apply to --refresh"),
@@ -411,7 +411,7 @@ def test_auto_mode_charges_the_plan_cannot_price_are_listed_beside_the_priced_pa
 def test_gpu_max_size_moves_the_pool_at_max_by_whole_instances(synth):
     """gpuMaxSize is GPUs: on a 1-GPU type each GPU more is one instance more at max, none at desired."""
     rules, book = load_rules(), parse_prices({**POOL_PRICES, "regions": {"ap-southeast-1": {
-        **POOL_PRICES["regions"]["ap-southeast-1"], "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0}}}}})
+        **POOL_PRICES["regions"]["ap-southeast-1"], "prices": {"ec2_instance_hour": {"g4dn.xlarge": 2.0}}}}})
     digest = "sha256:" + "ab" * 32
 
     def pool(max_size):
