@@ -369,3 +369,12 @@ def test_tunnel_document_is_a_port_forward_pinned_to_the_api_endpoint(stack):
     assert content["sessionType"] == "Port" and list(content["parameters"]) == ["localPortNumber"]
     assert content["properties"]["host"] == "ABC.gr7.eu-central-1.eks.amazonaws.com"
     assert content["properties"]["portNumber"] == "443"
+
+
+def test_readme_and_runbook_seed_the_same_vllm_image():
+    """The image a reader seeds is the one the conformance rows were checked against: one tag."""
+    from infra.program.stackfiles import ROOT
+
+    tags = {path: set(re.findall(r"vllm/vllm-openai:(v[0-9][0-9.]*)", (ROOT / path).read_text()))
+            for path in ("README.md", "docs/operations.md")}
+    assert tags["README.md"] == tags["docs/operations.md"] and len(tags["README.md"]) == 1, tags
