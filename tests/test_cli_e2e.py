@@ -248,6 +248,7 @@ def test_a_region_without_network_firewall_is_refused_for_federated():
     raw = yaml.safe_load(CATALOG_PATH.read_text())
     raw["region_services"]["regions"]["eu-west-1"]["services"] = ["eks"]
     values, _ = load_stack_values("eu", TEST_STACKS)
+    values = {**values, "ai-companion:gpuInstanceType": "g5.xlarge"}  # eu-west-1 offers no g6e
     with pytest.raises(ConfigError) as refused:
         parse_config({**values, "aws:region": "eu-west-1"}, "eu-dublin", parse_catalog(raw))
     assert "'eu-west-1' does not offer network-firewall (needed by federated)" in str(refused.value)
