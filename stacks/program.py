@@ -104,7 +104,8 @@ def build(cfg: StackConfig) -> dict:
             stack=cfg.stack, geography=geo.code, region=cfg.region, partition=geo.partition,
             account_id=account_id, vpc_id=network.vpc.id, vpc_cidr=cfg.vpc_cidr,
             availability_zones=geo.availability_zones, kms_key_arn=key.key.arn,
-            connectors=cfg.connectors, cluster_name=cluster.cluster.name), opts=on_provider)
+            connectors=cfg.connectors, cluster_name=cluster.cluster.name,
+            s3_gateway=network.s3_gateway), opts=on_provider)
         outputs["declaredDataPaths"] = egress.declared_paths
 
     for name, value in outputs.items():

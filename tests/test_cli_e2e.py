@@ -212,7 +212,9 @@ def test_gpu_instance_type_is_checked_against_botocore_and_the_catalog(tmp_path,
 # --- several stacks per geography ------------------------------------------------------------------
 
 def test_a_second_eu_stack_in_another_eu_region_plans_and_audits_clean(tmp_path):
-    project = project_copy(tmp_path, eu_dublin={**stack_config("eu"), "aws:region": "eu-west-1"})
+    # eu-west-1 offers no g6e (stacks/catalog.yaml): the Dublin stack names a g5.
+    project = project_copy(tmp_path, eu_dublin={**stack_config("eu"), "aws:region": "eu-west-1",
+                                                "ai-companion:gpuInstanceType": "g5.xlarge"})
     export = tmp_path / "out" / "eu-dublin.json"
     plan = clean(residency("plan", "--stack", "eu-dublin", "--out", export, project=project), 0)
     assert "home region eu-west-1" in plan.out and "findings: 0" in plan.out
@@ -222,8 +224,8 @@ def test_a_second_eu_stack_in_another_eu_region_plans_and_audits_clean(tmp_path)
 
 
 @pytest.mark.parametrize("region, overrides, missing", [
-    # No GPU family catalogued in eu-south-2.
-    ("eu-south-2", {}, "ai-companion:gpuInstanceType: family g6e is not catalogued in eu-south-2"),
+    # g6e is not offered in eu-west-3 (moto's EC2 offerings, stacks/catalog.yaml).
+    ("eu-west-3", {}, "ai-companion:gpuInstanceType: family g6e is not catalogued in eu-west-3"),
     # Claude Haiku 4.5 is in-region in us-east-1 only.
     ("us-west-2", {}, "'claude-haiku-4-5' is not offered in-region from us-west-2; source regions: us-east-1"),
     # Outside the geography altogether.
@@ -246,6 +248,7 @@ def test_a_region_without_network_firewall_is_refused_for_federated():
     raw = yaml.safe_load(CATALOG_PATH.read_text())
     raw["region_services"]["regions"]["eu-west-1"]["services"] = ["eks"]
     values, _ = load_stack_values("eu", TEST_STACKS)
+    values = {**values, "ai-companion:gpuInstanceType": "g5.xlarge"}  # eu-west-1 offers no g6e
     with pytest.raises(ConfigError) as refused:
         parse_config({**values, "aws:region": "eu-west-1"}, "eu-dublin", parse_catalog(raw))
     assert "'eu-west-1' does not offer network-firewall (needed by federated)" in str(refused.value)

@@ -14,7 +14,7 @@ from infra.program.stackfiles import ROOT, load_stack_values
 from infra.harness.synth import RealisticMocks, synthesize
 
 BASE = {"aws:region": "ap-southeast-1", "ai-companion:accountId": "111111111111", "ai-companion:geography": "SG",
-        "ai-companion:options": '["zmo"]'}
+        "ai-companion:options": '["zmo"]', "ai-companion:gpuInstanceType": "g4dn.xlarge"}  # no g6e in ap-southeast-1
 
 
 @pytest.fixture
@@ -47,7 +47,8 @@ BAD_CASES = {
 
 def _config(change: dict) -> dict:
     config = {"aws:region": "ap-southeast-1", "ai-companion:accountId": "111111111111",
-              "ai-companion:geography": "SG", "ai-companion:options": ["zmo"]}
+              "ai-companion:geography": "SG", "ai-companion:options": ["zmo"],
+              "ai-companion:gpuInstanceType": "g4dn.xlarge"}  # ap-southeast-1 offers no g6e
     config.update(change)
     return {k: v for k, v in config.items() if v is not None}
 

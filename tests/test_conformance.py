@@ -12,6 +12,7 @@ with its CEL rules (tests/test_karpenter_crd.py), the Kubernetes OpenAPI schemas
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -216,7 +217,7 @@ def test_weights_loader_credentials_and_endpoints(stack):
     plan = planned(stack)
     region = plan.config.region
     (deployment,) = of_type(plan, "kubernetes:apps/v1:Deployment")
-    env = {e["name"]: e["value"] for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
     # Both S3 clients (botocore; the Run:ai streamer) are pointed at the regional S3 name.
     assert env["AWS_ENDPOINT_URL_S3"] == env["AWS_ENDPOINT_URL"] == f"https://s3.{region}.amazonaws.com"
     # Credentials only from Pod Identity: no static keys, no IRSA, no instance metadata fallback.
@@ -244,10 +245,16 @@ def test_ecr_layer_names_are_admitted_by_the_dns_firewall(region):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_s3_gateway_endpoint_has_no_policy_that_could_refuse_ecr_layers(stack):
-    (gateway,) = [e for e in of_type(planned(stack), "aws:ec2/vpcEndpoint:VpcEndpoint")
+def test_s3_gateway_endpoint_policy_admits_ecr_layer_reads(stack):
+    # The data perimeter's endpoint policy admits the account's own buckets and reads of the
+    # AWS-owned ones; ECR's layer bucket must be among them, or no node pulls an image.
+    plan = planned(stack)
+    (gateway,) = [e for e in of_type(plan, "aws:ec2/vpcEndpoint:VpcEndpoint")
                   if e.inputs.get("vpcEndpointType") == "Gateway"]
-    assert "policy" not in gateway.inputs  # the default endpoint policy allows every S3 request
+    layers = f"arn:aws:s3:::prod-{plan.config.region}-starport-layer-bucket/*"
+    reads = [st for st in json.loads(gateway.inputs["policy"])["Statement"]
+             if st["Effect"] == "Allow" and layers in st["Resource"] and "Condition" not in st]
+    assert reads and "s3:GetObject" in reads[0]["Action"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -350,3 +357,24 @@ def test_the_legacy_ecr_layer_name_is_in_region_for_us_east_1_only(geo, fires):
                       inputs={"domains": ["prod-us-east-1-starport-layer-bucket.s3.amazonaws.com"],
                               "tags": {"ai-companion:path": "federated-egress"}})
     assert bool(fired(run([p, domain_list], ctx(geo, allow_global=geo == "US")), "RSD-051")) is fires
+
+
+@pytest.mark.parametrize("stack", ["eu", "sg"])
+def test_tunnel_document_is_a_port_forward_pinned_to_the_api_endpoint(stack):
+    from infra.program.components.api_tunnel import eks_api_document
+
+    (document,) = of_type(planned(stack), "aws:ssm/document:Document")
+    assert document.inputs["documentType"] == "Session" and document.inputs["documentFormat"] == "JSON"
+    content = json.loads(eks_api_document("https://ABC.gr7.eu-central-1.eks.amazonaws.com"))
+    assert content["sessionType"] == "Port" and list(content["parameters"]) == ["localPortNumber"]
+    assert content["properties"]["host"] == "ABC.gr7.eu-central-1.eks.amazonaws.com"
+    assert content["properties"]["portNumber"] == "443"
+
+
+def test_readme_and_runbook_seed_the_same_vllm_image():
+    """The image a reader seeds is the one the conformance rows were checked against: one tag."""
+    from infra.program.stackfiles import ROOT
+
+    tags = {path: set(re.findall(r"vllm/vllm-openai:(v[0-9][0-9.]*)", (ROOT / path).read_text()))
+            for path in ("README.md", "docs/operations.md")}
+    assert tags["README.md"] == tags["docs/operations.md"] and len(tags["README.md"]) == 1, tags

@@ -424,7 +424,7 @@ def test_auto_mode_fee_and_system_pool_are_priced_only_with_auto_mode(pools_cost
 def test_gpu_max_size_moves_the_pool_at_max_by_whole_instances(synth):
     """gpuMaxSize is GPUs: on a 1-GPU type each GPU more is one instance more at max, none at desired."""
     rules, book = load_rules(), parse_prices({**POOL_PRICES, "regions": {"ap-southeast-1": {
-        **POOL_PRICES["regions"]["ap-southeast-1"], "prices": {"ec2_instance_hour": {"g6e.xlarge": 2.0},
+        **POOL_PRICES["regions"]["ap-southeast-1"], "prices": {"ec2_instance_hour": {"g4dn.xlarge": 2.0},
                                                               "eks_auto_mode_fee_share": 0.5}}}})
     digest = "sha256:" + "ab" * 32
 

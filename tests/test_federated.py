@@ -33,6 +33,7 @@ ROUTE = "aws:ec2/route:Route"
 # Types that can carry no tags; every other resource of the component must carry PATH_TAG.
 UNTAGGABLE = {
     ROUTE, "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:iam/rolePolicy:RolePolicy",
+    "aws:ec2/vpcEndpointRouteTableAssociation:VpcEndpointRouteTableAssociation",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:route53/resolverFirewallRule:ResolverFirewallRule",
     "aws:route53/resolverFirewallConfig:ResolverFirewallConfig",
     "aws:networkfirewall/loggingConfiguration:LoggingConfiguration",
@@ -202,6 +203,25 @@ def test_serving_subnets_keep_no_internet_route(stack):
     for group in of_type(plan, "aws:eks/nodeGroup:NodeGroup"):
         if group.name.startswith("serving-"):
             assert set(group.inputs["subnetIds"]) == serving_ids
+
+
+
+@pytest.mark.parametrize("stack", FEDERATED)
+def test_connector_and_serving_subnets_reach_s3_in_region_through_the_gateway_endpoint(stack):
+    """ECR's layers come from S3: the connector nodes' route tables join the S3 gateway endpoint
+    too, so their image pulls stay in-region instead of meeting the firewall (which drops S3)."""
+    plan = planned(stack)
+    tables = table_of_subnet(plan)
+    (gateway,) = [e for e in of_type(plan, "aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs.get("vpcEndpointType") == "Gateway"]
+    # One way of joining route tables only (associations), so neither overwrites the other.
+    assert "routeTableIds" not in gateway.inputs
+    joined = {a.inputs["routeTableId"] for a in of_type(plan, "aws:ec2/vpcEndpointRouteTableAssociation:VpcEndpointRouteTableAssociation")
+              if a.inputs["vpcEndpointId"] == gateway.id}
+    subnets = of_type(plan, "aws:ec2/subnet:Subnet")
+    connector = {tables[s.id] for s in subnets if s.inputs.get("tags", {}).get("ai-companion:subnet-role") == "connector"}
+    serving = {tables[s.id] for s in subnets if s.name.startswith("net-private-")}
+    assert len(connector) == len(serving) == len(plan.config.geography.availability_zones)
+    assert joined == connector | serving  # and not the firewall or public subnets
 
 
 @pytest.mark.parametrize("stack", FEDERATED)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infra.program.components.model_server import KUBE_DNS_IP, POD_IDENTITY_AGENT, STARTUP_PROBE_FAILURES
+from infra.program.components.model_server import POD_IDENTITY_AGENT, STARTUP_PROBE_FAILURES
 from stack_plans import SEEDED_DIGEST, STACKS, of_type, planned, planned_unseeded, values_with
 from infra.harness.synth import synthesize
 
@@ -111,15 +111,16 @@ def test_network_policy_is_enforced_and_admits_dns_the_vpc_and_the_pod_identity_
     spec = policy.inputs["spec"]
     assert spec["policyTypes"] == ["Egress"] and spec["podSelector"]["matchLabels"] == {"app": "vllm"}
     dns, vpc, agent = spec["egress"]
-    assert dns["to"][0] == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-    assert dns["to"][1] == {"ipBlock": {"cidr": f"{KUBE_DNS_IP}/32"}}
+    # DNS to any in-cluster resolver, not only kube-dns pods (Auto Mode may answer DNS otherwise:
+    # aws/containers-roadmap#2546, #2552): the VPC, the service CIDR and link-local, no selector;
+    # nothing public (DNS Firewall governs the names; a resolver outside would bypass it).
+    assert dns["to"] == [{"ipBlock": {"cidr": c}} for c in (plan.config.vpc_cidr, "172.20.0.0/16", "169.254.0.0/16")]
     assert sorted(p["protocol"] for p in dns["ports"]) == ["TCP", "UDP"] and {p["port"] for p in dns["ports"]} == {53}
+    assert not any("podSelector" in peer or "namespaceSelector" in peer for rule in spec["egress"] for peer in rule["to"])
+    (cluster,) = of_type(plan, "aws:eks/cluster:Cluster")
+    assert cluster.inputs["kubernetesNetworkConfig"]["serviceIpv4Cidr"] == "172.20.0.0/16"
     assert vpc == {"to": [{"ipBlock": {"cidr": plan.config.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]}
     assert agent == {"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]}
-    # kube-dns is the 10th address of the service CIDR the cluster is given.
-    (cluster,) = of_type(plan, "aws:eks/cluster:Cluster")
-    assert cluster.inputs["kubernetesNetworkConfig"]["serviceIpv4Cidr"] == "172.20.0.0/16" and KUBE_DNS_IP == "172.20.0.10"
 
 
 def test_vllm_loads_weights_from_the_in_region_bucket_and_never_from_a_hub():
@@ -139,6 +140,27 @@ def test_service_is_behind_an_internal_nlb_of_auto_mode():
     assert service.inputs["spec"]["type"] == "LoadBalancer"
     assert service.inputs["spec"]["loadBalancerClass"] == "eks.amazonaws.com/nlb"
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    # Auto Mode does not support the legacy `...-internal` annotation (auto-configure-nlb.adoc).
+    assert "service.beta.kubernetes.io/aws-load-balancer-internal" not in annotations
+
+
+@pytest.mark.parametrize("stack", ["sg", "us"])
+def test_service_await_is_as_long_as_the_deployments(stack):
+    """pulumi-kubernetes awaits a LoadBalancer Service until it has LB ingress AND non-empty
+    Endpoints (a ready vLLM pod): the same cold GPU start as the Deployment, so the same budget
+    (the provider's default is 10 minutes)."""
+    plan = planned(stack)
+    deployment = _export(plan, "kubernetes:apps/v1:Deployment", "model-vllm")
+    service = _export(plan, "kubernetes:core/v1:Service", "model-vllm")
+    assert service.get("customTimeouts") == deployment["customTimeouts"]
+    assert deployment["customTimeouts"]["create"] >= 60 * 60
+
+
+def test_vllm_sends_no_usage_stats():
+    _, container = _container(planned("eu"))
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # vLLM's usage reporter is off by either variable (vLLM docs, "Usage Stats Collection").
+    assert env["VLLM_NO_USAGE_STATS"] == "1" and env["DO_NOT_TRACK"] == "1"
 
 
 def test_kubernetes_resources_use_the_tunnelled_cluster_provider():

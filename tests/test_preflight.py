@@ -211,6 +211,22 @@ def test_a_gpu_type_in_some_zones_passes_with_a_note_but_the_tunnel_needs_its_zo
     assert outcome.status == FAILED and "not offered in eu-central-1b" in outcome.detail
 
 
+
+def test_zones_eks_accepts_pass_naming_their_ids(moto, eu_needs):  # noqa: F811
+    assert eu_needs.zones == ("eu-central-1a", "eu-central-1b", "eu-central-1c")
+    outcome = run_one(moto, eu_needs, "eks-zones")
+    assert outcome.status == PASSED and "eu-central-1a = euc1-az1" in outcome.detail
+
+
+def test_a_zone_whose_id_eks_refuses_fails_with_the_fix(moto):  # noqa: F811
+    """moto maps us-east-1e to use1-az3, one of the zone ids EKS refuses (network-reqs.adoc)."""
+    needs = needs_from_plan(planned("us").snapshot, planned("us").config)
+    assert needs.zones == ("us-east-1a", "us-east-1b", "us-east-1c")
+    outcome = run_one(moto, dataclasses.replace(needs, zones=("us-east-1a", "us-east-1e")), "eks-zones")
+    assert outcome.status == FAILED and "us-east-1e (use1-az3)" in outcome.detail
+    assert "pick other zones" in outcome.fix and "stacks/catalog.yaml" in outcome.fix
+
+
 @pytest.mark.parametrize("value,max_size,expected", [(8, 2, PASSED), (4, 2, FAILED), (0, 1, FAILED), (64, 16, PASSED)])
 def test_gpu_vcpu_quota_covers_gpu_max_size(moto, canned, eu_needs, value, max_size, expected):  # noqa: F811
     """g6e.xlarge: 1 GPU and 4 vCPUs (moto's DescribeInstanceTypes) -> 4 vCPUs per GPU."""

@@ -29,6 +29,9 @@ PATH_RULES = [
     ("RSD-024", "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", {"cidrIpv4": "160.79.104.0/23"}),
     ("RSD-024", "aws:ec2/networkAclRule:NetworkAclRule", {"egress": True, "ruleAction": "allow", "cidrBlock": "0.0.0.0/0"}),
     ("RSD-024", "aws:ec2/networkAcl:NetworkAcl", {"egress": [{"action": "allow", "cidrBlock": "0.0.0.0/0"}]}),
+    ("RSD-024", "kubernetes:networking.k8s.io/v1:NetworkPolicy", {"spec": {"egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}}),
+    # A rule without `to` admits every destination (Kubernetes NetworkPolicy semantics), ports or not.
+    ("RSD-024", "kubernetes:networking.k8s.io/v1:NetworkPolicy", {"spec": {"egress": [{"ports": [{"protocol": "UDP", "port": 53}]}]}}),
 ]
 
 
@@ -72,6 +75,10 @@ def test_egress_path_is_found_through_the_whole_parent_chain():
     ("aws:ec2/networkAclRule:NetworkAclRule", {"egress": True, "ruleAction": "deny", "cidrBlock": "0.0.0.0/0"}),
     ("kubernetes:networking.k8s.io/v1:NetworkPolicy",
      {"spec": {"egress": [{"to": [{"ipBlock": {"cidr": "10.40.0.0/16"}}, {"ipBlock": {"cidr": "169.254.170.23/32"}}]}]}}),
+    # Pods only (selectors), or no egress rule at all (deny all).
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy",
+     {"spec": {"egress": [{"to": [{"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]}]}}),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", {"spec": {"policyTypes": ["Egress"], "egress": []}}),
 ])
 def test_private_only_network_resources_are_quiet(type_, inputs):
     report = run([res(type_, "x", inputs=inputs)])

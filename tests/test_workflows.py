@@ -199,7 +199,7 @@ def test_deploy_runs_up_per_stack_environment_one_at_a_time_with_mandatory_polic
     assert job["environment"] == "${{ matrix.stack }}"
     assert job["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
     ups = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-    assert len(ups) == 3
+    assert len(ups) == 4
     for up in ups:
         assert up["with"]["command"] == "up" and up["with"]["policyPacks"] == "policy"
         assert up["with"]["policyPackConfigs"] == "${{ runner.temp }}/policy-config.json"
@@ -232,6 +232,38 @@ def test_deploy_runs_the_aws_layer_then_the_seed_then_the_cluster_layer_through_
     # The stack's own pinned document (its name from the outputs), never one that takes a host.
     assert '--document-name "$document"' in tunnel and "jq -r .apiTunnelDocument" in tunnel
     assert "host=" not in tunnel and "localPortNumber=8443" in tunnel
+
+
+
+def test_deploy_makes_the_api_key_secret_after_a_targeted_namespace_up_and_before_the_full_up():
+    """The Deployment requires the Secret (optional: false) and the Secret needs its Namespace,
+    which only Pulumi may create (client-side create: AlreadyExists otherwise). So: a targeted up
+    of the ModelServer component and its Namespace (URNs of the real program), the Secret through
+    the tunnel when absent, then the full up; the key is never passed to Pulumi."""
+    from stack_plans import planned
+
+    from infra.program.components.cluster import SERVING_NAMESPACE
+    from infra.program.components.model_server import API_KEY_SECRET
+
+    steps = load("deploy.yml")["jobs"]["deploy"]["steps"]
+    names = [s.get("name") for s in steps]
+    namespace_up = "Serving namespace (targeted up, before the API key)"
+    key_step = "Model server API key (made once in the cluster, never in the Pulumi state)"
+    order = ["Stack outputs", "Open the API tunnel", namespace_up, key_step, "Cluster layer", "Close the API tunnel"]
+    assert [n for n in names if n in order] == order
+    by_name = {s.get("name"): s for s in steps}
+    workload = "steps.layers.outputs.workload == 'true'"
+    assert by_name[namespace_up]["if"] == workload and by_name[key_step]["if"] == workload
+    urns = {r["type"]: r["urn"] for r in planned("eu").export["deployment"]["resources"]}
+    targets = by_name[namespace_up]["with"]["target"].replace("${{ matrix.stack }}", "eu").split()
+    assert targets == [urns["ai-companion:zmo:ModelServer"], urns["kubernetes:core/v1:Namespace"]]
+    assert by_name[namespace_up]["with"].get("target-dependents") in (None, False)
+    script = by_name[key_step]["run"]
+    assert f"--namespace {SERVING_NAMESPACE}" in script and "https://127.0.0.1:8443" in script
+    assert f"get secret {API_KEY_SECRET['name']} --ignore-not-found" in script
+    assert f"create secret generic {API_KEY_SECRET['name']} --from-file={API_KEY_SECRET['key']}=" in script
+    assert "--from-literal" not in script and "echo \"$" not in script  # the key is never on a command line or echoed
+    assert "config set" not in script and "pulumi" not in script
 
 
 def _mandatory_script() -> str:

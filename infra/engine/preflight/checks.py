@@ -169,6 +169,34 @@ def kubernetes_version(probe: Probe) -> Outcome:
     return passed(f"Kubernetes {version} offered in {probe.needs.region} ({status or 'status not given'})")
 
 
+# Zone IDs in which EKS refuses cluster subnets (EKS user guide, networking/network-reqs.adoc:
+# "The subnets can't reside in the following Availability Zones"). Zone names map to different
+# IDs in each account, so only the account can say whether a stack's zone names land there.
+EKS_REFUSED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+
+
+@check("eks-zones", "EKS accepts cluster subnets in the stack's zones",
+       {"ec2": ("DescribeAvailabilityZones",)}, applies=lambda n: bool(n.zones))
+def eks_zones(probe: Probe) -> Outcome:
+    needs = probe.needs
+    by_id = needs.zone_location == "availability-zone-id"
+    answer = probe.client("ec2").describe_availability_zones(
+        **({"ZoneIds": list(needs.zones)} if by_id else {"ZoneNames": list(needs.zones)}))
+    ids = {z["ZoneId" if by_id else "ZoneName"]: z["ZoneId"] for z in answer.get("AvailabilityZones", [])}
+    unknown = [z for z in needs.zones if z not in ids]
+    if unknown:
+        return failed(f"not zones of {needs.region} for this account: {', '.join(unknown)}",
+                      "set availability_zones of the region in stacks/catalog.yaml to zones the account has "
+                      f"(`aws ec2 describe-availability-zones --region {needs.region}`)")
+    refused = [f"{z} ({ids[z]})" if z != ids[z] else z for z in needs.zones if ids[z] in EKS_REFUSED_ZONE_IDS]
+    if refused:
+        return failed(f"EKS refuses cluster subnets in {', '.join(refused)}",
+                      f"pick other zones of {needs.region} for availability_zones in stacks/catalog.yaml: in this "
+                      f"account the zone ids {', '.join(EKS_REFUSED_ZONE_IDS)} are refused "
+                      f"(`aws ec2 describe-availability-zones --region {needs.region}` maps names to ids)")
+    return passed(", ".join(f"{z} = {ids[z]}" for z in needs.zones))
+
+
 @check("instance-types-offered", "the GPU and tunnel instance types are offered in the stack's zones",
        {"ec2": ("DescribeInstanceTypeOfferings",)})
 def instance_types_offered(probe: Probe) -> Outcome:

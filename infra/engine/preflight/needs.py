@@ -46,6 +46,7 @@ class Needs:
     zone_location: str = "availability-zone"  # or availability-zone-id, as the plan places subnets
     kubernetes_version: str | None = None
     ami_parameters: tuple[str, ...] = ()  # public SSM parameters the program resolves AMIs from
+    zones: tuple[str, ...] = ()  # the zones (names or ids, as `zone_location`) of the stack's subnets
 
     @property
     def region(self) -> str:
@@ -101,4 +102,4 @@ def needs_from_plan(snapshot: Snapshot, cfg: StackConfig) -> Needs:
     from infra.program.components.api_tunnel import TUNNEL_AMI_PARAMETER
 
     return Needs(cfg, tuple(sorted(services)), tuple(sorted(unmapped)), tuple(sorted(endpoints)),
-                 tuple(instances), location, version, (TUNNEL_AMI_PARAMETER,) if tunnels else ())
+                 tuple(instances), location, version, (TUNNEL_AMI_PARAMETER,) if tunnels else (), tuple(zones))

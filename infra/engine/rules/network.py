@@ -160,7 +160,10 @@ def _egress_cidrs(res: Resource):
                 yield "egress rule", c
     elif t == "kubernetes:networking.k8s.io/v1:NetworkPolicy":
         for i, e in enumerate(as_list(get_path(p, "spec", "egress"))):
-            for j, peer in enumerate(as_list(e.get("to") if isinstance(e, dict) else None)):
+            peers = as_list(e.get("to") if isinstance(e, dict) else None)
+            if isinstance(e, dict) and not peers:  # Kubernetes: a rule without `to` admits every destination
+                yield f"spec.egress[{i}] (no `to`: every destination)", "0.0.0.0/0"
+            for j, peer in enumerate(peers):
                 block = peer.get("ipBlock") if isinstance(peer, dict) else None
                 if isinstance(block, dict):
                     yield f"spec.egress[{i}].to[{j}]", block.get("cidr")

@@ -31,6 +31,7 @@ import pulumi_aws as aws
 
 from infra.program.catalog import Connector, declared_paths, load_catalog
 from infra.program.components.iam import eks_node_role, pod_identity_trust
+from infra.program.components.network import s3_gateway_route
 
 PATH_TAG = {"ai-companion:path": "federated-egress"}
 CONNECTOR_NAMESPACE = "connectors"
@@ -194,6 +195,7 @@ class EgressConnectorsArgs:
     kms_key_arn: pulumi.Input[str]
     connectors: tuple[Connector, ...]
     cluster_name: pulumi.Input[str]
+    s3_gateway: aws.ec2.VpcEndpoint  # the VPC's S3 gateway endpoint (Network)
     namespace: str = CONNECTOR_NAMESPACE
     node_instance_type: str = "m6i.large"
     log_retention_days: int = 365
@@ -301,6 +303,10 @@ class EgressConnectors(pulumi.ComponentResource):
             self.nat_gateways.append(nat)
 
             conn_table = route_table("connector", az, conn)
+            # The connector nodes pull images too: ECR's layers come from S3, which must stay
+            # in-region through the gateway endpoint, not leave through the firewall (which would
+            # drop it: S3 is no connector host).
+            s3_gateway_route(f"{name}-connector-{az}", conn_table, args.s3_gateway, child)
             fw_table = route_table("firewall", az, fw)
             pub_table = route_table("public", az, pub)
             self.routes["connector"].append(aws.ec2.Route(

@@ -12,18 +12,18 @@ pulumi-kubernetes, reached through the API tunnel (`ApiTunnel`).
 - Replicas are fixed by the program (no HPA): a CPU autoscaler means nothing for a GPU server,
   and one that fought `replicas` would flap under server-side apply.
 - Network policy is enforced (Auto Mode's network policy controller is switched on) and the pods'
-  egress admits DNS to kube-dns, HTTPS inside the VPC and the Pod Identity agent, nothing else;
+  egress admits DNS (port 53) to any in-cluster resolver, HTTPS inside the VPC and the Pod Identity agent, nothing else;
   their ingress admits vLLM's port only from the serving subnets (`serving_cidrs`: the nodes and the
   internal NLB), and the NLB itself only those sources (`loadBalancerSourceRanges`), so the
   Federated connector subnets, which have internet egress, cannot reach the model.
 - Requests are authenticated: vLLM reads its API key from `VLLM_API_KEY` (vllm/envs.py, "API key
-  for VLLM API server"), set from the Kubernetes Secret `vllm-api-key`, which an operator creates
-  out of band (docs/operations.md) so the key never enters the Pulumi state.
+  for VLLM API server"), set from the Kubernetes Secret `vllm-api-key`, which the deploy job
+  creates through the tunnel when absent, after a targeted `up` of the Namespace and before the
+  full `up` (deploy.yml; docs/operations.md section 6), so the key never enters the Pulumi state.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -38,8 +38,7 @@ from infra.program.config import SERVICE_CIDR, GpuNodeGroup
 
 # EKS Pod Identity agent: a node-local link-local address, the only non-VPC destination allowed.
 POD_IDENTITY_AGENT = "169.254.170.23/32"
-# kube-dns takes the 10th address of the service CIDR (EKS convention, 172.20.0.10 here).
-KUBE_DNS_IP = str(ipaddress.ip_network(SERVICE_CIDR)[10])
+LINK_LOCAL = "169.254.0.0/16"  # node-local DNS caches answer on link-local addresses
 GPU_POOL_LABEL = {"ai-companion/pool": "gpu"}
 MODEL_REPLICAS = 1
 VLLM_PORT = 8000
@@ -53,7 +52,7 @@ DEPLOYMENT_TIMEOUT = "60m"
 # are set explicitly so the sum is visible: 14 days (Auto Mode's own built-in pools) + 1 day.
 GPU_NODE_EXPIRE_AFTER = "336h"
 GPU_NODE_TERMINATION_GRACE = "24h"
-# The model server's API key: a Kubernetes Secret made out of band (never in the Pulumi state).
+# The model server's API key: a Kubernetes Secret the deploy job makes (never in the Pulumi state).
 API_KEY_SECRET = {"name": "vllm-api-key", "key": "api-key"}
 
 
@@ -197,9 +196,13 @@ class ModelServer(pulumi.ComponentResource):
                 "policy_types": ["Egress"],
                 # Default deny: only these destinations; nothing outside the VPC.
                 "egress": [
-                    {"to": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "kube-system"}},
-                             "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}}},
-                            {"ip_block": {"cidr": f"{KUBE_DNS_IP}/32"}}],
+                    # DNS to every resolver a pod can be pointed at inside the cluster, not only
+                    # kube-dns pods: on Auto Mode DNS may be served otherwise (node-local, a service
+                    # IP without CoreDNS pods: aws/containers-roadmap#2546, #2552). The VPC (its .2
+                    # resolver, node addresses), the service CIDR and link-local (node-local caches)
+                    # are all private; DNS Firewall governs the names. Not 0.0.0.0/0: a resolver
+                    # outside would bypass DNS Firewall wherever a route exists (RSD-024).
+                    {"to": [{"ip_block": {"cidr": c}} for c in (args.vpc_cidr, SERVICE_CIDR, LINK_LOCAL)],
                      "ports": dns_ports},
                     {"to": [{"ip_block": {"cidr": args.vpc_cidr}}], "ports": [{"protocol": "TCP", "port": 443}]},
                     {"to": [{"ip_block": {"cidr": POD_IDENTITY_AGENT}}], "ports": [{"protocol": "TCP", "port": 80}]},
@@ -230,7 +233,10 @@ class ModelServer(pulumi.ComponentResource):
             # the first has no positional model (docs/conformance.md, "model-server image").
             "args": ["--model", model_uri, "--load-format", "runai_streamer",
                      "--served-model-name", args.served_model, "--port", str(VLLM_PORT)],
+            # No usage reports (vLLM docs, "Usage Stats Collection"): they could never leave the
+            # VPC, and their DNS lookups would only fill the DNS Firewall's block log.
             "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}, {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
+                    {"name": "VLLM_NO_USAGE_STATS", "value": "1"}, {"name": "DO_NOT_TRACK", "value": "1"},
                     *workload_sdk_env(args.region),
                     {"name": "VLLM_API_KEY", "value_from": {"secret_key_ref": {**API_KEY_SECRET, "optional": False}}}],
             "ports": [{"name": "http", "container_port": VLLM_PORT}],
@@ -270,11 +276,14 @@ class ModelServer(pulumi.ComponentResource):
         self.service = k8s.core.v1.Service(
             f"{name}-vllm",
             metadata={"name": "vllm", **self.meta, "annotations": {
-                # Internal NLB only, provisioned by Auto Mode's load balancer capability.
-                "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+                # Internal NLB only, provisioned by Auto Mode's load balancer capability (which
+                # does not support the legacy `aws-load-balancer-internal` annotation).
                 "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
             }},
             spec={"type": "LoadBalancer", "load_balancer_class": "eks.amazonaws.com/nlb",
                   "load_balancer_source_ranges": serving_cidrs(args.vpc_cidr, args.availability_zones),
                   "selector": self.labels, "ports": [{"name": "http", "port": 80, "target_port": "http"}]},
-            opts=self._k8s(self.namespace))
+            # Awaited until it has LB ingress and non-empty Endpoints, i.e. a ready vLLM pod
+            # (pulumi-kubernetes provider/pkg/await/service.go): the Deployment's cold GPU start.
+            opts=self._k8s(self.namespace, custom_timeouts=pulumi.CustomTimeouts(
+                create=DEPLOYMENT_TIMEOUT, update=DEPLOYMENT_TIMEOUT)))

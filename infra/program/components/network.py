@@ -43,6 +43,13 @@ class NetworkArgs:
     flow_log_retention_days: int = 365
 
 
+def s3_gateway_route(name: str, table: aws.ec2.RouteTable, gateway: aws.ec2.VpcEndpoint,
+                     opts: pulumi.ResourceOptions) -> aws.ec2.VpcEndpointRouteTableAssociation:
+    """S3 (in-region, through the gateway endpoint and its policy) from the subnets of `table`."""
+    return aws.ec2.VpcEndpointRouteTableAssociation(
+        f"{name}-s3", route_table_id=table.id, vpc_endpoint_id=gateway.id, opts=opts)
+
+
 def private_subnet_cidrs(cidr: str, count: int) -> list[str]:
     """Carve `count` equal private subnets from the first half of the VPC CIDR (the second half
     stays free for optional paths such as the Federated egress subnets)."""
@@ -87,10 +94,15 @@ class Network(pulumi.ComponentResource):
             opts=child)
 
         prefix = f"com.amazonaws.{args.region}"
+        # Route tables join the gateway by association resources only, never `route_table_ids`:
+        # the Federated connector tables (egress.py) join the same endpoint later, and the two
+        # ways of managing one endpoint's route tables overwrite each other (pulumi-aws,
+        # VpcEndpointRouteTableAssociation: "Do not use the same resource ID in both").
         self.s3_gateway = aws.ec2.VpcEndpoint(
             f"{name}-s3-gateway", vpc_id=self.vpc.id, service_name=f"{prefix}.s3", vpc_endpoint_type="Gateway",
-            route_table_ids=[t.id for t in self.private_route_tables],
             policy=endpoint_policy("s3", args.region, args.partition, args.account_id), opts=child)
+        for az, table in zip(args.availability_zones, self.private_route_tables):
+            s3_gateway_route(f"{name}-private-{az}", table, self.s3_gateway, child)
         self.interface_endpoints = {}
         for service in args.endpoints:
             extra = {}
