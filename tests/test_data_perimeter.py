@@ -13,7 +13,7 @@ import json
 import pytest
 
 from infra.engine.iam_eval import ALLOW, DENY, allowed, evaluate
-from tests.stack_plans import STACKS, ZMO_ONLY, planned
+from stack_plans import STACKS, ZMO_ONLY, planned
 
 ACCOUNT = "111111111111"  # the test stacks' account (tests/fixtures/stacks)
 FOREIGN = "999999999999"

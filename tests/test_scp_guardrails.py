@@ -76,7 +76,7 @@ def test_no_sharing_outside_the_organization_no_leaving_no_disabling_the_trail(s
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_guardrails_fit_the_scp_quota_and_name_only_known_actions(stack):
-    from tests.test_aws_models import document_problems
+    from test_aws_models import document_problems
 
     scp = guardrails_for_stack(stack)
     assert len(json.dumps(scp, separators=(",", ":"))) <= SCP_MAX_CHARS
@@ -84,7 +84,7 @@ def test_the_guardrails_fit_the_scp_quota_and_name_only_known_actions(stack):
 
 
 def test_the_console_script_prints_the_guardrails_and_refuses_an_unknown_stack():
-    from tests.cli_run import residency
+    from cli_run import residency
 
     done = residency("scp", "--stack", "sg", "--guardrails", "--compact", project=ROOT)
     assert done.rc == 0, done.err

@@ -8,7 +8,7 @@ import re
 import subprocess
 
 
-from tests.test_workflows import WORKFLOW_FILES, WORKFLOWS, _tool, load
+from test_workflows import WORKFLOW_FILES, WORKFLOWS, _tool, load
 from infra.program.stackfiles import ROOT
 
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
