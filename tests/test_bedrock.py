@@ -323,7 +323,7 @@ def test_residency_rules_reject_bad_invoke_policies(bad, expected):
 @pytest.mark.parametrize("models, message", [
     ([f"global.{SONNET}"], "global profiles are never allowed"),
     ([f"us.{SONNET}"], "uses the 'us.' profile of US, not EU"),
-    (["claude-3-opus"], "'claude-3-opus' is not in the EU catalog; allowed: claude-sonnet-4-5"),
+    (["claude-3-opus"], "'claude-3-opus' is not in the EU catalog; did you mean 'claude-opus-4-5'?; allowed: claude-sonnet-4-5"),
 ])
 def test_bad_eu_models_are_config_errors(models, message):
     values = values_with("eu", zmPlus=json.dumps({"models": models}))

@@ -433,12 +433,12 @@ def test_the_deploy_role_may_send_what_its_preflight_step_asks():
     the other checks is granted in the geography (account:GetRegionOptStatus is global: denied
     outside it, the check then asks EC2 in the home region)."""
     from infra.commands.render import iam_policy
-    from test_iam_policies import IAM_PREFIX_FOR, granted, load
+    from infra.engine.live.permissions import iam_action
+    from test_iam_policies import granted, load
 
     policy = iam_policy(load("deploy-permissions.json"), "eu")
-    prefix = {**IAM_PREFIX_FOR, "service-quotas": "servicequotas"}
     asked = allowed_operations([c for c in CHECKS if c.id != "scp-attached"])
-    needed = [f"{prefix.get(s, s)}:{op}" for s, ops in asked.items() for op in sorted(ops)
+    needed = [iam_action(s, op) for s, ops in asked.items() for op in sorted(ops)
               if (s, op) != ("account", "GetRegionOptStatus")]
     assert [a for a in needed if not granted(policy, a)] == []
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 POLICY_PATH = Path(__file__).resolve().parents[3] / "docs" / "iam" / "audit-permissions.json"
 
+# The IAM prefix of a botocore client where the two differ (network-firewall is the same in both).
 # botocore operation -> IAM action where the names differ (AWS Service Authorization Reference,
 # https://docs.aws.amazon.com/service-authorization/latest/reference/).
 IAM_ACTION_FOR = {
@@ -29,7 +30,7 @@ IAM_ACTION_FOR = {
     ("resource-explorer-2", "ListIndexes"): "resource-explorer-2:ListIndexes",
     ("sts", "AssumeRole"): "sts:AssumeRole",
 }
-IAM_PREFIX_FOR = {"network-firewall": "networkfirewall", "elbv2": "elasticloadbalancing",
+IAM_PREFIX_FOR = {"elbv2": "elasticloadbalancing", "service-quotas": "servicequotas",
                   "elb": "elasticloadbalancing", "s3control": "s3", "opensearch": "es",
                   "efs": "elasticfilesystem", "resourcegroupstaggingapi": "tag"}
 # API Gateway authorizes by HTTP verb on a resource path: granted on the API lists only.
