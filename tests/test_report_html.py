@@ -116,6 +116,8 @@ def test_the_page_shows_evidence_preflight_findings_and_cost(written, chromium):
     assert "1 request group(s) outside EU" in text
     assert f"{SONNET_EU}: 1 request(s) processed in us-east-1, outside EU" in text
     assert "DenyOutsideGeography" in text and "per month at desired sizes" in text
+    # eu is partly priced: the page says so as `residency cost` does, never a sum shown as the total.
+    assert re.search(r"total: unknown, ≥ \$[\d,]+\.\d\d \(\d+ items unpriced\)", text), text
     assert "0 finding(s)" in text and "api.eu.residency.elevenlabs.io" in text
 
 

@@ -171,7 +171,7 @@ def evidence_section(doc: dict | None, why_not: str) -> str:
 
 
 def cost_section(stack: str) -> str:
-    from infra.commands.cost import cost_stack, money, short_type, to_json
+    from infra.commands.cost import cost_stack, money, short_type, to_json, total_text
     from infra.commands.pricing import load_prices
 
     cost, _ = cost_stack(stack, load_prices())
@@ -183,9 +183,9 @@ def cost_section(stack: str) -> str:
     unpriced = "".join(f"<li>{escape(u['name'])} ({escape(short_type(u['type']))}): {escape(u['reason'])}</li>"
                        for u in doc["not_priced"])
     return ("<h2>Cost</h2>"
-            f"<p><b>{money(cost.monthly)}</b> {escape(cost.currency)} per month at desired sizes, "
-            f"{money(cost.at_max)} with every pool at its max; prices checked {escape(cost.checked or 'never')}; "
-            f"{len(cost.not_priced)} resource(s) not priced, {cost.free} free.</p>"
+            # The same words as `residency cost`: a total with unpriced items is a lower bound, never a sum.
+            f"<p><b>{escape(total_text(cost))}</b> ({escape(cost.currency)}); prices checked "
+            f"{escape(cost.checked or 'never')}; {len(cost.not_priced)} resource(s) not priced, {cost.free} free.</p>"
             + _table(("Resource", "Type", "Monthly", "At max", "Basis"), rows, numeric=(2, 3))
             + (f"<ul class=muted>{notes}</ul>" if notes else "")
             + (f"<details><summary>{len(doc['not_priced'])} resource(s) not priced</summary>"
