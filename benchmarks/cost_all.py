@@ -41,7 +41,7 @@ def pricing_share() -> tuple[float, float]:
     synth = price = 0.0
     for stack in list_stacks():
         started = time.perf_counter()
-        plan, _ = cost_plan(stack)  # with the cluster layer, as `cost` plans it
+        plan = cost_plan(stack)  # with the cluster layer, as `cost` plans it
         synth += time.perf_counter() - started
         started = time.perf_counter()
         rules = load_rules()

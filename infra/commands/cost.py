@@ -94,27 +94,27 @@ def usage_of(stack: str) -> dict[str, float]:
 
 
 def cost_plan(stack: str):
-    """The plan a stack is priced from: (plan, assumptions). The offline plan always holds the
-    cluster layer: a stack not seeded yet is planned with the placeholder digest, and says so."""
+    """The plan a stack is priced from. The offline plan always holds the cluster layer: a stack
+    not seeded yet is planned with the placeholder digest, and says so (`plan.assumptions`)."""
     from infra.harness.synth import synthesize
 
-    plan = synthesize(stack)
-    return plan, plan.assumptions
+    return synthesize(stack)
 
 
 def cost_stack(stack: str, book, base_dir: Path | None = None,
-               plan_out: Path | None = None) -> tuple[StackCost, Delta | None]:
-    """Plan `stack` offline and price it; with `base_dir`, price the base export too and compare;
-    with `plan_out`, write the plan priced as <stack>.json there."""
+               plan_out: Path | None = None, plan=None) -> tuple[StackCost, Delta | None]:
+    """Plan `stack` offline (unless the caller has its `plan` already) and price it; with
+    `base_dir`, price the base export too and compare; with `plan_out`, write the plan priced as
+    <stack>.json there."""
     rules = load_rules()
     usage = usage_of(stack)  # bad usage input fails before the (slower) plan
-    plan, assumptions = cost_plan(stack)
+    plan = cost_plan(stack) if plan is None else plan
     if plan_out is not None:
         write_atomic(plan_out / f"{stack}.json", json.dumps(plan.export, indent=1, sort_keys=True) + "\n",
                      "--plan-out")
     models = tuple(m.key for m in plan.config.bedrock_models)
     head = price_snapshot(plan.snapshot, plan.config.region, usage, rules, book, stack, models)
-    head.assumptions = assumptions
+    head.assumptions = plan.assumptions
     if base_dir is None:
         return head, None
     base_file = base_dir / f"{stack}.json"
@@ -351,7 +351,7 @@ def keyed_values(stacks: list[str], book) -> dict[str, set[str]]:
             if isinstance(value, dict):
                 keyed.setdefault(key, set()).update(value)
     for stack in stacks:
-        for r in cost_plan(stack)[0].snapshot.custom_resources():
+        for r in cost_plan(stack).snapshot.custom_resources():
             for variant in rules.by_type.get(r.type, ()):
                 for part in variant.parts:
                     value = part.key or (lookup(r.props, part.by) if part.by else None)

@@ -170,11 +170,11 @@ def evidence_section(doc: dict | None, why_not: str) -> str:
     return "".join(out)
 
 
-def cost_section(stack: str) -> str:
+def cost_section(stack: str, plan) -> str:
     from infra.commands.cost import cost_stack, money, short_type, to_json, total_text
     from infra.commands.pricing import load_prices
 
-    cost, _ = cost_stack(stack, load_prices())
+    cost, _ = cost_stack(stack, load_prices(), plan=plan)  # priced from the plan the page already holds
     doc = to_json(cost, None)
     top = sorted(cost.priced, key=lambda r: -r.monthly)[:12]
     rows = [(r.name, short_type(r.type), money(r.monthly), money(r.at_max),
@@ -264,7 +264,7 @@ def page(stack: str, args) -> str:
         f"Generated {generated} by <code>residency report</code>.</p>"
         f"{summary_table(report, evidence_doc, preflight_doc)}{map_section(plan, report)}{findings_section(report)}"
         f"{evidence_section(evidence_doc, why_not)}{preflight_section(preflight_doc)}{scp_section(stack)}"
-        f"{cost_section(stack)}</body></html>\n"
+        f"{cost_section(stack, plan)}</body></html>\n"
     )
 
 
