@@ -112,3 +112,16 @@ def test_a_live_finding_is_suppressed_by_account_and_region(moto, capsys, tmp_pa
     assert not [f for f in report["findings"] if f["rule"] == "RSD-059"]
     [kept] = [f for f in report["suppressed"] if f["rule"] == "RSD-059"]
     assert (kept["account"] if "account" in kept else report["account"]) == ACCOUNT and kept["region"] == HOME
+
+
+def test_an_account_id_yaml_would_misread_is_refused_with_the_advice_to_quote_it(tmp_path):
+    """The suppressions file is read as strictly as the stack files: unquoted, 012345670123 is an
+    octal number to YAML 1.1 and would suppress findings of another account."""
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(export_with("eu", foreign_bucket())))
+    file = tmp_path / "residency-suppressions.yaml"
+    file.write_text(yaml.safe_dump({"suppressions": [entry()]}).replace(f"account: '{EU_ACCOUNT}'", "account: 012345670123"))
+    assert "account: 012345670123" in file.read_text()
+    result = residency("audit", "--stack", "eu", "--export", export, "--suppressions", file, project=ROOT)
+    assert result.rc == 2 and "Traceback" not in result.err
+    assert '012345670123 is read by YAML as the number 1402433619; quote it ("012345670123")' in result.err

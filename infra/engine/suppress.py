@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import yaml
-
 from infra.engine.model import Suppression
 from infra.engine.rules import RULES_BY_ID
 from infra.engine.rules.engine import Report
 from infra.program.errors import InputError
+from infra.program.stackfiles import read_yaml
 
 FILE_NAME = "residency-suppressions.yaml"
 KEYS = ("rule", "account", "region", "resource", "reason", "owner", "expires")
@@ -55,11 +54,11 @@ class Entry:
 
 def load(path: Path) -> list[Entry]:
     """Parse and check the file (InputError naming the entry, the key and what is allowed)."""
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"--suppressions {path}: cannot read it: {exc}") from None
-    if not isinstance(doc, dict) or set(doc) - {"suppressions"} or not isinstance(doc.get("suppressions", []), list):
+    try:  # the stack files' strict reader: a key given twice, or an account id YAML reads as a number, is refused
+        doc = read_yaml(path)
+    except InputError as exc:
+        raise InputError(f"--suppressions: {exc}") from None
+    if set(doc) - {"suppressions"} or not isinstance(doc.get("suppressions", []), list):
         raise InputError(f"--suppressions {path}: expected a mapping with one key, 'suppressions', a list")
     return [_entry(path, i, item) for i, item in enumerate(doc.get("suppressions") or [])]
 

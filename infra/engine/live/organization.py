@@ -30,13 +30,13 @@ from typing import Callable
 
 import boto3
 import botocore.session
-import yaml
 
 from infra.engine.live import LiveScan, NotChecked, scan_account
 from infra.engine.live import org as org_scps
 from infra.engine.live.core import Clients, ReadOnlyViolation, fault, fault_kind, pages
 from infra.engine.timeouts import Timeouts
 from infra.program.errors import InputError
+from infra.program.stackfiles import read_yaml
 
 # Its reads (ListAccounts, ListTagsForResource) are in core.ALLOWED_OPERATIONS: this module is
 # imported only for --org, and the allow-list (and the audit policy) must not depend on that.
@@ -64,11 +64,11 @@ class AccountScan:
 def load_mapping(path: str | None) -> dict:
     if path is None:
         return {}
-    try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"--org-map {path}: cannot read it: {exc}") from None
-    unknown = sorted(set(doc) - set(MAP_KEYS)) if isinstance(doc, dict) else ["(not a mapping)"]
+    try:  # the stack files' strict reader: an unquoted account id such as 012345670123 is not misread
+        doc = read_yaml(Path(path))
+    except InputError as exc:
+        raise InputError(f"--org-map: {exc}") from None
+    unknown = sorted(set(doc) - set(MAP_KEYS))
     if unknown:
         raise InputError(f"--org-map {path}: unknown key(s) {', '.join(unknown)}; keys: {', '.join(MAP_KEYS)}")
     for key in ("accounts", "ous"):
