@@ -24,6 +24,7 @@ from cli_run import residency
 from infra import cli
 from infra.commands import evidence as evidence_cmd
 from infra.engine import evidence
+from infra.engine.live.core import ReadOnlyViolation
 from infra.program.bedrock_policy import LOG_STREAM, invocation_log_group
 from live_fixtures import aws_env, moto  # noqa: F401
 
@@ -114,7 +115,7 @@ def test_day_windows_cut_at_utc_midnight():
 def test_the_clients_refuse_anything_but_the_two_reads():
     client = evidence.make_client(boto3.Session(aws_access_key_id="x", aws_secret_access_key="x"), "logs",
                                   "eu-central-1", "http://127.0.0.1:9")
-    with pytest.raises(evidence.EvidenceRefused, match="refusing logs:DeleteLogGroup"):
+    with pytest.raises(ReadOnlyViolation, match="refusing logs:DeleteLogGroup"):
         client.delete_log_group(logGroupName=GROUP)
 
 

@@ -31,6 +31,7 @@ from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.commands.output import check_writable_target, write_atomic
 from infra.engine.credentials import aws_session
 from infra.engine.evidence import (LOOKUP_EVENTS_MAX_DAYS, UNSTATED, Tally, day_windows, make_client, read_window)
+from infra.engine.live.core import MalformedAnswer
 from infra.program.bedrock_policy import invocation_log_group
 from infra.program.errors import InputError
 from infra.program.stackfiles import load_stack_config
@@ -40,7 +41,7 @@ FORMATS = ("text", "json")
 SINCE_RE = re.compile(r"^(\d+)([dh])$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 # A fault while reading, or a record that is not what AWS writes: the window is not read.
-READ_FAULTS = (BotoCoreError, ClientError, ResponseParserError, ValueError, KeyError, TypeError)
+READ_FAULTS = (BotoCoreError, ClientError, ResponseParserError, MalformedAnswer, ValueError, KeyError, TypeError)
 
 
 def add_arguments(parser) -> None:

@@ -47,10 +47,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-from botocore.config import Config
-
+from infra.engine.live.core import Clients
 from infra.engine.timeouts import Timeouts
 
 CLOUDTRAIL_SOURCE = "bedrock.amazonaws.com"
@@ -65,10 +64,6 @@ EVIDENCE_OPERATIONS: dict[str, frozenset[str]] = {
 }
 # Geographic inference-profile prefixes (residency-facts §2; catalog profile_prefix values).
 PROFILE_PREFIXES = ("us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "ca.", "in.", "global.")
-
-
-class EvidenceRefused(RuntimeError):
-    """Evidence tried an operation outside EVIDENCE_OPERATIONS (a bug; never swallowed)."""
 
 
 @dataclass(frozen=True)
@@ -191,27 +186,13 @@ def day_windows(start: datetime, end: datetime) -> Iterator[tuple[datetime, date
 
 # --- reading --------------------------------------------------------------------------------------
 
-def _guard(service: str) -> Callable[..., None]:
-    allowed = EVIDENCE_OPERATIONS.get(service, frozenset())
-
-    def before_parameter_build(model, **_: Any) -> None:
-        if model.name not in allowed:
-            raise EvidenceRefused(f"refusing {service}:{model.name}: evidence only reads")
-
-    return before_parameter_build
-
-
 def make_client(session, service: str, region: str, endpoint_url: str | None = None,
                 timeouts: Timeouts = Timeouts()):
-    kwargs: dict[str, Any] = {"region_name": region, "config": Config(
-        retries={"mode": "standard", "total_max_attempts": timeouts.max_attempts},
-        connect_timeout=timeouts.connect, read_timeout=timeouts.read,
-        user_agent_extra="ai-companion-residency-evidence")}
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-    client = session.client(service, **kwargs)
-    client.meta.events.register("before-parameter-build", _guard(service))
-    return client
+    """A client of the live scan's guarded kind (live.core.Clients: timeouts, standard retries, a
+    check that every answer is whole), allowed only EVIDENCE_OPERATIONS: anything else raises
+    ReadOnlyViolation before a request is built."""
+    return Clients(session, endpoint_url, timeouts, allowed=EVIDENCE_OPERATIONS, user_agent="residency-evidence")(
+        service, region)
 
 
 def trail_requests(cloudtrail, start: datetime, end: datetime) -> Iterator[Request]:
