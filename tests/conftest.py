@@ -24,6 +24,30 @@ TEST_STACKS = Path(__file__).resolve().parent / "fixtures" / "stacks"
 os.environ[PROJECT_DIR_ENV] = str(TEST_STACKS)
 
 
+def _moto_default_amis_only() -> None:
+    """Give moto its own 44 default AMIs (moto/ec2/resources/amis.json.gz) as MOTO_AMIS_PATH.
+
+    Without it, moto loads the ECS-optimized and "latest" AMI lists (about 1 MB of JSON) into every
+    region the first time any EC2 call names that region, again after every reset: most of the live
+    tests' CPU went there. The default AMIs (owned by Amazon, what describe_images(Owners=["amazon"])
+    lists) stay; nothing the scanner reads depends on the other lists. Set before moto is imported.
+    """
+    import gzip
+    import importlib.util
+    import tempfile
+
+    spec = importlib.util.find_spec("moto")
+    if spec is None or "MOTO_AMIS_PATH" in os.environ:
+        return
+    source = Path(spec.origin).parent / "ec2" / "resources" / "amis.json.gz"
+    target = Path(tempfile.gettempdir()) / f"residency-tests-moto-amis-{os.getpid()}.json"
+    target.write_bytes(gzip.decompress(source.read_bytes()))
+    os.environ["MOTO_AMIS_PATH"] = str(target)
+
+
+_moto_default_amis_only()
+
+
 @pytest.fixture
 def synth():
     import pulumi
