@@ -1,17 +1,28 @@
-"""Running the console script `.venv/bin/residency` in a subprocess, as a user does.
+"""Running the console script `.venv/bin/residency` in a process of its own, as a user does.
 
 `residency(*argv, project=...)` runs it against the test stacks (tests/fixtures/stacks) unless a
 project directory is given; `run_many` runs several command lines concurrently (each plan is a
-few seconds of CPU). `mermaid_parse(text)` checks a diagram with Mermaid's own parser in node
+few seconds of CPU). Each run is a new process with the command's argv, environment and working
+directory, its stdout and stderr captured apart and its exit status its own. By default the
+process is a fork of a warm interpreter (tests/cli_zygote.py: pulumi and the providers imported
+once, which is three quarters of a plan's CPU); RESIDENCY_TEST_EXEC=1 execs the real script every
+time instead (the `console-script` CI job), as does any run whose environment changes what an
+interpreter fixes at start-up. `mermaid_parse(text)` checks a diagram with Mermaid's own parser in node
 (tests/mermaid, installed by `make test`).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
+import sys
+import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +42,11 @@ class Result:
     out: str
     err: str
 
+    # subprocess.CompletedProcess's names, for the tests written against subprocess.run
+    returncode = property(lambda self: self.rc)
+    stdout = property(lambda self: self.out)
+    stderr = property(lambda self: self.err)
+
 
 def user_env(project: Path | None = TEST_STACKS, **extra: str) -> dict[str, str]:
     """The environment of a user's shell: no test-session project override unless `project`."""
@@ -42,10 +58,92 @@ def user_env(project: Path | None = TEST_STACKS, **extra: str) -> dict[str, str]
 
 
 def residency(*argv: str, project: Path | None = TEST_STACKS, cwd: Path | None = None, **env: str) -> Result:
+    return run_script(argv, user_env(project, **env), cwd)
+
+
+def run_script(argv, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = HANG_GUARD) -> Result:
+    """The console script with exactly this argv, environment (default: this process's) and cwd."""
     argv_ = [str(a) for a in argv]
-    done = subprocess.run([str(SCRIPT), *argv_], cwd=cwd or ROOT, env=user_env(project, **env),
-                          capture_output=True, text=True, timeout=HANG_GUARD)
-    return Result(argv_, done.returncode, done.stdout, done.stderr)
+    env_ = dict(os.environ if env is None else env)
+    if not forkable(env_):
+        done = subprocess.run([str(SCRIPT), *argv_], cwd=cwd or ROOT, env=env_,
+                              capture_output=True, text=True, timeout=timeout)
+        return Result(argv_, done.returncode, done.stdout, done.stderr)
+    rc, out, err = Zygote.shared().run(argv_, env_, cwd or ROOT, timeout)
+    return Result(argv_, rc, out, err)
+
+
+# What an interpreter reads from the environment once, at start-up: a run that changes these
+# needs an interpreter of its own.
+STARTUP_ENV = ("PYTHON", "LC_", "LANG")
+
+
+def forkable(env: dict[str, str]) -> bool:
+    if os.environ.get("RESIDENCY_TEST_EXEC") == "1":
+        return False
+    startup = lambda e: {k: v for k, v in e.items() if k.startswith(STARTUP_ENV)}  # noqa: E731
+    return startup(env) == startup(Zygote.ENV)
+
+
+class Zygote:
+    """This process's warm interpreter (tests/cli_zygote.py), started on first use."""
+
+    ENV = {k: v for k, v in os.environ.items() if k != PROJECT_DIR_ENV}
+    _shared: Zygote | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> Zygote:
+        with cls._lock:
+            if cls._shared is None or cls._shared.process.poll() is not None:
+                cls._shared = cls()
+            return cls._shared
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="residency-zygote-")
+        self.path = os.path.join(self.dir, "socket")
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("cli_zygote.py")), self.path],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, cwd=ROOT, env=self.ENV)
+        if self.process.stdout.readline().strip() != b"ready":
+            raise AssertionError("the warm interpreter (tests/cli_zygote.py) did not start")
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run(self, argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str, str]:
+        request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}).encode()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+                open(os.devnull, "rb") as stdin, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(self.path)
+            socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [stdin.fileno(), out.fileno(), err.fileno()])
+            pid, status = self._answer(conn, timeout)
+            if status is None:
+                raise AssertionError(f"residency {' '.join(argv)}: the process (pid {pid}) died without an exit status")
+            out.seek(0)
+            err.seek(0)
+            return status, out.read().decode(), err.read().decode()
+
+    @staticmethod
+    def _answer(conn: socket.socket, timeout: float) -> tuple[int | None, int | None]:
+        data = b""
+        try:
+            while len(data) < 8:
+                chunk = conn.recv(8 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            pid = struct.unpack("!i", data[:4])[0] if len(data) >= 4 else None
+            if pid:
+                os.kill(pid, 9)
+            raise AssertionError(f"the command ran past the hang guard ({timeout} s)") from None
+        pid = struct.unpack("!i", data[:4])[0] if len(data) >= 4 else None
+        status = struct.unpack("!i", data[4:8])[0] if len(data) == 8 else None
+        return pid, status
 
 
 def run_many(commands: dict[str, tuple]) -> dict[str, Result]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pulumi
@@ -21,8 +19,8 @@ from infra.commands.pricing import (PriceDataError, compare, load_prices, load_r
                            parse_usage, price_snapshot)
 from infra.program.stackfiles import ROOT, list_stacks
 from stack_plans import values_with
+from cli_run import run_script
 
-RESIDENCY = str(Path(sys.prefix) / "bin" / "residency")
 H = 730  # hours per month in stacks/cost_rules.yaml
 
 # Test-owned prices (not the repo's), so the hand computation below never goes stale.
@@ -177,8 +175,7 @@ def test_compare_reports_movers_and_newly_unpriced(small_cost, synth):
 # --- the console script -------------------------------------------------------------------------
 
 def residency(*args, env=None, timeout=240):
-    return subprocess.run([RESIDENCY, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return run_script(args, {**os.environ, **(env or {})}, ROOT, timeout)
 
 
 def project_copy(tmp_path: Path, stack: str | None = None, **config) -> Path:

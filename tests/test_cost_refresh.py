@@ -16,6 +16,7 @@ from infra.commands.cost import keyed_values, run_refresh
 from infra.commands.price_refresh import RefreshError, refresh, write_prices
 from infra.commands.pricing import load_prices, load_rules, parse_rules
 from infra.program.stackfiles import list_stacks, load_stack_config
+from cli_run import run_script
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -230,9 +231,6 @@ class RecordedPriceList:
 
 def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_path):
     import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from infra.program.stackfiles import ROOT
 
@@ -240,10 +238,8 @@ def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_pa
     prices = tmp_path / "prices.yaml"
     env = {**os.environ, "AWS_ENDPOINT_URL_PRICING": api.url, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
-    residency = str(Path(sys.prefix) / "bin" / "residency")
     try:
-        result = subprocess.run([residency, "cost", "--refresh", "--prices", str(prices)], capture_output=True,
-                                text=True, env=env, cwd=ROOT, timeout=300)
+        result = run_script(["cost", "--refresh", "--prices", str(prices)], env, ROOT, timeout=300)
     finally:
         api.close()
     assert result.returncode == 0, result.stderr
@@ -252,8 +248,7 @@ def test_refresh_through_the_console_script_against_a_loopback_price_list(tmp_pa
     assert set(regions) <= set(book.regions)
     assert {book.regions[r].checked for r in regions} == {dt.date.today().isoformat()}
     assert {r["Filters"][0]["Value"] for r in api.requests} == set(regions)  # regionCode first
-    priced = subprocess.run([residency, "cost", "--stack", "sg", "--prices", str(prices), "--format", "json"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    priced = run_script(["cost", "--stack", "sg", "--prices", str(prices), "--format", "json"], cwd=ROOT, timeout=300)
     doc = json.loads(priced.stdout)
     # With every price refreshed (and the kept Auto Mode share), every item is priced: a known total.
     assert doc["prices_checked"] == dt.date.today().isoformat() and doc["gpu_pools"]

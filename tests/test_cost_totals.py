@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,8 @@ import yaml
 from infra.commands.pricing import load_prices, load_rules, parse_prices, price_snapshot
 from infra.program.stackfiles import ROOT, list_stacks
 from stack_plans import SEEDED_DIGEST, planned, values_with
+from cli_run import run_script
 
-RESIDENCY = str(Path(sys.prefix) / "bin" / "residency")
 H = 730
 PRICE_ROWS = yaml.safe_load((ROOT / "stacks" / "prices.yaml").read_text())["regions"]
 RULES_DATA = yaml.safe_load((ROOT / "stacks" / "cost_rules.yaml").read_text())
@@ -29,8 +27,7 @@ EXTENDED = {"1.28", "1.29", "1.30", "1.31", "1.32", "1.33"}
 
 
 def residency(*args, env=None):
-    return subprocess.run([RESIDENCY, *args], capture_output=True, text=True, cwd=ROOT, timeout=240,
-                          env={**os.environ, **(env or {})})
+    return run_script(args, {**os.environ, **(env or {})}, ROOT, 240)
 
 
 # --- one total per geography, by hand ---------------------------------------------------------------

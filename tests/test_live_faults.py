@@ -15,8 +15,6 @@ about one slow scan, not the sum of them.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from cli_run import run_script
 from fault_proxy import FaultProxy
 from live_fixtures import (ACCOUNT, HOME, aws_env, hermetic_aws_env, moto, no_ecr_policies,  # noqa: F401  (fixtures)
                            shared_moto_server)
 
-RESIDENCY = str(Path(sys.executable).with_name("residency"))
 LIMITS = ["--read-timeout", "4", "--max-attempts", "2", "--connect-timeout", "2"]  # generous for a loaded CI box
 BOUND_S = 45  # a generous guard against hangs, not a benchmark (benchmarks/ time the scan)
 
@@ -79,9 +77,8 @@ def environment(tmp: Path) -> dict:
 
 def audit(url: str, env: dict, *extra: str) -> tuple[int, str, str, float]:
     start = time.monotonic()
-    proc = subprocess.run([RESIDENCY, "audit", "--live", "--stack", "eu", "--regions", HOME, "--endpoint-url", url,
-                           *LIMITS, "--format", "text", *extra],
-                          capture_output=True, text=True, env=env, timeout=BOUND_S * 2)
+    proc = run_script(["audit", "--live", "--stack", "eu", "--regions", HOME, "--endpoint-url", url,
+                       *LIMITS, "--format", "text", *extra], env, timeout=BOUND_S * 2)
     return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start
 
 
@@ -245,8 +242,7 @@ def test_a_write_attempt_is_never_swallowed(monkeypatch, moto):  # noqa: F811
 
 @pytest.mark.parametrize("flag, value", [("--max-attempts", "0"), ("--read-timeout", "-1"), ("--connect-timeout", "x")])
 def test_bad_limits_are_bad_input(tmp_path, flag, value):
-    proc = subprocess.run([RESIDENCY, "audit", "--live", "--stack", "eu", flag, value], capture_output=True,
-                          text=True, env=environment(tmp_path), timeout=60)
+    proc = run_script(["audit", "--live", "--stack", "eu", flag, value], environment(tmp_path), timeout=60)
     assert proc.returncode == 2 and flag in proc.stderr and f"'{value}' is not a positive number" in proc.stderr
     assert "Traceback" not in proc.stderr
 

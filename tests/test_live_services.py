@@ -554,15 +554,9 @@ def test_organizations_unreadable_is_not_checked_for_that_unit_only(aws_env):  #
 # --- whole scans through the console script -----------------------------------------------------------------
 
 def console_audit(server, *extra):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from cli_run import run_script
 
-    residency = str(Path(sys.executable).with_name("residency"))
-    proc = subprocess.run([residency, "audit", "--live", "--stack", "eu", "--endpoint-url", server.url,
-                           "--format", "json", *extra], capture_output=True, text=True, env=dict(os.environ),
-                          timeout=300)
+    proc = run_script(["audit", "--live", "--stack", "eu", "--endpoint-url", server.url, "--format", "json", *extra])
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 

@@ -29,6 +29,7 @@ from infra.cli import main
 from infra.commands.seed_weights import Copier, Progress, part_count, part_size_for, same_checksum, source_objects
 from infra.program.stackfiles import ROOT
 from live_fixtures import HOME, aws_env, moto  # noqa: F401
+from cli_run import run_script
 
 RESIDENCY = str(ROOT / ".venv/bin/residency")
 MIB = 1024 * 1024
@@ -103,7 +104,7 @@ def s3(moto):  # noqa: F811
 def seed(moto, *argv, env=None):  # noqa: F811
     """The console script in a subprocess, as a user runs it."""
     env = {**os.environ, "AWS_ENDPOINT_URL": moto.url, **(env or {})}
-    return subprocess.run([RESIDENCY, *argv], capture_output=True, text=True, env=env, timeout=120)
+    return run_script(argv, env, timeout=120)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from infra.commands.seed import write_digest
 from infra.commands.seed_image import parse_repository, platform_digest, skopeo_command, source_reference
 from infra.program.stackfiles import PROJECT_DIR_ENV, ROOT
 from live_fixtures import aws_env, moto  # noqa: F401
+from cli_run import run_script
 
 REPO = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/ai-companion/eu/vllm"
 
@@ -197,9 +198,8 @@ def test_real_skopeo_copy_prints_the_digest_the_registry_serves(moto, registry, 
 
     ecr = moto.client("ecr", "eu-central-1")
     ecr.create_repository(repositoryName="ai-companion/eu/vllm", imageTagMutability="IMMUTABLE")
-    argv = [str(ROOT / ".venv/bin/residency"), "seed", "--stack", "eu", "--image", f"{registry}/upstream/vllm:v1",
-            "--repository", REPO]
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    argv = ["seed", "--stack", "eu", "--image", f"{registry}/upstream/vllm:v1", "--repository", REPO]
+    result = run_script(argv, env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert f"digest: {upstream}" in result.stdout.splitlines()
     assert _served_digest(registry, "ai-companion/eu/vllm", "v1") == upstream
@@ -209,6 +209,6 @@ def test_real_skopeo_copy_prints_the_digest_the_registry_serves(moto, registry, 
     ecr.put_image(repositoryName="ai-companion/eu/vllm", imageTag="v1", imageDigest=upstream,
                   imageManifest=json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                                             "config": {}, "layers": []}))
-    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    again = run_script(argv, env, timeout=120)
     assert again.returncode == 0, again.stderr
     assert f"{REPO}:v1 already holds" in again.stderr and f"digest: {upstream}" in again.stdout.splitlines()

@@ -10,6 +10,7 @@ import pytest
 from infra.program.catalog import CatalogError, load_catalog, parse_catalog
 from infra.program.components.cluster import AUTO_MODE_CLUSTER_POLICIES, AUTO_MODE_NODE_POLICIES
 from stack_plans import STACKS, ZMO_ONLY, of_type, planned
+from cli_run import run_script
 
 
 def _export(plan, type_: str, name: str) -> dict:
@@ -123,14 +124,12 @@ def test_preview_role_gets_read_only_kubernetes_access(stack):
 
 def test_stack_file_without_account_is_refused_by_the_console_script(tmp_path):
     import shutil
-    import subprocess
 
     from infra.program.stackfiles import ROOT
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     text = (ROOT / "Pulumi.sg.yaml").read_text()
     (tmp_path / "Pulumi.sg.yaml").write_text("\n".join(line for line in text.splitlines() if "accountId" not in line))
-    result = subprocess.run([str(ROOT / ".venv/bin/residency"), "--project-dir", str(tmp_path), "plan", "--stack", "sg"],
-                            capture_output=True, text=True, timeout=120)
+    result = run_script(["--project-dir", str(tmp_path), "plan", "--stack", "sg"], timeout=120)
     assert result.returncode == 2
     assert "ai-companion:accountId: required key is missing" in result.stderr
     assert "Traceback" not in result.stderr
@@ -139,13 +138,9 @@ def test_stack_file_without_account_is_refused_by_the_console_script(tmp_path):
 @pytest.mark.parametrize("stack", STACKS)
 def test_seeded_stack_audits_clean_offline(stack, tmp_path):
     """The full graph (AWS and cluster layers) passes the same audit as a state export."""
-    import subprocess
-
-    from infra.program.stackfiles import ROOT
     export = tmp_path / f"{stack}.json"
     export.write_text(json.dumps(planned(stack).export))
-    result = subprocess.run([str(ROOT / ".venv/bin/residency"), "audit", "--stack", stack, "--export", str(export)],
-                            capture_output=True, text=True, timeout=120)
+    result = run_script(["audit", "--stack", stack, "--export", str(export)], timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "kubernetes:apps/v1:Deployment" in export.read_text()
 

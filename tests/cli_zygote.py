@@ -1,0 +1,138 @@
+"""A warm interpreter that runs the console script once per command, each time in a fresh fork.
+
+Why: a `residency` process spends about 3 of its 4 seconds of CPU importing pulumi, pulumi-aws
+and pulumi-kubernetes before it plans anything, and the suite runs the console script a few
+hundred times. This server imports them once (nothing else: no function of ours is called, so no
+cache holds a stack file, a price or a region when it forks), then forks a child per command.
+The child is what `.venv/bin/residency` is after its imports: the console script's own lines
+(`sys.argv[0]` as the script sets it, `sys.exit(main())`) run with the command's argv, its whole
+environment and working directory, and file descriptors 0, 1 and 2 that the caller handed over.
+Its exit status is the process's own (`os._exit` of what `sys.exit` would have returned), sent back
+with its pid.
+
+What a fork does not reproduce is decided by the caller (tests/cli_run.py), which execs the real
+script instead: when the environment changes what an interpreter fixes at start-up (PYTHON*, the
+locale), and always under RESIDENCY_TEST_EXEC=1 (the `console-script` CI job).
+
+Run as `python tests/cli_zygote.py SOCKET`; it exits when its parent (the pytest process) does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import re
+import socket
+import struct
+import sys
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / ".venv" / "bin" / "residency"
+PROGRAM_SOURCES = [REPO / "stacks", REPO / "infra" / "program"]
+# `aws.ec2.Vpc`, `k8s.core.v1.Service`: the provider modules the program registers resources from.
+PROVIDER_USE = re.compile(r"\b(aws|k8s)\.([a-z0-9_]+(?:\.v[0-9a-z]+)?)\.([A-Z]\w*)")
+PROVIDER_PACKAGE = {"aws": "pulumi_aws", "k8s": "pulumi_kubernetes"}
+
+
+def warm() -> None:
+    """Import what every command imports, and the provider modules a plan loads lazily."""
+    for package in ("infra", "stacks"):
+        root = REPO / package
+        for info in pkgutil.walk_packages([str(root)], prefix=f"{package}."):
+            if not info.name.endswith(("__main__", ".docs")):
+                importlib.import_module(info.name)
+    used = {(m[1], m[2], m[3]) for src in PROGRAM_SOURCES for path in src.rglob("*.py")
+            for m in PROVIDER_USE.finditer(path.read_text())}
+    for alias, module, name in sorted(used):  # the providers' modules load on first attribute access
+        getattr(importlib.import_module(f"{PROVIDER_PACKAGE[alias]}.{module}"), name, None)
+    import boto3.session  # noqa: F401  (the live scan, preflight, seed, evidence)
+
+
+def run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the fork: become the console script for one command line, then exit with its status."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    sys.argv = [str(SCRIPT), *request["argv"]]
+    conn.sendall(struct.pack("!i", os.getpid()))
+    from infra.cli import main
+
+    try:
+        status = main()
+    except SystemExit as stop:
+        status = stop.code
+    except BaseException:  # what the interpreter does with an uncaught exception
+        traceback.print_exc()
+        status = 1
+    if status is None:
+        status = 0
+    elif not isinstance(status, int):
+        print(status, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError):
+            pass
+    conn.sendall(struct.pack("!i", status))
+    os._exit(status & 0xFF)
+
+
+def serve(path: str) -> None:
+    parent = os.getppid()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(64)
+    server.settimeout(1.0)
+    print("ready", flush=True)
+    while os.getppid() == parent:
+        reap()
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            continue
+        conn.settimeout(None)
+        request, fds = receive(conn)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if os.fork() == 0:
+            server.close()
+            run_child(conn, request, fds)
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+
+
+def receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """A request: its length (4 bytes), then its JSON; stdin, stdout and stderr ride on the first part."""
+    data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+    (length,) = struct.unpack("!I", data[:4])
+    data = data[4:]
+    while len(data) < length:
+        chunk = conn.recv(length - len(data))
+        if not chunk:
+            raise EOFError("the request was cut short")
+        data += chunk
+    return json.loads(data), fds
+
+
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+if __name__ == "__main__":
+    warm()
+    serve(sys.argv[1])
