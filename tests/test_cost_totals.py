@@ -420,6 +420,6 @@ def test_a_price_aws_has_not_published_says_so_per_item():
         price_of(book, "us-east-1", "ec2_instance_hour", "p5e.48xlarge", keyed=True)
     with pytest.raises(Unpriceable, match=r"^interface_endpoint_az_hour: not published for me-west-1 \(new region"):
         price_of(book, "me-west-1", "interface_endpoint_az_hour")
-    with pytest.raises(Unpriceable, match=r"^no interface_endpoint_az_hour price for ap-southeast-2$"):
-        price_of(book, "ap-southeast-2", "interface_endpoint_az_hour")  # not found offline: not claimed unpublished
+    with pytest.raises(Unpriceable, match=r"^no nlb_lcu_hour price for ap-southeast-2$"):
+        price_of(book, "ap-southeast-2", "nlb_lcu_hour")  # not found offline: not claimed unpublished
     assert price_of(book, "us-east-1", "ec2_instance_hour", "p5.48xlarge", keyed=True) == 55.04
