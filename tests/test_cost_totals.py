@@ -211,14 +211,14 @@ def test_usage_items_left_open_keep_the_resource_total_known():
     plan = planned("us")
     rules = load_rules()
     book = load_prices()
-    models = ("claude-sonnet-4-5", "claude-haiku-4-5")
+    models = ("claude-opus-4-5", "claude-haiku-4-5")  # Opus 4.5 has no price row
     cost = price_snapshot(plan.snapshot, "us-east-1", rules.usage, rules, book, "us", models)
     (haiku,) = [r for r in cost.priced if r.usage]
     rows = PRICE_ROWS["us-east-1"]["prices"]
     assert haiku.name == "claude-haiku-4-5"
     assert haiku.monthly == pytest.approx(50 / 2 * rows["bedrock_input_mtok"]["claude-haiku-4-5"]
                                           + 10 / 2 * rows["bedrock_output_mtok"]["claude-haiku-4-5"])
-    assert [u.name for u in cost.open_usage] == ["bedrock-guardrail", "claude-sonnet-4-5"]
+    assert [u.name for u in cost.open_usage] == ["bedrock-guardrail", "claude-opus-4-5"]
     assert cost.complete and cost.total == pytest.approx(cost.monthly)
     more = price_snapshot(plan.snapshot, "us-east-1", {**rules.usage, "bedrock_input_mtok": 150.0}, rules, book,
                           "us", models)
