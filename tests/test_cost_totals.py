@@ -165,6 +165,39 @@ def test_one_total_per_geography_recomputed_by_hand_from_the_price_rows(stack):
     assert (cost.total is None) == bool(cost.unknown_reason)
 
 
+def test_the_us_total_written_out_figure_by_figure():
+    """The one fully priced stack, its arithmetic written out with the figures of stacks/prices.yaml
+    (us-east-1) and the default usage profile, so that changing any price, rule or priced resource
+    of the us stack fails here and must be re-done by hand. 730 h a month."""
+    plan = planned("us")
+    rules = load_rules()
+    models = tuple(m.key for m in plan.config.bedrock_models)
+    cost = price_snapshot(plan.snapshot, "us-east-1", rules.usage, rules, load_prices(), "us", models)
+    gpu_pool = 730 * 1 * 1.861 * (1 + 0.12)          # 1 g6e.xlarge node + Auto Mode fee (12%)
+    firewall = 730 * 3 * 0.395 + 100 * 0.065          # 3 endpoints + egress_gb 100
+    cluster = 730 * 0.1 + 730 * 1 * 0.096 * (1 + 0.12)  # control plane + 1 system-pool m6i.large + fee
+    egress_nodes = 730 * 1 * 0.096                     # desired 1 m6i.large
+    haiku = 50 / 2 * 1.1 + 10 / 2 * 5.5               # half the token profile each, two models
+    sonnet = 50 / 2 * 3.3 + 10 / 2 * 16.5
+    endpoints = 14 * (730 * 3 * 0.01) + 200 * 0.01    # 14 interface endpoints x 3 AZs + endpoint_gb 200
+    nlb = 730 * 0.0225 + 730 * 1 * 0.006              # NLB hour + nlb_lcu 1
+    kms = 1.0 + 2_000_000 * 3e-06
+    public_ips = 3 * 730 * 0.005                       # the NAT gateways' addresses (NAT itself waived)
+    logs = 20 * 0.5 + 20 * 12 * 0.03                  # 5 groups share 20 GB, kept 12 months
+    tunnel = 730 * 0.0042                              # t4g.nano
+    dns = 5 * 0.6 + (4 + 3 + 1) * 0.0005              # 5M queries + 8 listed domains
+    storage = 15 * 0.1 + 60 * 0.023                   # ECR + two S3 buckets sharing 60 GB
+    secrets = 3 * 0.4
+    total = (gpu_pool + firewall + cluster + egress_nodes + haiku + sonnet + endpoints + nlb + kms
+             + public_ips + logs + tunnel + dns + storage + secrets)
+    assert cost.complete and [u.name for u in cost.open_usage] == ["bedrock-guardrail"]
+    assert cost.total == pytest.approx(total, abs=1e-6)
+    assert round(total, 2) == 3209.38
+    # At max: the GPU pool at 2 nodes and the egress node group at its max of 2.
+    assert cost.total_at_max == pytest.approx(total + gpu_pool + egress_nodes, abs=1e-6)
+    assert round(total + gpu_pool + egress_nodes, 2) == 4801.01
+
+
 def test_the_us_total_is_known_and_every_other_geography_says_what_is_missing():
     """A record of the committed price data: only us-east-1 is complete offline (stacks/prices.yaml
     says why); the other stacks list their unpriced items instead of showing a total."""
