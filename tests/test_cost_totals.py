@@ -162,6 +162,39 @@ def test_one_total_per_geography_recomputed_by_hand_from_the_price_rows(stack):
     assert (cost.total is None) == bool(cost.unknown_reason)
 
 
+def test_the_us_total_written_out_figure_by_figure():
+    """The one fully priced stack, its arithmetic written out with the figures of stacks/prices.yaml
+    (us-east-1) and the default usage profile, so that changing any price, rule or priced resource
+    of the us stack fails here and must be re-done by hand. 730 h a month."""
+    plan = planned("us")
+    rules = load_rules()
+    models = tuple(m.key for m in plan.config.bedrock_models)
+    cost = price_snapshot(plan.snapshot, "us-east-1", rules.usage, rules, load_prices(), "us", models)
+    gpu_pool = 730 * 1 * 1.861 * (1 + 0.12)          # 1 g6e.xlarge node + Auto Mode fee (12%)
+    firewall = 730 * 3 * 0.395 + 100 * 0.065          # 3 endpoints + egress_gb 100
+    cluster = 730 * 0.1 + 730 * 1 * 0.096 * (1 + 0.12)  # control plane + 1 system-pool m6i.large + fee
+    egress_nodes = 730 * 1 * 0.096                     # desired 1 m6i.large
+    haiku = 50 / 2 * 1.1 + 10 / 2 * 5.5               # half the token profile each, two models
+    sonnet = 50 / 2 * 3.3 + 10 / 2 * 16.5
+    endpoints = 14 * (730 * 3 * 0.01) + 200 * 0.01    # 14 interface endpoints x 3 AZs + endpoint_gb 200
+    nlb = 730 * 0.0225 + 730 * 1 * 0.006              # NLB hour + nlb_lcu 1
+    kms = 1.0 + 2_000_000 * 3e-06
+    public_ips = 3 * 730 * 0.005                       # the NAT gateways' addresses (NAT itself waived)
+    logs = 20 * 0.5 + 20 * 12 * 0.03                  # 5 groups share 20 GB, kept 12 months
+    tunnel = 730 * 0.0042                              # t4g.nano
+    dns = 5 * 0.6 + (4 + 3 + 1) * 0.0005              # 5M queries + 8 listed domains
+    storage = 15 * 0.1 + 60 * 0.023                   # ECR + two S3 buckets sharing 60 GB
+    secrets = 3 * 0.4
+    total = (gpu_pool + firewall + cluster + egress_nodes + haiku + sonnet + endpoints + nlb + kms
+             + public_ips + logs + tunnel + dns + storage + secrets)
+    assert cost.complete and [u.name for u in cost.open_usage] == ["bedrock-guardrail"]
+    assert cost.total == pytest.approx(total, abs=1e-6)
+    assert round(total, 2) == 3209.38
+    # At max: the GPU pool at 2 nodes and the egress node group at its max of 2.
+    assert cost.total_at_max == pytest.approx(total + gpu_pool + egress_nodes, abs=1e-6)
+    assert round(total + gpu_pool + egress_nodes, 2) == 4801.01
+
+
 def test_the_us_total_is_known_and_every_other_geography_says_what_is_missing():
     """A record of the committed price data: only us-east-1 is complete offline (stacks/prices.yaml
     says why); the other stacks list their unpriced items instead of showing a total."""
@@ -208,14 +241,14 @@ def test_usage_items_left_open_keep_the_resource_total_known():
     plan = planned("us")
     rules = load_rules()
     book = load_prices()
-    models = ("claude-sonnet-4-5", "claude-haiku-4-5")
+    models = ("claude-opus-4-5", "claude-haiku-4-5")  # Opus 4.5 has no price row
     cost = price_snapshot(plan.snapshot, "us-east-1", rules.usage, rules, book, "us", models)
     (haiku,) = [r for r in cost.priced if r.usage]
     rows = PRICE_ROWS["us-east-1"]["prices"]
     assert haiku.name == "claude-haiku-4-5"
     assert haiku.monthly == pytest.approx(50 / 2 * rows["bedrock_input_mtok"]["claude-haiku-4-5"]
                                           + 10 / 2 * rows["bedrock_output_mtok"]["claude-haiku-4-5"])
-    assert [u.name for u in cost.open_usage] == ["bedrock-guardrail", "claude-sonnet-4-5"]
+    assert [u.name for u in cost.open_usage] == ["bedrock-guardrail", "claude-opus-4-5"]
     assert cost.complete and cost.total == pytest.approx(cost.monthly)
     more = price_snapshot(plan.snapshot, "us-east-1", {**rules.usage, "bedrock_input_mtok": 150.0}, rules, book,
                           "us", models)
@@ -417,6 +450,6 @@ def test_a_price_aws_has_not_published_says_so_per_item():
         price_of(book, "us-east-1", "ec2_instance_hour", "p5e.48xlarge", keyed=True)
     with pytest.raises(Unpriceable, match=r"^interface_endpoint_az_hour: not published for me-west-1 \(new region"):
         price_of(book, "me-west-1", "interface_endpoint_az_hour")
-    with pytest.raises(Unpriceable, match=r"^no interface_endpoint_az_hour price for ap-south-1$"):
-        price_of(book, "ap-south-1", "interface_endpoint_az_hour")  # not found offline: not claimed unpublished
+    with pytest.raises(Unpriceable, match=r"^no nlb_lcu_hour price for ap-southeast-2$"):
+        price_of(book, "ap-southeast-2", "nlb_lcu_hour")  # not found offline: not claimed unpublished
     assert price_of(book, "us-east-1", "ec2_instance_hour", "p5.48xlarge", keyed=True) == 55.04
