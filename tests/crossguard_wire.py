@@ -359,10 +359,11 @@ class Analyzer:
     Remediate/Analyze of the deployment and its AnalyzeStack then go to that one process.
 
     pulumi_policy's analyzer keeps no state between those calls: only Configure (the policy config)
-    and ConfigureStack (stack tags) set any (`_PolicyAnalyzerServicer`, pulumi_policy/policy.py);
-    Analyze, Remediate and AnalyzeStack read them and build each answer from the request alone. So
-    one analyzer can serve several deployments under the same analyzer environment and config
-    (`Analyzers`), each deployment still sending all of its own calls."""
+    and ConfigureStack (stack tags) set any (`_PolicyAnalyzerServicer` in pulumi_policy 1.21.0's
+    policy.py); Analyze, Remediate and AnalyzeStack read them and build each answer from the request
+    alone. The pack's policies keep none either (policy/policies.py: `_context` caches a function of
+    the config). So one analyzer can serve several deployments under the same analyzer environment
+    and config (`Analyzers`), each deployment still sending all of its own calls."""
 
     def __init__(self, stub, engine: _Engine, address: str, pack_dir: Path, pack_config: str | None):
         self.stub, self.engine = stub, engine
