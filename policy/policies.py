@@ -125,6 +125,8 @@ def _resource_validator(rule: Rule):
         except PackConfigError as exc:
             report_violation(f"[{rule.id}] residency policy config: {exc}", args.urn)
             return
+        if not rule.matches(args.resource_type):  # evaluate would find nothing: skip building the snapshot
+            return
         snapshot = snapshot_from_policy_resources([args], default_region=region, stack=ctx.stack)
         report = evaluate(snapshot, ctx, rules=[rule], targets={args.urn}, complete=False)
         report_findings(report, snapshot, report_violation)

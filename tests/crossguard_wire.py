@@ -18,6 +18,11 @@ Resources come from the offline plan (infra/harness/synth.py); `first_preview` t
 first `pulumi preview` of a new stack sends: every id, ARN and provider-computed name unknown.
 The engine's own gRPC service runs on 127.0.0.1 so the pack can log to it.
 
+`run_engine` and `policy_analyze` start a pack process for one deployment, as the CLI does.
+`Analyzers` keeps a started, configured pack per analyzer environment and pack config, so that
+tests of several deployments under the same stack, mode and config share one process (each sends
+all of its own calls; `Analyzer` says why the pack's answers cannot depend on earlier calls).
+
 `policy_analyze` plays `pulumi policy analyze --file EXPORT --policy-pack DIR --policy-pack-config
 FILE` instead (pulumi/pulumi at 1b5949891b3cefcb9974752b24a5ecef0acc86c8:
 `pkg/cmd/pulumi/policy/policy_analyze.go`, `pkg/resource/deploy/analyze_snapshot.go`,
@@ -317,22 +322,6 @@ def running_pack(cli_env: dict[str, str], pack_dir: Path = PACK_DIR, extra_env=N
         server.stop(0)
 
 
-def _configured(stub, address: str, pack_dir: Path, pack_config: str | None) -> Run:
-    """Handshake, GetAnalyzerInfo, the CLI's config reconcile and validation, Configure."""
-    try:
-        stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
-            engine_address=address, root_directory=str(pack_dir), program_directory=str(pack_dir)))
-    except grpc.RpcError as exc:
-        if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-            raise
-    info = stub.GetAnalyzerInfo(empty_pb2.Empty())
-    config = reconcile(info, parse_pack_config(pack_config or ""))
-    stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
-        name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
-        for name, (level, props) in config.items()}))
-    return Run([], info=info)
-
-
 def _analyze_each(stub, run: Run, resources: list[dict]) -> None:
     """Remediate then Analyze every resource, with its inputs."""
     by_urn = {r["urn"]: r for r in resources}
@@ -362,30 +351,115 @@ def _analyze_stack(stub, run: Run, resources: list[dict]) -> None:
     run.analyze_stack_seconds = time.perf_counter() - start
 
 
+class Analyzer:
+    """A started and configured pack, as one `pulumi preview`/`up` or `pulumi policy analyze` holds it:
+    LoadLocalPolicyPackAnalyzers (pulumi/pulumi at 1b5949891b3cefcb9974752b24a5ecef0acc86c8:
+    pkg/engine/update.go lines 280-330) starts the pack once, asks
+    GetAnalyzerInfo, reconciles and validates the config file and calls Configure once; every
+    Remediate/Analyze of the deployment and its AnalyzeStack then go to that one process.
+
+    pulumi_policy's analyzer keeps no state between those calls: only Configure (the policy config)
+    and ConfigureStack (stack tags) set any (`_PolicyAnalyzerServicer` in pulumi_policy 1.21.0's
+    policy.py); Analyze, Remediate and AnalyzeStack read them and build each answer from the request
+    alone. The pack's policies keep none either (policy/policies.py: `_context` caches a function of
+    the config). So one analyzer can serve several deployments under the same analyzer environment
+    and config (`Analyzers`), each deployment still sending all of its own calls."""
+
+    def __init__(self, stub, engine: _Engine, address: str, pack_dir: Path, pack_config: str | None):
+        self.stub, self.engine = stub, engine
+        self.info = self._configure(address, pack_dir, pack_config)
+        self._logged = 0  # engine log lines already handed to a Run
+
+    def _configure(self, address: str, pack_dir: Path, pack_config: str | None):
+        """Handshake, GetAnalyzerInfo, the CLI's config reconcile and validation, Configure."""
+        try:
+            self.stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address=address, root_directory=str(pack_dir), program_directory=str(pack_dir)))
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+        info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+        config = reconcile(info, parse_pack_config(pack_config or ""))
+        self.stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+            name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
+            for name, (level, props) in config.items()}))
+        return info
+
+    def _new_logs(self) -> list[str]:
+        logs = self.engine.logs[self._logged:]
+        self._logged += len(logs)
+        return logs
+
+    def deployment(self, resources: list[dict]) -> Run:
+        """Remediate then Analyze every resource with its inputs; one AnalyzeStack with their outputs."""
+        run = Run([], info=self.info)
+        _analyze_each(self.stub, run, resources)
+        _analyze_stack(self.stub, run, resources)
+        run.engine_logs = self._new_logs()
+        return run
+
+    def analyze_export(self, export_path: Path) -> Run:
+        """What `pulumi policy analyze --file EXPORT` sends: the export's resources not marked
+        `delete`. Stack-level diagnostics on a URN outside the export name the root Stack, as the
+        CLI shows them."""
+        resources = [r for r in json.loads(Path(export_path).read_text())["deployment"].get("resources") or []
+                     if not r.get("delete")]
+        run = Run([], info=self.info)
+        _analyze_each(self.stub, run, resources)
+        per_resource = len(run.diagnostics)
+        _analyze_stack(self.stub, run, resources)
+        run.engine_logs = self._new_logs()
+        urns = {r["urn"] for r in resources}
+        root = next((r["urn"] for r in resources if r["type"] == "pulumi:pulumi:Stack" and not r.get("parent")), "")
+        for d in run.diagnostics[per_resource:]:
+            d.urn = d.urn if d.urn in urns else root
+        return run
+
+
+@contextlib.contextmanager
+def started(cli_env: dict[str, str], pack_config: str | None, pack_dir: Path = PACK_DIR, extra_env=None):
+    """The pack started with the analyzer environment `cli_env` and configured with `pack_config`."""
+    with running_pack(cli_env, pack_dir, extra_env) as (stub, engine, address):
+        yield Analyzer(stub, engine, address, pack_dir, pack_config)
+
+
+class Analyzers:
+    """Started and configured analyzers kept for several deployments: one per analyzer environment
+    (PULUMI_CONFIG, PULUMI_STACK, PULUMI_DRY_RUN ...) and pack config, as two `pulumi preview` runs
+    of the same stack with the same --policy-pack-config would start them. A test of start-up,
+    config handling or refusal starts its own (`started`, `run_engine`, `policy_analyze`)."""
+
+    def __init__(self):
+        self._exit = contextlib.ExitStack()
+        self._started: dict[tuple, Analyzer] = {}
+
+    def _get(self, cli_env: dict[str, str], pack_config: str | None) -> Analyzer:
+        key = (json.dumps(cli_env, sort_keys=True), pack_config)
+        if key not in self._started:
+            self._started[key] = self._exit.enter_context(started(cli_env, pack_config))
+        return self._started[key]
+
+    def of_stack(self, stack: str, config_values: dict, pack_config: str, dry_run: bool) -> Analyzer:
+        """The analyzer a `pulumi preview` (dry_run) or `pulumi up` of `stack` runs."""
+        return self._get(deployment_env(stack, config_values, dry_run), pack_config)
+
+    def of_policy_analyze(self, pack_config: str) -> Analyzer:
+        """The analyzer `pulumi policy analyze --file` runs: no analyzer options."""
+        return self._get({}, pack_config)
+
+    def close(self) -> None:
+        self._exit.close()
+        self._started.clear()
+
+
 def run_engine(stack: str, config_values: dict, resources: list[dict], pack_config: str | None,
                dry_run: bool, pack_dir: Path = PACK_DIR, extra_env=None) -> Run:
-    """One `pulumi preview/up --policy-pack` as the engine drives the analyzer."""
-    with running_pack(deployment_env(stack, config_values, dry_run), pack_dir, extra_env) as (stub, engine, address):
-        run = _configured(stub, address, pack_dir, pack_config)
-        _analyze_each(stub, run, resources)
-        _analyze_stack(stub, run, resources)
-        run.engine_logs = list(engine.logs)
-    return run
+    """One `pulumi preview/up --policy-pack` as the engine drives the analyzer, in its own process."""
+    with started(deployment_env(stack, config_values, dry_run), pack_config, pack_dir, extra_env) as analyzer:
+        return analyzer.deployment(resources)
 
 
 def policy_analyze(export_path: Path, pack_config: str | None, pack_dir: Path = PACK_DIR, extra_env=None) -> Run:
-    """`pulumi policy analyze --file EXPORT`: the export's resources, no stack, no analyzer options.
-    Stack-level diagnostics on a URN outside the export name the root Stack, as the CLI shows them."""
-    resources = [r for r in json.loads(Path(export_path).read_text())["deployment"].get("resources") or []
-                 if not r.get("delete")]
-    with running_pack({}, pack_dir, extra_env) as (stub, engine, address):
-        run = _configured(stub, address, pack_dir, pack_config)
-        _analyze_each(stub, run, resources)
-        per_resource = len(run.diagnostics)
-        _analyze_stack(stub, run, resources)
-        run.engine_logs = list(engine.logs)
-    urns = {r["urn"] for r in resources}
-    root = next((r["urn"] for r in resources if r["type"] == "pulumi:pulumi:Stack" and not r.get("parent")), "")
-    for d in run.diagnostics[per_resource:]:
-        d.urn = d.urn if d.urn in urns else root
-    return run
+    """`pulumi policy analyze --file EXPORT`: the export's resources, no stack, no analyzer options."""
+    with started({}, pack_config, pack_dir, extra_env) as analyzer:
+        return analyzer.analyze_export(export_path)

@@ -3,6 +3,11 @@
 tests/crossguard_wire.py plays the engine (see its docstring for the exact sequence). Every stack
 is analysed three ways: its offline plan as an update, the same plan as a first preview (ids,
 ARNs and computed names unknown), and the plan with planted violations.
+
+Deployments under the same stack, mode and pack config share one started, configured pack (the
+`analyzers` fixture; crossguard_wire.Analyzer says why that is what the CLI's analyzer sees); the
+tests of start-up, missing config and refusal start their own. `stack` is a module-scoped
+parameter, so pytest runs each stack's tests together and stops its packs before the next stack.
 """
 
 import json
@@ -17,6 +22,18 @@ from stack_plans import planned
 
 STACKS = list_stacks()
 PACK_VERSION = str(yaml.safe_load((wire.PACK_DIR / "PulumiPolicy.yaml").read_text())["version"])
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def stack(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def analyzers(stack):
+    shared = wire.Analyzers()
+    yield shared
+    shared.close()
 
 
 def stack_inputs(stack):
@@ -52,33 +69,30 @@ def planted(stack, resources):
                                                     "foreign": foreign["urn"]}
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_clean_plan_passes_every_policy_over_the_wire(stack):
+def test_clean_plan_passes_every_policy_over_the_wire(stack, analyzers):
     values, resources, config = stack_inputs(stack)
-    run = wire.run_engine(stack, values, resources, config, dry_run=False)
+    run = analyzers.of_stack(stack, values, config, dry_run=False).deployment(resources)
     assert run.info.name == "ai-companion-residency" and run.info.version == PACK_VERSION
     assert run.info.supportsConfig and len(run.info.policies) > 30
     assert [(d.policy, d.urn, d.message) for d in run.diagnostics] == []
     assert len(run.analyze_seconds) == len(resources)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_first_preview_yields_no_mandatory_diagnostic(stack):
+def test_first_preview_yields_no_mandatory_diagnostic(stack, analyzers):
     values, resources, config = stack_inputs(stack)
     preview = wire.first_preview(resources)
     assert sum(json.dumps(r["inputs"]).count(wire.UNKNOWN) for r in preview) > 20  # the preview has unknowns
-    run = wire.run_engine(stack, values, preview, config, dry_run=True)
+    run = analyzers.of_stack(stack, values, config, dry_run=True).deployment(preview)
     assert [(d.policy, d.urn, d.message) for d in run.mandatory()] == []
     for d in run.diagnostics:  # what remains is the pack deferring a check to the update
         assert d.level == "advisory" and f"'ai-companion-residency@v{PACK_VERSION}' during preview" in d.message
         assert "0.0.1" not in d.message
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_planted_violations_come_back_mandatory_naming_policy_and_urn(stack):
+def test_planted_violations_come_back_mandatory_naming_policy_and_urn(stack, analyzers):
     values, resources, config = stack_inputs(stack)
     resources, urns = planted(stack, resources)
-    run = wire.run_engine(stack, values, resources, config, dry_run=False)
+    run = analyzers.of_stack(stack, values, config, dry_run=False).deployment(resources)
     found = {(d.policy, d.urn) for d in run.mandatory()}
     assert ("no-nat-gateway", urns["nat"]) in found
     assert ("resource-region-in-geography", urns["dest"]) in found
@@ -126,8 +140,8 @@ def test_a_broken_config_schema_makes_the_cli_refuse_the_pack(tmp_path):
     assert any(e.startswith("no-nat-gateway: ") and "string" in e for e in refused.value.args[0])
 
 
-@pytest.mark.parametrize("stack", ["eu", "us"])
-def test_dns_allow_rules_resolve_their_lists_without_ids_through_property_dependencies(stack):
+@pytest.mark.parametrize("stack", ["eu", "us"], indirect=True)
+def test_dns_allow_rules_resolve_their_lists_without_ids_through_property_dependencies(stack, analyzers):
     """Outputs without `id`: RSD-054 finds each ALLOW rule's list through the engine's
     propertyDependencies (as AnalyzeStack sends them) instead of reporting it unresolvable."""
     values, resources, config = stack_inputs(stack)
@@ -141,22 +155,24 @@ def test_dns_allow_rules_resolve_their_lists_without_ids_through_property_depend
         elif r["type"] == "aws:route53/resolverFirewallRule:ResolverFirewallRule":
             r = {**r, "propertyDependencies": {"firewallDomainListId": [lists[r["inputs"]["firewallDomainListId"]]]}}
         changed.append(r)
-    run = wire.run_engine(stack, values, changed, config, dry_run=False)
+    analyzer = analyzers.of_stack(stack, values, config, dry_run=False)
+    run = analyzer.deployment(changed)
     assert [(d.policy, d.urn, d.message) for d in run.mandatory()] == []
     without_dependencies = [{k: v for k, v in r.items() if k != "propertyDependencies"} for r in changed]
-    run = wire.run_engine(stack, values, without_dependencies, config, dry_run=False)
+    run = analyzer.deployment(without_dependencies)
     assert any("[RSD-054]" in d.message for d in run.mandatory())  # the check is live: unresolvable fails closed
 
 
-def test_deferrals_name_the_pack_version_of_pulumipolicy_yaml():
+@pytest.mark.parametrize("stack", ["sg"], indirect=True)
+def test_deferrals_name_the_pack_version_of_pulumipolicy_yaml(stack, analyzers):
     """pulumi-policy hard-codes 0.0.1 in its "can't run during preview" message; the pack hands it
     PulumiPolicy.yaml's version."""
-    values, resources, config = stack_inputs("sg")
+    values, resources, config = stack_inputs(stack)
     preview = wire.first_preview(resources)
     for r in preview:
         if r["type"] == "pulumi:providers:aws":
             r["inputs"] = {**r["inputs"], "region": wire.UNKNOWN}  # region unknown: placement rules defer
-    run = wire.run_engine("sg", values, preview, config, dry_run=True)
+    run = analyzers.of_stack(stack, values, config, dry_run=True).deployment(preview)
     assert run.diagnostics and run.mandatory() == []
     assert all(f"'ai-companion-residency@v{PACK_VERSION}' during preview" in d.message for d in run.diagnostics)
 
@@ -169,20 +185,20 @@ def written_export(tmp_path, stack, resources):
     return path
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_policy_analyze_file_passes_every_stacks_plan_export(stack, tmp_path):
+def test_policy_analyze_file_passes_every_stacks_plan_export(stack, tmp_path, analyzers):
     """`pulumi policy analyze --file` over the plan's export: no stack config, no dry run, inputs
     to Analyze and outputs (with their `id`) to AnalyzeStack, exactly as the export holds them."""
     _, resources, config = stack_inputs(stack)
-    run = wire.policy_analyze(written_export(tmp_path, stack, resources), config)
+    run = analyzers.of_policy_analyze(config).analyze_export(written_export(tmp_path, stack, resources))
     assert [(d.policy, d.urn, d.message) for d in run.diagnostics] == []
     assert len(run.analyze_seconds) == len(resources)
 
 
-def test_policy_analyze_file_reports_planted_violations_mandatory(tmp_path):
-    _, resources, config = stack_inputs("eu")
-    resources, urns = planted("eu", resources)
-    run = wire.policy_analyze(written_export(tmp_path, "eu", resources), config)
+@pytest.mark.parametrize("stack", ["eu"], indirect=True)
+def test_policy_analyze_file_reports_planted_violations_mandatory(stack, tmp_path, analyzers):
+    _, resources, config = stack_inputs(stack)
+    resources, urns = planted(stack, resources)
+    run = analyzers.of_policy_analyze(config).analyze_export(written_export(tmp_path, stack, resources))
     found = {(d.policy, d.urn) for d in run.mandatory()}
     assert {("no-nat-gateway", urns["nat"]), ("resource-region-in-geography", urns["dest"]),
             ("residency-stack-graph", urns["repl"])} <= found

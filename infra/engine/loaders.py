@@ -321,32 +321,33 @@ CROSSGUARD_PROVIDER_ID = "crossguard"
 
 def _policy_value(value: Any, unknown: list[str] | None = None, path: str = "") -> Any:
     """Unwrap a CrossGuard property value; the paths of unknown values are appended to `unknown`."""
-    from collections.abc import Mapping, Sequence
-
-    from pulumi_policy.proxy import _is_unknown
-
     unknown = [] if unknown is None else unknown
-    target = None
-    if isinstance(value, (Mapping, Sequence)) and not isinstance(value, (str, bytes, dict, list)):
-        try:
-            target = value["__target"]  # pulumi_policy's unknown-checking / secret proxies
-        except (KeyError, IndexError, TypeError):
-            target = dict(value) if isinstance(value, Mapping) else list(value)
-        return _policy_value(target, unknown, path)
+    # Plain values first: the abstract-class checks for proxies below cost more than the unwrapping
+    # (a CrossGuard policy unwraps every property of every resource it judges).
     if isinstance(value, dict):
         return {k: _policy_value(v, unknown, f"{path}.{k}" if path else k)
                 for k, v in value.items() if k not in ("__defaults", "__meta")}
     if isinstance(value, list):
         return [_policy_value(v, unknown, f"{path}[{i}]") for i, v in enumerate(value)]
-    if type(value).__name__ == "Secret" and hasattr(value, "value"):  # pulumi_policy.Secret
-        return _policy_value(value.value, unknown, path)
     if isinstance(value, str):
+        from pulumi_policy.proxy import _is_unknown
+
         if _is_unknown(value) or value == UNKNOWN:
             unknown.append(path)
             return None
         return value
     if isinstance(value, (int, float, bool)) or value is None:
         return value
+    from collections.abc import Mapping, Sequence
+
+    if isinstance(value, (Mapping, Sequence)) and not isinstance(value, bytes):
+        try:
+            target = value["__target"]  # pulumi_policy's unknown-checking / secret proxies
+        except (KeyError, IndexError, TypeError):
+            target = dict(value) if isinstance(value, Mapping) else list(value)
+        return _policy_value(target, unknown, path)
+    if type(value).__name__ == "Secret" and hasattr(value, "value"):  # pulumi_policy.Secret
+        return _policy_value(value.value, unknown, path)
     return None  # pulumi Asset/Archive objects: code, not configuration
 
 
