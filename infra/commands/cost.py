@@ -282,7 +282,8 @@ def render_markdown(results: list[tuple[StackCost, Delta | None]], breaches: lis
                 out += ["", f"{label}: " + ", ".join(f"{md(u.name)} (`{md(short_type(u.type))}`): {md(u.reason)}"
                                                      for u in items)]
         out += ["", f"<details><summary>{len(cost.priced)} priced, {len(cost.open_resources)} not priced, "
-                    f"{len(cost.open_usage)} usage open</summary>", "", "| resource | type | monthly | basis |", "|---|---|---|---|"]
+                    f"{len(cost.open_usage)} usage open</summary>", "",
+                "| resource | type | monthly | basis |", "|---|---|---|---|"]
         out += [f"| {md(r.name)} | `{md(short_type(r.type))}` | {money(r.monthly)} | "
                 f"{md('; '.join(f'{line.part}: {line.basis}' for line in r.lines) or r.note)} |" for r in cost.priced]
         out += [f"| {md(u.name)} | `{md(short_type(u.type))}` | {'usage open' if u.usage else 'not priced'} | "
