@@ -189,7 +189,7 @@ def test_one_total_per_geography_recomputed_by_hand_from_the_price_rows(stack):
 
 
 def test_the_us_total_written_out_figure_by_figure():
-    """The one fully priced stack, its arithmetic written out with the figures of stacks/prices.yaml
+    """The us stack, its arithmetic written out with the figures of stacks/prices.yaml
     (us-east-1) and the default usage profile, so that changing any price, rule or priced resource
     of the us stack fails here and must be re-done by hand. 730 h a month."""
     plan = planned("us")
