@@ -89,8 +89,81 @@ def test_small_stack_totals_match_the_hand_computation(small_cost):
 
 def test_unknown_types_and_missing_prices_are_listed_not_priced_never_zero(small_cost):
     unpriced = {u.name: u.reason for u in small_cost.not_priced}
-    assert unpriced == {"queue": "no pricing rule for this type", "eip": "no public_ipv4_hour price for ap-southeast-1"}
+    assert unpriced == {"queue": "no pricing rule for this type",
+                        "eip": "no public_ipv4_hour price for ap-southeast-1 (none found offline)"}
     assert not {"queue", "eip"} & {r.name for r in small_cost.priced}
+
+
+def endpoint_logs_and_key(cfg):
+    """An interface endpoint (hours per AZ + data processed), a log group (ingestion + storage, both
+    usage) and a key (per month + requests)."""
+    opts = pulumi.ResourceOptions(provider=aws.Provider("aws", region=cfg.region))
+    aws.ec2.VpcEndpoint("ecr", vpc_id="vpc-1", service_name="com.amazonaws.ap-southeast-1.ecr.api",
+                        vpc_endpoint_type="Interface", subnet_ids=["subnet-a", "subnet-b"], opts=opts)
+    aws.cloudwatch.LogGroup("logs", name="/x", retention_in_days=30, opts=opts)
+    aws.kms.Key("key", opts=opts)
+    return {}
+
+
+def prices_without(*keys: str):
+    rows = {k: v for k, v in TEST_PRICES["regions"]["ap-southeast-1"]["prices"].items() if k not in keys}
+    return parse_prices({"schema_version": 1, "regions": {"ap-southeast-1": {"checked": "2026-01-02", "prices": rows}}})
+
+
+def test_a_usage_part_without_a_price_is_a_usage_item_open_and_the_total_stays_known(synth):
+    """Data processed, log ingestion and storage are `usage:` parts: without their prices they are
+    usage items open (resource, part, price, why); the endpoint's hours and the key are still
+    priced, and the total is their sum. A log group with only usage parts, none priced, is not
+    shown as $0: it is only listed open."""
+    plan = synth("sg", values_with("sg"), program=endpoint_logs_and_key)
+    rules = load_rules()
+    cost = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules,
+                          prices_without("interface_endpoint_gb", "logs_ingest_gb", "logs_storage_gb_month"))
+    assert cost.complete and not cost.open_resources
+    assert cost.total == pytest.approx(H * 2 * 0.01 + 1.0 + 2_000_000 * 0.000003)  # 14.60 + 7.00
+    assert {r.name: [line.part for line in r.lines] for r in cost.priced} == {
+        "ecr": ["endpoint per AZ"], "key": ["customer managed key", "requests"]}
+    assert [(u.name, u.part, u.reason) for u in cost.open_usage] == [
+        ("logs", "ingestion", "ingestion (usage log_ingest_gb): no logs_ingest_gb price for ap-southeast-1 "
+                              "(none found offline)"),
+        ("logs", "storage", "storage (usage log_ingest_gb): no logs_storage_gb_month price for ap-southeast-1 "
+                            "(none found offline)"),
+        ("ecr", "data processed", "data processed (usage endpoint_gb): no interface_endpoint_gb price for "
+                                  "ap-southeast-1 (none found offline)")]
+
+
+def test_a_resource_driven_part_without_a_price_leaves_the_resource_not_priced_and_the_total_unknown(synth):
+    """The endpoint's hours per AZ and the key's monthly charge are charged for existing: without
+    their price the resource is not priced (its usage parts with it) and the total is unknown."""
+    plan = synth("sg", values_with("sg"), program=endpoint_logs_and_key)
+    rules = load_rules()
+    for missing, name in (("interface_endpoint_az_hour", "ecr"), ("kms_key_month", "key")):
+        cost = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, prices_without(missing))
+        assert cost.total is None and cost.total_at_max is None
+        assert [(u.name, u.part) for u in cost.not_priced] == [(name, "")]
+        assert cost.unknown_reason == (f"1 resource-driven item(s) not priced: {name} ({cost.not_priced[0].type}): "
+                                       f"no {missing} price for ap-southeast-1 (none found offline)")
+        assert name not in {r.name for r in cost.priced}
+
+
+def test_a_newly_open_usage_item_shows_in_the_comparison_and_the_markdown_comment(synth):
+    from infra.commands.cost import guardrail, render_markdown, render_text
+
+    plan = synth("sg", values_with("sg"), program=endpoint_logs_and_key)
+    rules = load_rules()
+    base = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, parse_prices(TEST_PRICES), "sg")
+    head = price_snapshot(plan.snapshot, "ap-southeast-1", rules.usage, rules, prices_without("interface_endpoint_gb"),
+                          "sg")
+    delta = compare(head, base)
+    assert [(u.name, u.part, u.usage) for u in delta.newly_unpriced] == [("ecr", "data processed", True)]
+    assert delta.exact and delta.monthly == pytest.approx(-200 * 0.01)  # the part no longer priced
+    assert guardrail([(head, delta)], usd=100.0, percent=None) == []  # judged, not "not checked"
+    markdown = render_markdown([(head, delta)])
+    assert ("Newly open usage items: ecr (`ec2/vpcEndpoint:VpcEndpoint`): data processed (usage endpoint_gb): "
+            "no interface_endpoint_gb price for ap-southeast-1 (none found offline)") in markdown
+    assert "Newly not priced" not in markdown and "| sg | ap-southeast-1 | $" in markdown
+    assert "    newly open (usage): ecr (ec2/vpcEndpoint:VpcEndpoint): data processed" in render_text([(head, delta)])
+    assert compare(head, head).newly_unpriced == []
 
 
 def cluster_and_nat(version: str, firewall: bool):
@@ -231,6 +304,50 @@ def test_cli_all_prices_every_stack():
     result = residency("cost", "--all", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert [d["stack"] for d in json.loads(result.stdout)] == list_stacks()
+
+
+def repo_prices_without(tmp_path: Path, region: str, *keys: str) -> tuple[Path, dict]:
+    """The committed price file with `keys` taken out of `region`: (its path, the region's rows)."""
+    doc = yaml.safe_load((ROOT / "stacks" / "prices.yaml").read_text())
+    rows = doc["regions"][region]["prices"]
+    kept = {k: rows.pop(k) for k in keys}
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path, {**rows, **kept}
+
+
+def test_cli_a_missing_usage_price_is_a_usage_item_open_and_a_missing_resource_price_makes_the_total_unknown(
+        tmp_path):
+    """sg with the committed prices but CloudWatch Logs ingestion: the two log groups' ingestion is
+    open, their storage still priced, and the total is the full one less the ingestion (20 GB x the
+    price); without the NLB's hourly price the total is unknown, in JSON and in text."""
+    full = json.loads(residency("cost", "--stack", "sg", "--format", "json").stdout)
+    prices, rows = repo_prices_without(tmp_path, "ap-southeast-1", "logs_ingest_gb")
+    js = residency("cost", "--stack", "sg", "--prices", str(prices), "--format", "json")
+    assert js.returncode == 0, js.stderr
+    doc = json.loads(js.stdout)
+    assert full["monthly"] is not None and doc["monthly"] is not None and doc["monthly_reason"] is None
+    assert doc["monthly"] == pytest.approx(full["monthly"] - 20 * rows["logs_ingest_gb"], abs=0.011)
+    opened = [(u["name"], u["reason"]) for u in doc["not_priced"] if u["usage_item"]]
+    for name in ("net-flow-logs", "serving-control-plane"):
+        assert (name, "ingestion (usage log_ingest_gb): no logs_ingest_gb price for ap-southeast-1 "
+                      "(none found offline)") in opened
+        (group,) = [r for r in doc["resources"] if r["name"] == name and "logGroup" in r["type"]]
+        assert [p["part"] for p in group["parts"]] == ["storage"]
+    assert not [u for u in doc["not_priced"] if not u["usage_item"]]
+    text = residency("cost", "--stack", "sg", "--prices", str(prices)).stdout
+    assert f"total: ${doc['monthly']:,.2f} per month" in text and "  not priced: 0\n" in text
+    assert ("    net-flow-logs (cloudwatch/logGroup:LogGroup): ingestion (usage log_ingest_gb): no logs_ingest_gb "
+            "price for ap-southeast-1 (none found offline)") in text
+
+    prices, _ = repo_prices_without(tmp_path, "ap-southeast-1", "nlb_hour")
+    js = residency("cost", "--stack", "sg", "--prices", str(prices), "--format", "json")
+    doc = json.loads(js.stdout)
+    assert doc["monthly"] is None and doc["monthly_at_max"] is None
+    assert doc["monthly_reason"] == ("1 resource-driven item(s) not priced: model-vllm (kubernetes:core/v1:Service): "
+                                     "no nlb_hour price for ap-southeast-1 (none found offline)")
+    text = residency("cost", "--stack", "sg", "--prices", str(prices)).stdout
+    assert f"total: unknown, ≥ ${doc['monthly_priced']:,.2f} (1 items unpriced) per month" in text
 
 
 def test_gpu_max_size_change_moves_the_pr_delta_by_exactly_its_price(tmp_path):

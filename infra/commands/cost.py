@@ -15,8 +15,13 @@ and shows the change and the biggest movers.
 
 Unknown is never $0: the monthly total is known only when every resource-driven item is priced;
 otherwise JSON gives `monthly: null` with the reason and text/markdown a lower bound
-`≥ $X (N items unpriced)`. Usage items (Bedrock tokens, guardrail text units) priced from the
-usage profile are part of the total; those that cannot be priced are listed as open.
+`≥ $X (N items unpriced)`. Usage items (Bedrock tokens, guardrail text units, and every part a
+rule of stacks/cost_rules.yaml drives by a `usage:` volume: log ingestion, NLB capacity units,
+firewall traffic, KMS requests...) priced from the usage profile are part of the total; those
+whose price is missing are listed as "usage items open" (the resource, the part, the price and
+why) and leave the total known, with the resource's other parts still priced. A missing price of
+a part charged for the resource existing (hours, per month, per instance, counts) leaves the
+resource not priced and the total unknown.
 
 Guardrails (as Infracost's thresholds): with `--base`, `--fail-above-usd N` and
 `--fail-above-percent P` fail the command when a stack's monthly total rises by more than N
@@ -176,6 +181,8 @@ def render_text(results: list[tuple[StackCost, Delta | None]], breaches: list[Br
             for m in delta.movers:
                 lines.append(f"    {m.change} {m.name} ({short_type(m.type)}): {money(m.monthly, True)}, "
                              f"{money(m.at_max, True)} at max")
+            lines += [f"    newly {'open (usage)' if u.usage else 'not priced'}: {u.name} ({short_type(u.type)}): "
+                      f"{u.reason}" for u in (delta.newly_unpriced if delta.base else [])]
         lines.append(f"  free (no charge of their own): {cost.free} resources")
         lines.append(f"  not priced: {len(cost.open_resources)}" + (" (the total is unknown):" if cost.open_resources else ""))
         lines += [f"    {u.name} ({short_type(u.type)}): {u.reason}" for u in cost.open_resources]
@@ -223,7 +230,8 @@ def to_json(cost: StackCost, delta: Delta | None, book=None) -> dict:
             "exact": delta.exact,
             "movers": [{"type": m.type, "name": m.name, "change": m.change, "monthly": round(m.monthly, 2),
                         "monthly_at_max": round(m.at_max, 2)} for m in delta.movers],
-            "newly_not_priced": [{"type": u.type, "name": u.name, "reason": u.reason} for u in delta.newly_unpriced],
+            "newly_not_priced": [{"type": u.type, "name": u.name, "reason": u.reason, "usage_item": u.usage}
+                                 for u in delta.newly_unpriced],
         }
     return doc
 
@@ -268,11 +276,14 @@ def render_markdown(results: list[tuple[StackCost, Delta | None]], breaches: lis
             out += ["", "Biggest movers:", "", "| resource | type | change | monthly | at max |", "|---|---|---|---|---|"]
             out += [f"| {md(m.name)} | `{md(short_type(m.type))}` | {m.change} | {money(m.monthly, True)} | "
                     f"{money(m.at_max, True)} |" for m in delta.movers]
-        if delta and delta.newly_unpriced:
-            out += ["", "Newly not priced: " + ", ".join(f"{md(u.name)} (`{md(short_type(u.type))}`)"
-                                                         for u in delta.newly_unpriced)]
-        out += ["", f"<details><summary>{len(cost.priced)} priced, {len(cost.not_priced)} not priced"
-                    "</summary>", "", "| resource | type | monthly | basis |", "|---|---|---|---|"]
+        for label, usage in (("Newly not priced", False), ("Newly open usage items", True)):
+            items = [u for u in (delta.newly_unpriced if delta else []) if u.usage == usage]
+            if items:
+                out += ["", f"{label}: " + ", ".join(f"{md(u.name)} (`{md(short_type(u.type))}`): {md(u.reason)}"
+                                                     for u in items)]
+        out += ["", f"<details><summary>{len(cost.priced)} priced, {len(cost.open_resources)} not priced, "
+                    f"{len(cost.open_usage)} usage open</summary>", "",
+                "| resource | type | monthly | basis |", "|---|---|---|---|"]
         out += [f"| {md(r.name)} | `{md(short_type(r.type))}` | {money(r.monthly)} | "
                 f"{md('; '.join(f'{line.part}: {line.basis}' for line in r.lines) or r.note)} |" for r in cost.priced]
         out += [f"| {md(u.name)} | `{md(short_type(u.type))}` | {'usage open' if u.usage else 'not priced'} | "
@@ -320,7 +331,8 @@ def guardrail(results: list[tuple[StackCost, Delta | None]], usd: float | None,
         base = delta.base if delta else None
         exact = delta.exact if base is not None else cost.complete
         if not exact:
-            changed = ", ".join(sorted({u.name for u in (delta.newly_unpriced if base is not None else [])}))
+            changed = ", ".join(sorted({u.name for u in (delta.newly_unpriced if base is not None else [])
+                                        if not u.usage}))
             breaches.append(Breach(cost.stack, None, None, (), (), reason=(
                 f"the head total is unknown ({cost.unknown_reason})" if base is None else
                 "items not priced differ between head and base, so the change is unknown"

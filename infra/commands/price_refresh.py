@@ -167,7 +167,8 @@ HEADER = """\
 # Written by `residency cost --refresh` from the AWS Price List Query API; `checked` is the date
 # each region was read; `sources` and `unpublished` are carried over from the previous file (prices
 # not in the Price List API, and prices AWS has not published for a region). A region or price
-# missing here makes the resources that need it "not priced" and the total unknown, never $0.
+# missing here makes the resources that need it "not priced" and the total unknown, never $0; a
+# missing price of a usage-driven part (a `usage:` part of cost_rules.yaml) is a usage item open.
 """
 
 

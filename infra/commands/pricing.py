@@ -4,6 +4,11 @@ Every custom resource of a plan is either priced (a line per charged part, each 
 was computed from), free (a type with no charge of its own), or *not priced* with the reason: no
 rule for its type, no price for its region, an input the rule needs is unknown. Not priced is
 never counted as 0; totals are labelled as covering the priced resources only.
+
+A part with `usage:` in its rule is driven by the usage profile, not by the resource existing:
+when its price is missing, that part is a *usage item open* (named with the part, the price and
+why) and the resource's other parts are still priced, so the total stays known. A missing price
+of any other part (hours, per month, per instance, counts) leaves the whole resource not priced.
 """
 
 from __future__ import annotations
@@ -305,11 +310,12 @@ class Unpriced:
     reason: str
     usage: bool = False  # a usage-driven charge (tokens, text units): leaves the resource total known
     inputs: str = ""  # a digest of the resource's inputs: an unpriced item that did not change between two plans
+    part: str = ""  # the usage part left open beside the resource's priced parts; "" = the whole item
 
 
-def unpriced(r: Resource, reason: str, usage: bool = False) -> Unpriced:
+def unpriced(r: Resource, reason: str, usage: bool = False, part: str = "") -> Unpriced:
     digest = hashlib.sha256(json.dumps(r.props, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return Unpriced(r.urn, r.type, r.name, reason, usage, digest)
+    return Unpriced(r.urn, r.type, r.name, reason, usage, digest, part)
 
 
 @dataclass
@@ -474,16 +480,16 @@ def price_of(book: PriceBook, region: str, price: str, key: str | None = None, k
     publishes none in that region)."""
     table = book.regions.get(region)
     if table is None:
-        raise Unpriceable(f"no {price} price for {region}")
+        raise Unpriceable(f"no {price} price for {region} (none found offline)")
     for item in ([f"{price}[{key}]"] if keyed else []) + [price]:
         if item in table.unpublished:
             raise Unpriceable(f"{item}: not published for {region} ({table.unpublished[item]})")
     value = table.prices.get(price)
     if value is None:
-        raise Unpriceable(f"no {price} price for {region}")
+        raise Unpriceable(f"no {price} price for {region} (none found offline)")
     if keyed:
         if not isinstance(value, dict) or value.get(key) is None:
-            raise Unpriceable(f"no {price} price for {key} in {region}")
+            raise Unpriceable(f"no {price} price for {key} in {region} (none found offline)")
         value = value[key]
     return float(value)
 
@@ -540,6 +546,24 @@ def _price_part(part: Part, props: dict, unit: tuple[float, str], share: int, us
     monthly = unit_price * factor
     return Line(part.part, " x ".join(basis), unit_price, monthly * nodes[1], monthly * nodes[0], monthly * nodes[2],
                 (part.price,) + ((part.share_of,) if part.share_of else ()))
+
+
+def _price_parts(r: Resource, variant: Variant, region: str, book: PriceBook, share: int, usage: dict,
+                 rules: Rules, workloads: list[Resource]) -> tuple[list[Line], list[Unpriced]]:
+    """The lines of the parts priced, and the usage parts (`usage:` in the rule) whose price is
+    missing, as usage items open. A missing price of any other part raises Unpriceable: the
+    resource's charge for existing is unknown."""
+    lines, open_parts = [], []
+    for p in variant.parts:
+        try:
+            unit = _unit_price(book, region, p, r.props)
+        except Unpriceable as exc:
+            if not p.usage:
+                raise
+            open_parts.append(unpriced(r, f"{p.part} (usage {p.usage}): {exc}", usage=True, part=p.part))
+            continue
+        lines.append(_price_part(p, r.props, unit, share, usage, rules, workloads))
+    return lines, open_parts
 
 
 def price_tokens(models: tuple[str, ...], region: str, usage: dict[str, float],
@@ -601,11 +625,13 @@ def price_snapshot(snapshot: Snapshot, region: str, usage: dict[str, float], rul
         try:
             if where is None:
                 raise Unpriceable("not placed in a region")
-            lines = [_price_part(p, r.props, _unit_price(book, where, p, r.props), shares[id(variant)], usage, rules,
-                                 workloads) for p in variant.parts]
+            lines, open_parts = _price_parts(r, variant, where, book, shares[id(variant)], usage, rules, workloads)
         except Unpriceable as exc:
             open_items.append(unpriced(r, str(exc)))
             continue
+        open_items += open_parts
+        if variant.parts and not lines:
+            continue  # every part is a usage item open: nothing of it is priced
         scaling = next((p.scaling for p in variant.parts if p.scaling), None)
         pool = next((p for p in variant.parts if p.pool), None)
         nodes = None
@@ -678,6 +704,7 @@ def compare(head: StackCost, base: StackCost | None, top: int = 5) -> Delta:
         movers.append(Mover(some.type, some.name, "added" if b is None else "removed" if a is None else "changed",
                             d_monthly, d_max))
     movers.sort(key=lambda m: (-max(abs(m.monthly), abs(m.at_max)), m.type, m.name))
-    base_unpriced = {u.urn for u in base.not_priced}
+    # By item and part: a usage part newly open on a resource already listed still shows.
+    base_unpriced = {(u.urn, u.part) for u in base.not_priced}
     return Delta(base, head.monthly - base.monthly, head.at_max - base.at_max, movers[:top],
-                 [u for u in head.not_priced if u.urn not in base_unpriced], head)
+                 [u for u in head.not_priced if (u.urn, u.part) not in base_unpriced], head)

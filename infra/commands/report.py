@@ -180,15 +180,17 @@ def cost_section(stack: str, plan) -> str:
     rows = [(r.name, short_type(r.type), money(r.monthly), money(r.at_max),
              "; ".join(f"{line.part}: {line.basis}" for line in r.lines) or r.note) for r in top]
     notes = "".join(f"<li>{escape(a)}</li>" for a in doc["assumptions"])
-    unpriced = "".join(f"<li>{escape(u['name'])} ({escape(short_type(u['type']))}): {escape(u['reason'])}</li>"
+    unpriced = "".join(f"<li>{escape(u['name'])} ({escape(short_type(u['type']))}): "
+                       f"{'usage open: ' if u['usage_item'] else ''}{escape(u['reason'])}</li>"
                        for u in doc["not_priced"])
     return ("<h2>Cost</h2>"
             # The same words as `residency cost`: a total with unpriced items is a lower bound, never a sum.
             f"<p><b>{escape(total_text(cost))}</b> ({escape(cost.currency)}); prices checked "
-            f"{escape(cost.checked or 'never')}; {len(cost.not_priced)} resource(s) not priced, {cost.free} free.</p>"
+            f"{escape(cost.checked or 'never')}; {len(cost.open_resources)} resource(s) not priced, "
+            f"{len(cost.open_usage)} usage item(s) open, {cost.free} free.</p>"
             + _table(("Resource", "Type", "Monthly", "At max", "Basis"), rows, numeric=(2, 3))
             + (f"<ul class=muted>{notes}</ul>" if notes else "")
-            + (f"<details><summary>{len(doc['not_priced'])} resource(s) not priced</summary>"
+            + (f"<details><summary>{len(doc['not_priced'])} not priced or usage open</summary>"
                f"<ul class=muted>{unpriced}</ul></details>" if unpriced else ""))
 
 
