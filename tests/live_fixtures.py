@@ -186,6 +186,20 @@ def shared_session():
     return _SESSION
 
 
+_CLIENTS: dict = {}
+
+
+def shared_clients(url: str):
+    """The scan's guarded clients (live.core.Clients) for the moto server at `url`, made once per
+    test process: building a botocore client (ec2's has ~750 methods) was half of each scan's CPU.
+    Same session, guard and answer checks as a scan's own; only the construction is shared."""
+    from infra.engine.live.core import Clients
+
+    if url not in _CLIENTS:
+        _CLIENTS[url] = Clients(shared_session(), url)
+    return _CLIENTS[url]
+
+
 def _server() -> MotoServer:
     global _SERVER
     if _SERVER is None:

@@ -10,7 +10,7 @@ import json
 from infra.engine.live import scan_account
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
-from live_fixtures import ACCOUNT, HOME, aws_env, moto, private_vpc, shared_session  # noqa: F401
+from live_fixtures import ACCOUNT, HOME, aws_env, moto, private_vpc, shared_clients  # noqa: F401
 from rules_kit import fired, res, run as run_rules
 
 EU = load_stack_config("eu")
@@ -28,7 +28,8 @@ def named(action: str, resource: str = "*") -> str:
 
 
 def scan(server, *services):
-    result = scan_account(EU, regions=[HOME], endpoint_url=server.url, session=shared_session(), services=services)
+    result = scan_account(EU, regions=[HOME], endpoint_url=server.url, clients=shared_clients(server.url),
+                          services=services)
     assert result.not_checked == [], result.not_checked
     return result, evaluate(result.snapshot, Context.from_config(EU))
 

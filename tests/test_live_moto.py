@@ -17,7 +17,7 @@ from infra.engine.live.core import drop_account_label
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, account_public_access_blocked, aws_env, drop_default_vpc,  # noqa: F401
-                           home_logging, moto, private_vpc, scp_in_force, shared_session)
+                           home_logging, moto, private_vpc, scp_in_force, shared_clients)
 
 # A hardened gateway-endpoint policy (AWS's default when none is set is Action "*" on "*").
 S3_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -26,7 +26,7 @@ S3_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
 
 def run(server, stack="eu", regions=(HOME,), **kwargs):
     cfg = load_stack_config(stack)
-    kwargs.setdefault("session", shared_session())
+    kwargs.setdefault("clients", shared_clients(server.url))
     result = scan_account(cfg, regions=list(regions) if regions else None, endpoint_url=server.url, **kwargs)
     report = evaluate(result.snapshot, Context.from_config(cfg))
     return result, report

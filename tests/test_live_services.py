@@ -19,14 +19,14 @@ from infra.engine.live import scan_account
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
 from live_fixtures import (ACCOUNT, HOME, StubSession, account_public_access_blocked, aws_env, no_ecr_policies,  # noqa: F401
-                           drop_default_vpc, moto, scp_in_force, shared_session)
+                           drop_default_vpc, moto, scp_in_force, shared_clients)
 
 US = "us-east-1"
 
 
 def run(server, services, stack="eu", regions=(HOME,)):
     cfg = load_stack_config(stack)
-    result = scan_account(cfg, regions=list(regions), endpoint_url=server.url, session=shared_session(),
+    result = scan_account(cfg, regions=list(regions), endpoint_url=server.url, clients=shared_clients(server.url),
                           services=services)
     assert result.not_checked == [], [str(n) for n in result.not_checked]
     return result, evaluate(result.snapshot, Context.from_config(cfg))

@@ -172,9 +172,11 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
                  endpoint_url: str | None = None, progress: Callable[[str], None] | None = None, *,
                  session=None, services: Iterable[str] | None = None,
                  timeouts: Timeouts = Timeouts(), overrides: dict[str, Callable] | None = None,
-                 shard: tuple[int, int] | None = None) -> LiveScan:
-    """Scan the account for the stack's geography. `session`/`services` exist for tests;
-    `overrides` replaces a service's scanner (the organization scan reads SCPs from the top)."""
+                 shard: tuple[int, int] | None = None, clients: Clients | None = None) -> LiveScan:
+    """Scan the account for the stack's geography. `session`/`services`/`clients` exist for tests
+    (`clients`: one set of guarded clients reused over many scans of one emulator, as building a
+    client is half a scan's CPU); `overrides` replaces a service's scanner (the organization scan
+    reads SCPs from the top)."""
     scanned = scan_regions(cfg, regions)
     if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
         raise InputError(f"--endpoint-url: '{endpoint_url}' is not an http(s) URL")
@@ -182,7 +184,7 @@ def scan_account(cfg: StackConfig, profile: str | None = None, regions: Iterable
     unknown = [s for s in wanted if s not in SERVICES]
     if unknown:
         raise InputError(f"unknown service(s) {', '.join(unknown)}; allowed: {', '.join(SERVICES)}")
-    clients = Clients(session or aws_session(profile), endpoint_url, timeouts)
+    clients = clients or Clients(session or aws_session(profile), endpoint_url, timeouts)
     scan = Scan(cfg, clients, scanned, progress or (lambda _msg: None))
     units = [(service, region, fn) for region in scanned for service, fn in REGIONAL.items() if service in wanted]
     units += [(service, edge.HOME_REGIONS.get(service, "global"), fn)
