@@ -66,6 +66,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/audit_scale.py
 	$(BIN)/python benchmarks/crossguard_wire.py
 	$(BIN)/python benchmarks/cost_all.py
+	$(BIN)/python benchmarks/suite_time.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(MERMAID_DIR)/node_modules
