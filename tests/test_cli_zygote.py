@@ -25,10 +25,12 @@ EXPORT_WITH_FINDINGS = {"version": 3, "deployment": {"resources": [{
 
 
 def both_ways(argv, env, cwd, monkeypatch):
+    """(fork, exec) of one command line, whichever way the suite itself runs (RESIDENCY_TEST_EXEC)."""
+    monkeypatch.delenv("RESIDENCY_TEST_EXEC", raising=False)
+    assert forkable(env)
     forked = run_script(argv, env, cwd)
     monkeypatch.setenv("RESIDENCY_TEST_EXEC", "1")
     executed = run_script(argv, env, cwd)
-    monkeypatch.delenv("RESIDENCY_TEST_EXEC")
     return forked, executed
 
 
@@ -53,6 +55,7 @@ def test_a_fork_of_the_warm_interpreter_answers_as_the_script_does(case, tmp_pat
 
 
 def test_an_environment_an_interpreter_reads_at_start_up_gets_an_interpreter_of_its_own(monkeypatch):
+    monkeypatch.delenv("RESIDENCY_TEST_EXEC", raising=False)
     env = user_env()
     assert forkable(env)
     assert not forkable({**env, "PYTHONIOENCODING": "utf-16"})
@@ -61,7 +64,8 @@ def test_an_environment_an_interpreter_reads_at_start_up_gets_an_interpreter_of_
     assert not forkable(env)
 
 
-def test_the_fork_gets_the_commands_environment_not_the_warm_interpreters(tmp_path):
+def test_the_fork_gets_the_commands_environment_not_the_warm_interpreters(tmp_path, monkeypatch):
+    monkeypatch.delenv("RESIDENCY_TEST_EXEC", raising=False)
     env = {**user_env(), "RESIDENCY_DOCS_URL": "https://docs.example.test/rules.md"}
     export = tmp_path / "eu.json"
     export.write_text(json.dumps(EXPORT_WITH_FINDINGS))
