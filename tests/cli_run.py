@@ -88,7 +88,7 @@ def forkable(env: dict[str, str]) -> bool:
 class Zygote:
     """This process's warm interpreter (tests/cli_zygote.py), started on first use."""
 
-    ENV = {k: v for k, v in os.environ.items() if k != PROJECT_DIR_ENV}
+    ENV = user_env(project=None)  # the session's environment without its project override
     _shared: Zygote | None = None
     _lock = threading.Lock()
 
@@ -129,21 +129,19 @@ class Zygote:
 
     @staticmethod
     def _answer(conn: socket.socket, timeout: float) -> tuple[int | None, int | None]:
-        data = b""
+        """The child's pid, then its exit status (None where the child died before sending it)."""
+        data, timed_out = b"", False
         try:
-            while len(data) < 8:
-                chunk = conn.recv(8 - len(data))
-                if not chunk:
-                    break
+            while len(data) < 8 and (chunk := conn.recv(8 - len(data))):
                 data += chunk
         except TimeoutError:
-            pid = struct.unpack("!i", data[:4])[0] if len(data) >= 4 else None
+            timed_out = True
+        pid = struct.unpack("!i", data[:4])[0] if len(data) >= 4 else None
+        if timed_out:
             if pid:
                 os.kill(pid, 9)
-            raise AssertionError(f"the command ran past the hang guard ({timeout} s)") from None
-        pid = struct.unpack("!i", data[:4])[0] if len(data) >= 4 else None
-        status = struct.unpack("!i", data[4:8])[0] if len(data) == 8 else None
-        return pid, status
+            raise AssertionError(f"the command ran past the hang guard ({timeout} s)")
+        return pid, struct.unpack("!i", data[4:8])[0] if len(data) == 8 else None
 
 
 def run_many(commands: dict[str, tuple]) -> dict[str, Result]:
