@@ -48,8 +48,26 @@ class Wire:
         self.on_head = None  # callable(path, headers) -> headers: rewrite a HEAD response
         self.deny_writes = False
         self.deny_location = False  # GetBucketLocation answers AccessDenied
+        self.in_flight = 0  # requests inside this layer now (a held part outlives its killed client)
+        self.idle = threading.Condition()
 
     def __call__(self, environ, start_response):
+        with self.idle:
+            self.in_flight += 1
+        try:
+            return self.handle(environ, start_response)
+        finally:
+            with self.idle:
+                self.in_flight -= 1
+                self.idle.notify_all()
+
+    def drained(self, timeout: float = 60) -> bool:
+        """Wait until no request is inside moto: a reset while a held part is still being stored
+        makes moto answer the reset with a 500 (seen in CI as the next test's setup error)."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.in_flight == 0, timeout)
+
+    def handle(self, environ, start_response):
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         if method == "GET" and "location" in query and self.deny_location:
@@ -91,6 +109,7 @@ def wire(moto):  # noqa: F811
     try:
         yield layer
     finally:
+        assert layer.drained(), "a request was still inside moto 60 s after the test"
         moto.recorder.app = original
 
 
