@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from infra.program.catalog import YAML_LOADER
 from infra.program.errors import InputError
 from infra.engine.model import Resource, Snapshot
 
@@ -127,8 +128,7 @@ def _unknown_keys(raw: dict, allowed: tuple[str, ...], where: str, path: Path) -
 
 def _read_yaml(path: Path) -> dict:
     try:
-        # libyaml's loader when present: the price file has an entry for every catalogued region.
-        raw = yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        raw = yaml.load(Path(path).read_text(), Loader=YAML_LOADER)
     except OSError as exc:
         raise PriceDataError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -478,10 +478,15 @@ def parse_catalog(raw: dict, path: Path = CATALOG_PATH) -> Catalog:
 GPU_TABLE_PATH = CATALOG_PATH.parent / "cost_rules.yaml"
 
 
+# libyaml's parser when PyYAML was built with it (the wheels are), else PyYAML's own: same documents,
+# about ten times faster. The catalog, its price files and stored YAML values are all read with it.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @functools.cache
 def gpus_per_instance(path: Path = GPU_TABLE_PATH) -> dict[str, int]:
     """GPUs of one instance, by instance type (types missing from the table are unknown)."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = yaml.load(Path(path).read_text(), Loader=YAML_LOADER) or {}
     return dict(((raw.get("pool_units") or {}).get("nvidia.com/gpu") or {}).get("per_instance") or {})
 
 
@@ -489,7 +494,7 @@ def gpus_per_instance(path: Path = GPU_TABLE_PATH) -> dict[str, int]:
 def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     """Load and validate the catalog; cached so every caller shares one parsed copy."""
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = yaml.load(Path(path).read_text(), Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
     return parse_catalog(raw, Path(path))

@@ -37,7 +37,7 @@ import re
 import yaml
 from publicsuffixlist import PublicSuffixList
 
-from infra.program.catalog import Destinations
+from infra.program.catalog import YAML_LOADER, Destinations
 from infra.engine.model import Resource
 from infra.engine.rules import patterns as P
 from infra.engine.rules.engine import Scope, rule
@@ -170,9 +170,6 @@ def _public_name(host: str, port: bool) -> bool:
     return port or h.count(".") > 1 or _FILE_TYPES.guess_type(h)[0] is None
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _value_hosts(value: str, dest: Destinations, again) -> tuple[tuple[str, str, bool], ...]:
     """(where, host, bare) for every destination a string names, whatever its property is called:
 
@@ -186,7 +183,7 @@ def _value_hosts(value: str, dest: Destinations, again) -> tuple[tuple[str, str,
         return ()
     if "\n" in value and ":" in value and len(value) <= _YAML_MAX:
         try:
-            doc = yaml.load(value, Loader=_YAML_LOADER)
+            doc = yaml.load(value, Loader=YAML_LOADER)
         except yaml.YAMLError:
             doc = None
         if isinstance(doc, (dict, list)):
