@@ -117,6 +117,31 @@ class _Recorder:
         return Call(environ["REQUEST_METHOD"], path, service, region, operation)
 
 
+MOTO_ORIGINALS: dict = {}  # what moto_dispatch_memoized replaced, for the test that compares answers
+
+
+def moto_dispatch_memoized() -> None:
+    """Memoize two lookups that moto 5.2.5's server repeats on every request, whose answers are
+    fixed for the life of the process: `backends.list_of_moto_modules()` lists moto's package
+    directory and stats each of its ~180 entries (to ask whether a Host header names a service), and
+    `responses.method_names_from_class(cls)` walks a response class with `inspect.getmembers` (to ask
+    whether an action is one of its methods). Together about a third of moto's CPU per request. The
+    answers are the same (test_live_moto.py compares them with the originals); only the repetition
+    goes. moto is pinned (requirements-dev.txt), and that test checks any other version."""
+    import functools
+
+    from moto import backends
+    from moto.core import responses
+
+    if MOTO_ORIGINALS:
+        return
+    MOTO_ORIGINALS.update(list_of_moto_modules=backends.list_of_moto_modules,
+                          method_names_from_class=responses.method_names_from_class)
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
 class MotoServer:
     def __init__(self):
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -124,6 +149,7 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request log lines
+        moto_dispatch_memoized()
         recorder = self.recorder = _Recorder(DomainDispatcherApplication(create_backend_app))
 
         class _Server(ThreadedMotoServer):

@@ -16,8 +16,8 @@ from infra.engine.live import SERVICES, scan_account
 from infra.engine.live.core import drop_account_label
 from infra.engine.rules import Context, evaluate
 from infra.program.stackfiles import load_stack_config
-from live_fixtures import (ACCOUNT, HOME, account_public_access_blocked, aws_env, drop_default_vpc,  # noqa: F401
-                           home_logging, moto, private_vpc, scp_in_force, shared_clients)
+from live_fixtures import (ACCOUNT, HOME, MOTO_ORIGINALS, account_public_access_blocked, aws_env,  # noqa: F401
+                           drop_default_vpc, home_logging, moto, private_vpc, scp_in_force, shared_clients)
 
 # A hardened gateway-endpoint policy (AWS's default when none is set is Action "*" on "*").
 S3_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -39,6 +39,22 @@ def of_type(result, suffix):
 def flagged(report, ident, rule=None):
     """Findings that name `ident` (an ARN or id) in their URN or message."""
     return [f for f in report.findings if (ident in f.urn or ident in f.message) and (rule is None or f.rule == rule)]
+
+
+def test_the_memoized_moto_lookups_answer_as_moto_does(moto):
+    """live_fixtures.moto_dispatch_memoized keeps moto's answers and drops only their repetition."""
+    from moto import backends
+    from moto.core import responses
+    from moto.ec2.responses import EC2Response
+    from moto.s3.responses import S3Response
+    from moto.sts.responses import TokenResponse
+
+    modules = tuple(MOTO_ORIGINALS["list_of_moto_modules"]())
+    assert "ec2" in modules and "s3" in modules and backends.list_of_moto_modules() == modules
+    for cls in (EC2Response, S3Response, TokenResponse):
+        names = MOTO_ORIGINALS["method_names_from_class"](cls)
+        assert "call_action" in names and responses.method_names_from_class(cls) == names
+        assert responses.method_names_from_class(cls) is responses.method_names_from_class(cls)  # memoized
 
 
 # --- the whole account -------------------------------------------------------------------------------
