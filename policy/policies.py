@@ -120,12 +120,14 @@ def report_findings(report, snapshot, violations) -> None:
 
 def _resource_validator(rule: Rule):
     def validate(args, report_violation) -> None:
+        # A rule judges only its own resource types: for any other, there is nothing to check and
+        # nothing to report, config or not (the engine calls every policy on every resource).
+        if not rule.matches(args.resource_type):
+            return
         try:
             ctx, region = context_for(args.get_config())
         except PackConfigError as exc:
             report_violation(f"[{rule.id}] residency policy config: {exc}", args.urn)
-            return
-        if not rule.matches(args.resource_type):  # evaluate would find nothing: skip building the snapshot
             return
         snapshot = snapshot_from_policy_resources([args], default_region=region, stack=ctx.stack)
         report = evaluate(snapshot, ctx, rules=[rule], targets={args.urn}, complete=False)
