@@ -24,6 +24,9 @@ S3_ONLY = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::weights/*"}]})
 
 
+SG = "ap-southeast-1"  # the sg stack's home region: its tests scan it alone (test_live_sweep.py sweeps the rest)
+
+
 def run(server, stack="eu", regions=(HOME,), **kwargs):
     cfg = load_stack_config(stack)
     kwargs.setdefault("clients", shared_clients(server.url))
@@ -89,7 +92,7 @@ def test_every_resource_is_placed_where_it_was_found(moto):
 
 def test_default_vpc_is_reported(moto):
     """moto's (and AWS's) default VPC: public subnets and an all-open default security group."""
-    result, report = run(moto, stack="sg", regions=None)
+    result, report = run(moto, stack="sg", regions=(SG,))
     default_sg = of_type(result, "DefaultSecurityGroup")[0]
     assert flagged(report, default_sg.id, "RSD-024")
     public = [r for r in of_type(result, ":Subnet") if r.inputs["mapPublicIpOnLaunch"]]
@@ -147,8 +150,8 @@ def test_vpn_connection_is_flagged(moto):
 
 
 def test_internet_paths_are_flagged_in_a_stack_without_federated(moto):
-    drop_default_vpc(moto, "ap-southeast-1")
-    ec2, vpc, subnet, _ = private_vpc(moto, "ap-southeast-1")
+    drop_default_vpc(moto, SG)
+    ec2, vpc, subnet, _ = private_vpc(moto, SG)
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
@@ -157,7 +160,7 @@ def test_internet_paths_are_flagged_in_a_stack_without_federated(moto):
     ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
     ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": True})
     instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]
-    result, report = run(moto, stack="sg", regions=None)
+    result, report = run(moto, stack="sg", regions=(SG,))
     assert result.not_checked == []
     for ident, rule in ((igw, "RSD-020"), (nat, "RSD-021"), (eip, "RSD-022"), (subnet, "RSD-022"),
                         (rtb, "RSD-023"), (instance["InstanceId"], "RSD-022")):
@@ -370,9 +373,9 @@ def test_bedrock_logging_in_region_is_not_flagged(moto):
 
 
 def test_bedrock_in_a_stack_without_zm_plus_is_flagged(moto):
-    moto.client("bedrock", "ap-southeast-1").put_model_invocation_logging_configuration(loggingConfig={
+    moto.client("bedrock", SG).put_model_invocation_logging_configuration(loggingConfig={
         "s3Config": {"bucketName": "sg-logs"}, "textDataDeliveryEnabled": True})
-    result, report = run(moto, stack="sg", regions=None)
+    result, report = run(moto, stack="sg", regions=(SG,))
     (logging,) = of_type(result, "InvocationLoggingConfiguration")
     assert flagged(report, logging.urn, "RSD-040")
 
