@@ -2,8 +2,10 @@
 
 Why: a `residency` process spends about 3 of its 4 seconds of CPU importing pulumi, pulumi-aws
 and pulumi-kubernetes before it plans anything, and the suite runs the console script a few
-hundred times. This server imports them once (nothing else: no function of ours is called, so no
-cache holds a stack file, a price or a region when it forks), then forks a child per command.
+hundred times. This server imports them once, and reads the installed botocore's EC2 instance
+types, region list and endpoint data once (every plan parsed the 4 MB EC2 model again). Nothing else:
+no cache holds a stack file, a price or anything from the repository or the environment when it
+forks. Then it forks a child per command.
 The child is what `.venv/bin/residency` is after its imports: the console script's own lines
 (`sys.argv[0]` as the script sets it, `sys.exit(main())`) run with the command's argv, its whole
 environment and working directory, and file descriptors 0, 1 and 2 that the caller handed over.
@@ -57,6 +59,13 @@ def warm() -> None:
     for alias, module, name in sorted(used):  # the providers' modules load on first attribute access
         getattr(importlib.import_module(f"{PROVIDER_PACKAGE[alias]}.{module}"), name, None)
     import boto3.session  # noqa: F401  (the live scan, preflight, seed, evidence)
+    # Data of the installed botocore only, the same for every command: parsed once, not per fork.
+    from infra.engine.live.sweep import partition_of
+    from infra.program.config import aws_regions, ec2_instance_types
+
+    ec2_instance_types()
+    aws_regions()
+    partition_of("us-east-1")
 
 
 def run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
