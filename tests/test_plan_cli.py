@@ -13,7 +13,7 @@ import stacks.program
 from infra.cli import main
 from infra.engine.loaders import load_document, snapshot_from_document
 from infra.program.stackfiles import ROOT, list_stacks
-from cli_run import residency
+from cli_run import residency, run_script
 
 
 def test_table_lists_type_name_region_and_option(capsys):
@@ -76,13 +76,13 @@ def test_findings_exit_1_and_name_the_resource(monkeypatch, capsys):
 def test_python_m_infra_is_the_same_cli_as_the_console_script():
     argv = ["plan", "--stack", "ksa"]
     module = subprocess.run([sys.executable, "-m", "infra", *argv], cwd=ROOT, capture_output=True, text=True)
-    script = subprocess.run([str(ROOT / ".venv/bin/residency"), *argv], cwd=ROOT, capture_output=True, text=True)
+    script = run_script(argv, cwd=ROOT)  # the installed script (tests/cli_run.py: a fork or an exec of it)
     assert module.returncode == script.returncode == 0
     assert module.stdout == script.stdout and "me-west-1" in module.stdout
 
 
 def test_usage_errors_exit_2_without_traceback():
-    result = subprocess.run([sys.executable, "-m", "infra", "plan"], cwd=ROOT, capture_output=True, text=True)
+    result = run_script(["plan"], cwd=ROOT)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "one of the arguments --stack --all is required" in result.stderr
 
