@@ -260,3 +260,21 @@ def test_pricing_endpoint_choices_are_botocores_pricing_regions():
 
     available = botocore.session.get_session().get_available_regions("pricing")
     assert sorted(PRICING_ENDPOINT_REGIONS) == sorted(available) and DEFAULT_PRICING_REGION in available
+
+
+def test_bad_credentials_are_refused_before_any_stack_is_planned(tmp_path, monkeypatch, capsys):
+    """The credential check comes first: a bad AWS_PROFILE is exit 2 at once, not after planning
+    every stack to collect the instance types to price."""
+    import infra.commands.cost as cost
+    from infra.cli import main
+
+    def planned(stack):
+        raise AssertionError(f"planned {stack} before the credentials were checked")
+
+    monkeypatch.setattr(cost, "cost_plan", planned)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    assert main(["cost", "--refresh", "--prices", str(tmp_path / "prices.yaml")]) == 2
+    assert "AWS_PROFILE: The config profile (no-such-profile) could not be found" in capsys.readouterr().err
+    assert not (tmp_path / "prices.yaml").exists()

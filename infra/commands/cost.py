@@ -380,9 +380,10 @@ def run_refresh(args, client=None) -> int:
     stacks = list_stacks()
     book = load_prices(Path(args.prices)) if Path(args.prices).exists() else load_prices(PRICES_PATH)
     regions = sorted({load_stack_config(s).region for s in stacks})
-    keyed = keyed_values(stacks, book)
+    client = client or pricing_client(args.pricing_region)  # credentials first: bad ones are exit 2 at once,
+    keyed = keyed_values(stacks, book)  # not after planning every stack (seconds each)
     try:
-        document = refresh(client or pricing_client(args.pricing_region), load_rules(), book, regions, keyed)
+        document = refresh(client, load_rules(), book, regions, keyed)
     except RefreshError as exc:
         print(f"residency cost: {exc}; nothing written", file=sys.stderr)
         return EXIT_INCOMPLETE
