@@ -484,6 +484,20 @@ def test_unknown_profile_and_missing_credentials_are_input_errors(aws_env, monke
         scan_account(cfg)
 
 
+def test_sessions_share_one_model_loader_and_parse_each_model_once(aws_env):
+    """Every session of the process (one per command, one per account of an org scan) reads
+    service models through credentials.model_loader: a model is parsed once, and boto3's data
+    directory, which each session adds to the loader's search path, is listed once."""
+    from infra.engine.credentials import aws_session, model_loader
+
+    first, second = aws_session(None), aws_session(None)
+    assert first._session.get_component("data_loader") is second._session.get_component("data_loader") is model_loader()
+    assert first.client("ec2", region_name=HOME).meta.service_model._service_description is \
+        second.client("ec2", region_name="eu-west-1").meta.service_model._service_description
+    paths = model_loader().search_paths
+    assert len(paths) == len(set(paths)) and any(p.endswith("boto3/data") for p in paths)
+
+
 def test_bad_endpoint_url_is_an_input_error():
     with pytest.raises(InputError, match="not an http"):
         scan_account(load_stack_config("eu"), endpoint_url="127.0.0.1:5000", session=StubSession())

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import functools
+
 import boto3
+import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
 from infra.program.errors import InputError
 
 
+@functools.cache
+def model_loader():
+    """One botocore data loader for the process: every session below shares the service models
+    it has parsed. A fresh session parses each model again (tens of ms per service), once per
+    account of an organization scan, and once per command where a process runs several."""
+    return botocore.session.Session().get_component("data_loader")
+
+
+def session_sharing_models(**kwargs) -> boto3.Session:
+    """A boto3 session (kwargs as boto3.Session's) whose service models come from model_loader()."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", model_loader())
+    session = boto3.Session(botocore_session=core, **kwargs)
+    paths = model_loader().search_paths  # boto3 adds its data directory once per session: keep one
+    paths[:] = dict.fromkeys(paths)
+    return session
+
+
 def aws_session(profile: str | None):
     """A session with credentials, checked before anything is read or written."""
     try:
-        session = boto3.Session(profile_name=profile)
+        session = session_sharing_models(profile_name=profile)
         credentials = session.get_credentials()
     except ProfileNotFound as exc:
         origin = "--profile" if profile else "AWS_PROFILE"

@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import boto3
-import botocore.session
-
+from infra.engine.credentials import session_sharing_models
 from infra.engine.live import LiveScan, NotChecked, scan_account
 from infra.engine.live import org as org_scps
 from infra.engine.live.core import Clients, ReadOnlyViolation, fault, fault_kind, pages
@@ -119,18 +117,11 @@ def assume(session, account: Account, role: str, partition: str, endpoint_url: s
     sts = session.client("sts", region_name=region, endpoint_url=endpoint_url)
     creds = sts.assume_role(RoleArn=f"arn:{partition}:iam::{account.id}:role/{role}",
                             RoleSessionName="ai-companion-residency-audit")["Credentials"]
-    # One model loader for every account: a fresh session would parse each service model again
-    # (tens of ms per service and account, the largest cost of a many-account scan).
-    core = botocore.session.Session()
-    core.register_component("data_loader", _loader(session))
-    return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                         aws_session_token=creds["SessionToken"], botocore_session=core)
-
-
-def _loader(session):
-    core = getattr(session, "_session", None)
-    return core.get_component("data_loader") if core is not None else botocore.session.Session().get_component(
-        "data_loader")
+    # The process's model loader (credentials.model_loader): each account's session would parse
+    # every service model again, the largest cost of a many-account scan.
+    return session_sharing_models(aws_access_key_id=creds["AccessKeyId"],
+                                  aws_secret_access_key=creds["SecretAccessKey"],
+                                  aws_session_token=creds["SessionToken"])
 
 
 def scan_organization(session, load_config: Callable, *, mapping: dict, default_stack: str | None,
