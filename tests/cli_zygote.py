@@ -3,7 +3,8 @@
 Why: a `residency` process spends about 3 of its 4 seconds of CPU importing pulumi, pulumi-aws
 and pulumi-kubernetes before it plans anything, and the suite runs the console script a few
 hundred times. This server imports them once, and reads the installed botocore's EC2 instance
-types, region list and endpoint data once (every plan parsed the 4 MB EC2 model again). Nothing else:
+types, region list, endpoint data and the scanned services' models once (every plan parsed the 4 MB
+EC2 model again, every live audit each service's). Nothing else:
 no cache holds a stack file, a price or anything from the repository or the environment when it
 forks. Then it forks a child per command.
 The child is what `.venv/bin/residency` is after its imports: the console script's own lines
@@ -60,12 +61,20 @@ def warm() -> None:
         getattr(importlib.import_module(f"{PROVIDER_PACKAGE[alias]}.{module}"), name, None)
     import boto3.session  # noqa: F401  (the live scan, preflight, seed, evidence)
     # Data of the installed botocore only, the same for every command: parsed once, not per fork.
+    from infra.engine.credentials import session_sharing_models
+    from infra.engine.live.core import ALLOWED_OPERATIONS
     from infra.engine.live.sweep import partition_of
     from infra.program.config import aws_regions, ec2_instance_types
 
     ec2_instance_types()
     aws_regions()
     partition_of("us-east-1")
+    # The service models the AWS-calling commands read, into the process's shared loader
+    # (credentials.model_loader), by a throwaway session that reads no AWS config of this machine.
+    os.environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    models = session_sharing_models(region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-")
+    for service in sorted(ALLOWED_OPERATIONS):
+        models.client(service)
 
 
 def run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
