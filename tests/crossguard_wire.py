@@ -398,6 +398,14 @@ class Analyzer:
         run.engine_logs = self._new_logs()
         return run
 
+    def stack_analysis(self, resources: list[dict]) -> Run:
+        """The deployment's last call alone, AnalyzeStack, for tests of the stack policy: its
+        answer does not depend on the Analyze calls before it (see the class docstring)."""
+        run = Run([], info=self.info)
+        _analyze_stack(self.stub, run, resources)
+        run.engine_logs = self._new_logs()
+        return run
+
     def analyze_export(self, export_path: Path) -> Run:
         """What `pulumi policy analyze --file EXPORT` sends: the export's resources not marked
         `delete`. Stack-level diagnostics on a URN outside the export name the root Stack, as the
