@@ -114,7 +114,7 @@ def runs(tmp_path_factory) -> dict[str, Run]:
         # The baseline first, alone: its scan makes moto build each service's backend, which moto
         # does one service at a time; the fault cases then run at once against a warm server.
         done = {"baseline": audit(proxies["baseline"].url, env)}
-        with ThreadPoolExecutor(max_workers=6) as pool:
+        with ThreadPoolExecutor(max_workers=len(CASES)) as pool:
             futures = {name: pool.submit(audit, p.url, env) for name, p in proxies.items() if name != "baseline"}
             done.update({name: f.result() for name, f in futures.items()})
         return {name: Run(*result, injected=list(proxies[name].injected)) for name, result in done.items()}
