@@ -51,10 +51,14 @@ plan: $(RUNTIME_STAMP)
 	$(BIN)/residency plan --all
 
 # pytest exits 5 when it collected nothing; a suite that runs no test must not pass.
+# PYTHONDONTWRITEBYTECODE is emptied for the suite (it is set on some machines, ours included):
+# without .pyc files every run compiles the repository's modules again, in each pytest worker
+# (pytest's assertion rewriting: about 4 s of each worker's start), in each policy-pack process
+# and in each console script the suite executes. The files go to __pycache__/ (git-ignored).
 test: $(DEV_STAMP) $(MERMAID_STAMP)
 	@.ci/install-test-tools || echo "make test: Suricata/skopeo/docker-registry/jq/chromium not installed; their tests will skip (CI=true: they fail)" >&2
 	@echo "make: running the test suite (pytest)"
-	@$(BIN)/python -m pytest -q -n auto --dist loadfile; rc=$$?; \
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The data-path maps in docs/ (a test fails when they are stale).
