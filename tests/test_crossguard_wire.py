@@ -186,9 +186,13 @@ def written_export(tmp_path, stack, resources):
     return path
 
 
-def test_policy_analyze_file_passes_every_stacks_plan_export(stack, tmp_path, analyzers):
+@pytest.mark.parametrize("stack", ["eu", "us"], indirect=True)
+def test_policy_analyze_file_passes_the_plan_export(stack, tmp_path, analyzers):
     """`pulumi policy analyze --file` over the plan's export: no stack config, no dry run, inputs
-    to Analyze and outputs (with their `id`) to AnalyzeStack, exactly as the export holds them."""
+    to Analyze and outputs (with their `id`) to AnalyzeStack, exactly as the export holds them.
+
+    The local and the global cluster: what differs from an update is the analyzer's environment
+    (none), not the stack; every stack's plan, with its pack config, passes as an update above."""
     _, resources, config = stack_inputs(stack)
     run = analyzers.of_policy_analyze(config).analyze_export(written_export(tmp_path, stack, resources))
     assert [(d.policy, d.urn, d.message) for d in run.diagnostics] == []
