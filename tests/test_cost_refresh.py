@@ -12,11 +12,13 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
+from infra.commands import cost
 from infra.commands.cost import keyed_values, run_refresh
 from infra.commands.price_refresh import RefreshError, refresh, write_prices
 from infra.commands.pricing import load_prices, load_rules, parse_rules
 from infra.program.stackfiles import list_stacks, load_stack_config
 from cli_run import run_script
+from stack_plans import planned
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -129,14 +131,16 @@ def test_refresh_fails_naming_each_price_it_could_not_read():
     assert "us-east-1 s3_standard_gb_month: 2 different prices match (0.023, 0.0245)" in message
 
 
-def test_refresh_command_rewrites_every_stack_region_from_the_rules_file_queries(tmp_path, capsys):
+def test_refresh_command_rewrites_every_stack_region_from_the_rules_file_queries(tmp_path, capsys, monkeypatch):
     """The whole `--refresh` path with the real rules: one stubbed answer per query, in order."""
     rules = load_rules()
     regions = sorted({load_stack_config(s).region for s in list_stacks()})
     path = tmp_path / "prices.yaml"
     client, stubber = stubbed_client()
     book = load_prices()
-    keyed = keyed_values(list_stacks(), book)
+    with monkeypatch.context() as m:  # the expectations from the session's plans; run_refresh plans its own
+        m.setattr(cost, "cost_plan", planned)  # the same stack files: only the image digest differs
+        keyed = keyed_values(list_stacks(), book)
     assert {"g6e.xlarge", "m6i.large"} <= keyed["ec2_instance_hour"]
     expected = {}
     for r, region in enumerate(regions):
