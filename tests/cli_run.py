@@ -114,34 +114,55 @@ class Zygote:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def run(self, argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str, str]:
-        request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}).encode()
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-                open(os.devnull, "rb") as stdin, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(self.path)
-            socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [stdin.fileno(), out.fileno(), err.fileno()])
-            pid, status = self._answer(conn, timeout)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            conn, pid = self.start(argv, env, cwd, out.fileno(), err.fileno(), timeout=timeout)
+            with conn:
+                status = self.status(conn, pid, timeout)
             if status is None:
                 raise AssertionError(f"residency {' '.join(argv)}: the process (pid {pid}) died without an exit status")
             out.seek(0)
             err.seek(0)
             return status, out.read().decode(), err.read().decode()
 
-    @staticmethod
-    def _answer(conn: socket.socket, timeout: float) -> tuple[int | None, int | None]:
-        """The child's pid, then its exit status (None where the child died before sending it)."""
-        data, timed_out = b"", False
+    def start(self, argv: list[str], env: dict[str, str], cwd: Path, stdout: int, stderr: int,
+              module: str | None = None, timeout: float = HANG_GUARD) -> tuple[socket.socket, int]:
+        """Fork a child for one command line (the console script, or `python -u -m module`), its
+        stdin /dev/null and its stdout and stderr the given descriptors: (connection, pid). The
+        connection answers with the child's exit status (`status`)."""
+        request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd), **({"module": module} if module else {})})
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            while len(data) < 8 and (chunk := conn.recv(8 - len(data))):
-                data += chunk
+            conn.settimeout(timeout)
+            conn.connect(self.path)
+            with open(os.devnull, "rb") as stdin:
+                socket.send_fds(conn, [struct.pack("!I", len(request.encode())) + request.encode()],
+                                [stdin.fileno(), stdout, stderr])
+            data = self._read(conn, 4)
+        except BaseException:
+            conn.close()
+            raise
+        if len(data) < 4:
+            conn.close()
+            raise AssertionError("the warm interpreter did not start a child")
+        return conn, struct.unpack("!i", data)[0]
+
+    @classmethod
+    def status(cls, conn: socket.socket, pid: int, timeout: float) -> int | None:
+        """The child's exit status (None where it died before sending it); past `timeout` it is killed."""
+        conn.settimeout(timeout)
+        try:
+            data = cls._read(conn, 4)
         except TimeoutError:
-            timed_out = True
-        pid = struct.unpack("!i", data[:4])[0] if len(data) >= 4 else None
-        if timed_out:
-            if pid:
-                os.kill(pid, 9)
-            raise AssertionError(f"the command ran past the hang guard ({timeout} s)")
-        return pid, struct.unpack("!i", data[4:8])[0] if len(data) == 8 else None
+            os.kill(pid, 9)
+            raise AssertionError(f"the command ran past the hang guard ({timeout} s)") from None
+        return struct.unpack("!i", data)[0] if len(data) == 4 else None
+
+    @staticmethod
+    def _read(conn: socket.socket, size: int) -> bytes:
+        data = b""
+        while len(data) < size and (chunk := conn.recv(size - len(data))):
+            data += chunk
+        return data
 
 
 def run_many(commands: dict[str, tuple]) -> dict[str, Result]:

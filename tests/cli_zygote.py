@@ -12,7 +12,8 @@ The child is what `.venv/bin/residency` is after its imports: the console script
 (`sys.argv[0]` as the script sets it, `sys.exit(main())`) run with the command's argv, its whole
 environment and working directory, and file descriptors 0, 1 and 2 that the caller handed over.
 Its exit status is the process's own (`os._exit` of what `sys.exit` would have returned), sent back
-with its pid.
+with its pid. A request may name a module instead: the child is then `python -u -m MODULE ARGV`
+after its imports (`as_module`), which is how the CrossGuard pack starts (tests/crossguard_wire.py).
 
 What a fork does not reproduce is decided by the caller (tests/cli_run.py), which execs the real
 script instead: when the environment changes what an interpreter fixes at start-up (PYTHON*, the
@@ -31,10 +32,12 @@ from __future__ import annotations
 
 import gc
 import importlib
+import io
 import json
 import os
 import pkgutil
 import re
+import runpy
 import socket
 import struct
 import sys
@@ -111,7 +114,8 @@ def resolve_type_hints(cls, seen: set) -> None:
 
 
 def run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
-    """In the fork: become the console script for one command line, then exit with its status."""
+    """In the fork: become the console script for one command line, or `python -u -m MODULE ARGV`
+    when the request names a module; then exit with its status."""
     gc.enable()
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
@@ -119,12 +123,10 @@ def run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
-    sys.argv = [str(SCRIPT), *request["argv"]]
     conn.sendall(struct.pack("!i", os.getpid()))
-    from infra.cli import main
-
+    module = request.get("module")
     try:
-        status = main()
+        status = as_module(module, request["argv"]) if module else as_script(request["argv"])
     except SystemExit as stop:
         status = stop.code
     except BaseException:  # what the interpreter does with an uncaught exception
@@ -142,6 +144,26 @@ def run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
             pass
     conn.sendall(struct.pack("!i", status))
     os._exit(status & 0xFF)
+
+
+def as_script(argv: list[str]):
+    """The console script's own lines: `sys.argv[0]` as the script sets it, then `main()`."""
+    sys.argv = [str(SCRIPT), *argv]
+    from infra.cli import main
+
+    return main()
+
+
+def as_module(module: str, argv: list[str]) -> None:
+    """What `python -u -m MODULE ARGV` does after start-up: unbuffered stdout and stderr, the working
+    directory first on sys.path, and the module run as __main__ (the CrossGuard pack's start)."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = getattr(sys, name)
+        setattr(sys, name, io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding=stream.encoding,
+                                            errors=stream.errors, write_through=True))
+    sys.path[0] = os.getcwd()
+    sys.argv = [module, *argv]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 def serve(path: str) -> None:

@@ -5,12 +5,14 @@ is analysed three ways: its offline plan as an update, the same plan as a first 
 ARNs and computed names unknown), and the plan with planted violations.
 
 Deployments under the same stack, mode and pack config share one started, configured pack (the
-`analyzers` fixture; crossguard_wire.Analyzer says why that is what the CLI's analyzer sees); the
-tests of start-up, missing config and refusal start their own. `stack` is a module-scoped
+`analyzers` fixture; crossguard_wire.Analyzer says why that is what the CLI's analyzer sees), a
+fork of the warm interpreter that answers as the executed pack does (the last test); the tests of
+start-up, missing config and refusal exec their own. `stack` is a module-scoped
 parameter, so pytest runs each stack's tests together and stops its packs before the next stack.
 """
 
 import json
+import os
 import shutil
 
 import pytest
@@ -218,3 +220,19 @@ def test_policy_analyze_file_without_pack_config_fails_closed(tmp_path):
     run = wire.policy_analyze(written_export(tmp_path, "sg", resources), None)
     custom = {r["urn"] for r in resources if r.get("custom") and not r["type"].startswith("pulumi:providers:")}
     assert custom <= {d.urn for d in run.mandatory() if "--policy-pack-config" in d.message}
+
+
+def test_a_pack_forked_from_the_warm_interpreter_answers_as_the_executed_pack_does(monkeypatch):
+    """The shared analyzers are forks of tests/cli_zygote.py (`forked_pack`): the same planted
+    deployment gets the same answers from a fork and from `python -u -m pulumi.policy`."""
+    monkeypatch.delenv("RESIDENCY_TEST_EXEC", raising=False)
+    assert wire.pack_forkable(dict(os.environ), wire.PACK_DIR)  # the warm start is a fork here
+    values, resources, config = stack_inputs("sg")
+    resources, _urns = planted("sg", resources)
+    env = wire.deployment_env("sg", values, dry_run=False)
+    answers = []
+    for warm in (True, False):
+        with wire.started(env, config, warm=warm) as analyzer:
+            run = analyzer.deployment(resources)
+        answers.append(sorted((d.policy, d.urn, d.level, d.message) for d in run.diagnostics))
+    assert answers[0] == answers[1] and len(answers[0]) >= 4
