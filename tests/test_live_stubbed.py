@@ -491,11 +491,29 @@ def test_sessions_share_one_model_loader_and_parse_each_model_once(aws_env):
     from infra.engine.credentials import aws_session, model_loader
 
     first, second = aws_session(None), aws_session(None)
-    assert first._session.get_component("data_loader") is second._session.get_component("data_loader") is model_loader()
+    assert first._session.get_component("data_loader") is second._session.get_component("data_loader") \
+        is model_loader(None)
     assert first.client("ec2", region_name=HOME).meta.service_model._service_description is \
         second.client("ec2", region_name="eu-west-1").meta.service_model._service_description
-    paths = model_loader().search_paths
+    paths = model_loader(None).search_paths
     assert len(paths) == len(set(paths)) and any(p.endswith("boto3/data") for p in paths)
+
+
+def test_the_named_profile_decides_the_model_search_path_whatever_aws_profile_says(aws_env, tmp_path, monkeypatch):  # noqa: F811
+    """--profile good with AWS_PROFILE naming no profile: the session is good's, data_path included
+    (botocore's own order), and nothing is refused on AWS_PROFILE's account."""
+    from infra.engine.credentials import aws_session
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (tmp_path / "aws-config").write_text(f"[profile good]\ndata_path = {models}\n")
+    (tmp_path / "aws-credentials").write_text("[good]\naws_access_key_id = good\naws_secret_access_key = good\n")
+    monkeypatch.setenv("AWS_PROFILE", "bogus")
+    session = aws_session("good")
+    assert session.profile_name == "good"
+    assert session._session.get_component("data_loader").search_paths[0] == str(models)
+    with pytest.raises(InputError, match=r"^AWS_PROFILE: The config profile \(bogus\) could not be found"):
+        aws_session(None)  # without --profile, AWS_PROFILE is the profile
 
 
 def test_bad_endpoint_url_is_an_input_error():

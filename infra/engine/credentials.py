@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.exceptions import BotoCoreError, ProfileNotFound
 
@@ -12,20 +13,25 @@ from infra.program.errors import InputError
 
 
 @functools.cache
-def model_loader():
-    """One botocore data loader for the process: every session below shares the service models
-    it has parsed. A fresh session parses each model again (tens of ms per service), once per
-    account of an organization scan, and once per command where a process runs several."""
-    return botocore.session.Session().get_component("data_loader")
+def model_loader(data_path: str | None):
+    """One botocore data loader per data path (AWS_DATA_PATH, or the profile's `data_path`) for the
+    process: every session below with that path shares the service models it has parsed. A fresh
+    session parses each model again (tens of ms per service), once per account of an organization
+    scan, and once per command where a process runs several."""
+    return botocore.loaders.create_loader(data_path)
 
 
 def session_sharing_models(**kwargs) -> boto3.Session:
-    """A boto3 session (kwargs as boto3.Session's) whose service models come from model_loader()."""
-    core = botocore.session.Session()
-    core.register_component("data_loader", model_loader())
+    """A boto3 session (kwargs as boto3.Session's) whose service models come from model_loader().
+
+    The loader is chosen as botocore chooses its own (Session._register_data_loader): from the
+    `data_path` config variable, read once the session knows its profile, so a named profile's
+    data_path counts and an unrelated AWS_PROFILE does not."""
+    core = botocore.session.Session(profile=kwargs.get("profile_name"))
+    core.lazy_register_component("data_loader", lambda: model_loader(core.get_config_variable("data_path")))
     session = boto3.Session(botocore_session=core, **kwargs)
-    paths = model_loader().search_paths  # boto3 adds its data directory once per session: keep one
-    paths[:] = dict.fromkeys(paths)
+    paths = core.get_component("data_loader").search_paths  # boto3 adds its data directory per session
+    paths[:] = dict.fromkeys(paths)  # keep one
     return session
 
 
