@@ -282,3 +282,16 @@ def test_bad_credentials_are_refused_before_any_stack_is_planned(tmp_path, monke
     assert main(["cost", "--refresh", "--prices", str(tmp_path / "prices.yaml")]) == 2
     assert "AWS_PROFILE: The config profile (no-such-profile) could not be found" in capsys.readouterr().err
     assert not (tmp_path / "prices.yaml").exists()
+
+
+def test_a_prices_path_that_cannot_be_written_is_refused_before_the_credentials_are_read(tmp_path):
+    """--prices naming a directory: exit 2 naming --prices, before AWS_PROFILE (which names no
+    profile here, another exit 2 with another message) is read and before any stack is planned."""
+    from cli_run import user_env
+
+    target = tmp_path / "prices"
+    target.mkdir()
+    env = user_env(AWS_PROFILE="no-such-profile", AWS_CONFIG_FILE=str(tmp_path / "config"),
+                   AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"))
+    result = run_script(["cost", "--refresh", "--prices", str(target)], env)
+    assert result.rc == 2 and result.err.strip() == f"residency cost: error: --prices: {target} is a directory", result.err

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from infra.commands.exit_codes import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 from infra.engine.loaders import read_export
 from infra.program.errors import InputError
-from infra.commands.output import write_atomic
+from infra.commands.output import check_writable_target, write_atomic
 from infra.commands.pricing import (PRICES_PATH, USAGE_KEY, Delta, StackCost, compare, load_prices, load_rules, lookup, num,
                            parse_usage, price_snapshot)
 from infra.program.config import ConfigError
@@ -377,13 +377,15 @@ def run_refresh(args, client=None) -> int:
     from infra.commands.price_refresh import RefreshError, pricing_client, refresh, write_prices
     from infra.program.stackfiles import load_stack_config
 
+    check_writable_target(Path(args.prices), "--prices")  # what the local files can refuse, first
     stacks = list_stacks()
     book = load_prices(Path(args.prices)) if Path(args.prices).exists() else load_prices(PRICES_PATH)
     regions = sorted({load_stack_config(s).region for s in stacks})
-    client = client or pricing_client(args.pricing_region)  # credentials first: bad ones are exit 2 at once,
+    rules = load_rules()
+    client = client or pricing_client(args.pricing_region)  # then credentials: bad ones are exit 2 at once,
     keyed = keyed_values(stacks, book)  # not after planning every stack (seconds each)
     try:
-        document = refresh(client, load_rules(), book, regions, keyed)
+        document = refresh(client, rules, book, regions, keyed)
     except RefreshError as exc:
         print(f"residency cost: {exc}; nothing written", file=sys.stderr)
         return EXIT_INCOMPLETE
