@@ -17,7 +17,8 @@ keeps the files in step with the stack files). It is validated by infra/program/
 same validation the program runs. Both keys are optional in the schema, so the CLI accepts the
 pack without `--policy-pack-config`: a policy without config then reads the stack config that the
 CLI hands every analyzer (`PULUMI_CONFIG`, with `PULUMI_STACK`); when neither exists, every
-resource is reported (fail closed). tests/test_crossguard_wire.py drives both paths over gRPC.
+resource a rule judges (every custom resource, and the AWS and Kubernetes providers) is reported,
+and so is the stack (fail closed). tests/test_crossguard_wire.py drives both paths over gRPC.
 
 The pack's version has one source, PulumiPolicy.yaml (`PACK_VERSION`): the CLI reports it, and
 __main__.py hands it to the analyzer so its own messages name the same version.
