@@ -13,6 +13,7 @@ set here before any test module lists the stacks. Tests of what is derived from 
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -46,6 +47,16 @@ def _moto_default_amis_only() -> None:
 
 
 _moto_default_amis_only()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Freeze the heap after each test (gc.freeze): a full collection then walks only what later
+    tests allocate, not the millions of objects already there (pulumi-aws modules, botocore models,
+    cached plans), which cost a test process about a tenth of its CPU (8 s of 70 in the live
+    tests). The price: cyclic garbage left by earlier tests is never freed (a worker's peak memory
+    grew by about 15%); reference counting still frees everything else at once."""
+    gc.freeze()
 
 
 @pytest.fixture
