@@ -149,6 +149,7 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request log lines
+        self._clients: dict = {}
         moto_dispatch_memoized()
         recorder = self.recorder = _Recorder(DomainDispatcherApplication(create_backend_app))
 
@@ -195,8 +196,15 @@ class MotoServer:
             self.recorder.enabled = False
 
     def client(self, service: str, region: str = "eu-central-1"):
-        return boto3.client(service, region_name=region, endpoint_url=self.url,
-                            config=Config(s3={"addressing_style": "path"}))
+        """A boto3 client of this server for planting and reading back, one per service and region:
+        building one (ec2's has ~750 methods) cost more than the calls the tests make with it. Its
+        credentials are boto3's default session's, resolved once per process either way. s3control's
+        callers register a signing hook on theirs, so each gets a new one."""
+        key = (service, region)
+        if service == "s3control" or key not in self._clients:
+            self._clients[key] = boto3.client(service, region_name=region, endpoint_url=self.url,
+                                              config=Config(s3={"addressing_style": "path"}))
+        return self._clients[key]
 
 
 _SERVER: MotoServer | None = None
