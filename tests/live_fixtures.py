@@ -125,21 +125,26 @@ def moto_dispatch_memoized() -> None:
     fixed for the life of the process: `backends.list_of_moto_modules()` lists moto's package
     directory and stats each of its ~180 entries (to ask whether a Host header names a service), and
     `responses.method_names_from_class(cls)` walks a response class with `inspect.getmembers` (to ask
-    whether an action is one of its methods). Together about a third of moto's CPU per request. The
+    whether an action is one of its methods). Together about a third of moto's CPU per request.
+    A third, on EKS: `moto.eks.utils.validate_role_arn` builds a new boto3 Session per CreateCluster
+    (to list the partitions), which parses botocore's endpoint data again (about 0.1 s each). The
     answers are the same (test_live_moto.py compares them with the originals); only the repetition
     goes. moto is pinned (requirements-dev.txt), and that test checks any other version."""
     import functools
 
     from moto import backends
     from moto.core import responses
+    from moto.eks import utils as eks_utils
 
     if MOTO_ORIGINALS:
         return
     MOTO_ORIGINALS.update(list_of_moto_modules=backends.list_of_moto_modules,
-                          method_names_from_class=responses.method_names_from_class)
+                          method_names_from_class=responses.method_names_from_class,
+                          eks_session=eks_utils.Session)
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    eks_utils.Session = functools.cache(eks_utils.Session)  # called without arguments: one session
 
 
 class MotoServer:

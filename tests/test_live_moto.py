@@ -58,6 +58,11 @@ def test_the_memoized_moto_lookups_answer_as_moto_does(moto):
         names = MOTO_ORIGINALS["method_names_from_class"](cls)
         assert "call_action" in names and responses.method_names_from_class(cls) == names
         assert responses.method_names_from_class(cls) is responses.method_names_from_class(cls)  # memoized
+    from moto.eks import utils as eks_utils
+
+    partitions = MOTO_ORIGINALS["eks_session"]().get_available_partitions()
+    assert "aws" in partitions and eks_utils.Session().get_available_partitions() == partitions
+    assert eks_utils.Session() is eks_utils.Session()  # memoized
 
 
 # --- the whole account -------------------------------------------------------------------------------
