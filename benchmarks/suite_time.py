@@ -24,8 +24,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exec", action="store_true", help="exec the console script for every command")
     args = parser.parse_args()
-    env = {**os.environ, **({"RESIDENCY_TEST_EXEC": "1"} if args.exec else {})}
+    # As `make test` runs it: .pyc files written even where PYTHONDONTWRITEBYTECODE is set.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "", **({"RESIDENCY_TEST_EXEC": "1"} if args.exec else {})}
     load = os.getloadavg()[0]
+    reference = reference_loop()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile", "-p",
@@ -38,6 +40,17 @@ def main() -> None:
     print(f"wall {wall:.0f} s (target {TARGET_S} s on 2 quiet cores: {'met' if wall <= TARGET_S else 'NOT met'}), "
           f"CPU {cpu:.0f} s on {os.cpu_count()} CPUs ({cpu / (wall * (os.cpu_count() or 1)):.0%} busy), "
           f"load average before: {load:.1f}")
+    print(f"reference loop: {reference:.2f} s before, {reference_loop():.2f} s after (the same work: how fast "
+          f"this machine ran at the time; shared virtual machines vary by 10-15%)")
+
+
+def reference_loop() -> float:
+    """CPU seconds of a fixed pure-Python loop."""
+    start = time.process_time()
+    total = 0
+    for i in range(20_000_000):
+        total += i * i % 7
+    return time.process_time() - start
 
 
 if __name__ == "__main__":
