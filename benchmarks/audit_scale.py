@@ -95,7 +95,7 @@ def _iam_policy(i: int) -> dict:
          "Resource": [f"arn:aws:bedrock:{r}::foundation-model/{model}" for r in EU_REGIONS],
          "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": profile}}},
         {"Sid": "DenyOtherGeographies", "Effect": "Deny", "Action": "bedrock:*", "Resource": "*",
-         "Condition": {"ArnNotLike": {"bedrock:InferenceProfileArn": f"arn:aws:bedrock:*:*:inference-profile/eu.*"}}},
+         "Condition": {"ArnNotLike": {"bedrock:InferenceProfileArn": "arn:aws:bedrock:*:*:inference-profile/eu.*"}}},
         {"Sid": f"Weights{i}", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
          "Resource": [f"arn:aws:s3:::tenant-{i}-weights", f"arn:aws:s3:::tenant-{i}-weights/models/{i}/*"]},
         {"Sid": "Decrypt", "Effect": "Allow", "Action": "kms:Decrypt",
