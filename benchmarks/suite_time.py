@@ -30,13 +30,16 @@ def main() -> None:
     reference = reference_loop()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile", "-p",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-n", "auto", "--dist", "loadfile", "-p",
                            "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     summary = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
     print(f"pytest: {summary} (exit {done.returncode})")
+    for line in done.stdout.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            print(f"  {line}")
     print(f"wall {wall:.0f} s (target {TARGET_S} s on 2 quiet cores: {'met' if wall <= TARGET_S else 'NOT met'}), "
           f"CPU {cpu:.0f} s on {os.cpu_count()} CPUs ({cpu / (wall * (os.cpu_count() or 1)):.0%} busy), "
           f"load average before: {load:.1f}")
