@@ -129,14 +129,14 @@ class Zygote:
         """Fork a child for one command line (the console script, or `python -u -m module`), its
         stdin /dev/null and its stdout and stderr the given descriptors: (connection, pid). The
         connection answers with the child's exit status (`status`)."""
-        request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd), **({"module": module} if module else {})})
+        request = json.dumps({"argv": argv, "env": env, "cwd": str(cwd),
+                              **({"module": module} if module else {})}).encode()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.settimeout(timeout)
             conn.connect(self.path)
             with open(os.devnull, "rb") as stdin:
-                socket.send_fds(conn, [struct.pack("!I", len(request.encode())) + request.encode()],
-                                [stdin.fileno(), stdout, stderr])
+                socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [stdin.fileno(), stdout, stderr])
             data = self._read(conn, 4)
         except BaseException:
             conn.close()
